@@ -1,0 +1,104 @@
+import { z } from 'zod';
+
+/**
+ * audit.k8s.io/v1 Event, as kube-apiserver's log and webhook backends write it.
+ * Strict on what the detector and indexer rely on (identity, verb, stage, timestamps, objectRef),
+ * tolerant of everything else: unknown fields pass through untouched (`z.looseObject`), because
+ * API servers of newer versions add fields and we must not drop their events.
+ */
+
+// RFC 3339 with any fractional precision; the API server writes microseconds and `Z`.
+const timestamp = z.iso.datetime({ offset: true, message: 'must be an RFC 3339 timestamp' });
+
+export const auditLevels = ['None', 'Metadata', 'Request', 'RequestResponse'] as const;
+export const auditStages = ['RequestReceived', 'ResponseStarted', 'ResponseComplete', 'Panic'] as const;
+
+export const UserInfoSchema = z.looseObject({
+  username: z.string({ message: 'user.username is required' }),
+  uid: z.string().optional(),
+  groups: z.array(z.string()).optional(),
+  extra: z.record(z.string(), z.array(z.string())).optional(),
+});
+export type UserInfo = z.infer<typeof UserInfoSchema>;
+
+export const ObjectReferenceSchema = z.looseObject({
+  resource: z.string().optional(),
+  namespace: z.string().optional(),
+  name: z.string().optional(),
+  uid: z.string().optional(),
+  apiGroup: z.string().optional(),
+  apiVersion: z.string().optional(),
+  resourceVersion: z.string().optional(),
+  subresource: z.string().optional(),
+});
+export type ObjectReference = z.infer<typeof ObjectReferenceSchema>;
+
+export const ResponseStatusSchema = z.looseObject({
+  code: z.number().int().optional(),
+  status: z.string().optional(),
+  reason: z.string().optional(),
+  message: z.string().optional(),
+});
+
+export const AuditEventSchema = z.looseObject({
+  kind: z.literal('Event').optional(),
+  apiVersion: z.literal('audit.k8s.io/v1').optional(),
+  level: z.enum(auditLevels),
+  auditID: z.string().min(1, 'auditID must not be empty'),
+  stage: z.enum(auditStages),
+  requestURI: z.string(),
+  verb: z.string().min(1, 'verb must not be empty'),
+  user: UserInfoSchema,
+  impersonatedUser: UserInfoSchema.optional(),
+  sourceIPs: z.array(z.string()).optional(),
+  userAgent: z.string().optional(),
+  objectRef: ObjectReferenceSchema.optional(),
+  responseStatus: ResponseStatusSchema.optional(),
+  requestObject: z.unknown().optional(),
+  responseObject: z.unknown().optional(),
+  requestReceivedTimestamp: timestamp,
+  stageTimestamp: timestamp,
+  annotations: z.record(z.string(), z.string()).optional(),
+});
+export type AuditEvent = z.infer<typeof AuditEventSchema>;
+
+export const EventListSchema = z.looseObject({
+  kind: z.literal('EventList'),
+  apiVersion: z.literal('audit.k8s.io/v1').optional(),
+  // Items are validated one by one (parseAuditEvent) so one bad item never rejects the batch.
+  items: z.array(z.unknown(), { message: 'EventList.items must be an array' }),
+});
+
+export type ParseResult = { ok: true; event: AuditEvent } | { ok: false; reason: string };
+
+/** Formats zod issues as `path: message; path: message` — what a client or an operator reads. */
+export function formatIssues(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`)
+    .join('; ');
+}
+
+/**
+ * Validates one raw item as an audit.k8s.io/v1 Event. Older `audit.k8s.io/v1beta1` events (still found
+ * in archived logs that incident responders replay) are upgraded first: their `timestamp` becomes
+ * `requestReceivedTimestamp`/`stageTimestamp` and the apiVersion becomes v1.
+ */
+export function parseAuditEvent(raw: unknown): ParseResult {
+  const result = AuditEventSchema.safeParse(upgradeV1beta1(raw));
+  return result.success ? { ok: true, event: result.data } : { ok: false, reason: formatIssues(result.error) };
+}
+
+function upgradeV1beta1(raw: unknown): unknown {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return raw;
+  const event = raw as Record<string, unknown>;
+  if (event.apiVersion !== 'audit.k8s.io/v1beta1') return raw;
+  const metadata = event.metadata as { creationTimestamp?: unknown } | undefined;
+  const received = event.requestReceivedTimestamp ?? event.timestamp ?? metadata?.creationTimestamp;
+  const { timestamp: _timestamp, metadata: _metadata, ...rest } = event;
+  return {
+    ...rest,
+    apiVersion: 'audit.k8s.io/v1',
+    requestReceivedTimestamp: received,
+    stageTimestamp: event.stageTimestamp ?? received,
+  };
+}

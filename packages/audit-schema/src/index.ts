@@ -1,0 +1,5 @@
+export * from './audit-event';
+export * from './decode';
+export * from './envelope';
+export * from './finding';
+export * from './identity';
