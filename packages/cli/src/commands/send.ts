@@ -1,0 +1,4 @@
+import type { Command } from 'commander';
+
+// Placeholder until its issue lands; the command is not registered yet.
+export function registerSend(_program: Command): void {}
