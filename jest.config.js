@@ -2,11 +2,15 @@
 // (*.int.test.ts, against the real Kafka and Elasticsearch of test/stack). Types are checked by
 // `pnpm typecheck`, not here: @swc/jest only strips them, which keeps the suites fast.
 const transform = {
-  '^.+\\.ts$': ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2023' }, module: { type: 'commonjs' } }],
+  '^.+\\.ts$': [
+    '@swc/jest',
+    { jsc: { parser: { syntax: 'typescript' }, target: 'es2023' }, module: { type: 'commonjs' } },
+  ],
 };
 // Workspace packages resolve to their sources, so unit tests need no build.
 const moduleNameMapper = {
-  '^@kaudit/(audit-schema|redaction|service-kit|detection|testkit|cli|es-resources)$': '<rootDir>/packages/$1/src/index.ts',
+  '^@kaudit/(audit-schema|redaction|service-kit|detection|testkit|cli|es-resources)$':
+    '<rootDir>/packages/$1/src/index.ts',
 };
 const common = { transform, moduleNameMapper, testEnvironment: 'node', rootDir: __dirname };
 
@@ -15,7 +19,11 @@ module.exports = {
     {
       ...common,
       displayName: 'unit',
-      testMatch: ['<rootDir>/packages/*/src/**/*.test.ts', '<rootDir>/services/*/src/**/*.test.ts', '<rootDir>/test/unit/**/*.test.ts'],
+      testMatch: [
+        '<rootDir>/packages/*/src/**/*.test.ts',
+        '<rootDir>/services/*/src/**/*.test.ts',
+        '<rootDir>/test/unit/**/*.test.ts',
+      ],
       testPathIgnorePatterns: ['\\.int\\.test\\.ts$', '/node_modules/', '/dist/'],
     },
     {

@@ -85,7 +85,9 @@ export function formatIssues(error: z.ZodError): string {
  */
 export function parseAuditEvent(raw: unknown): ParseResult {
   const result = AuditEventSchema.safeParse(upgradeV1beta1(raw));
-  return result.success ? { ok: true, event: result.data } : { ok: false, reason: formatIssues(result.error) };
+  return result.success
+    ? { ok: true, event: result.data }
+    : { ok: false, reason: formatIssues(result.error) };
 }
 
 function upgradeV1beta1(raw: unknown): unknown {

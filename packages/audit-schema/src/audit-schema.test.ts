@@ -1,4 +1,4 @@
-import { readFileSync, readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeAuditText, effectiveUsername, parseAuditEvent, partitionKey } from './index';
 
@@ -77,7 +77,10 @@ describe('audit-schema > validation', () => {
     [{ ...base, verb: undefined }, /verb/],
     [{ ...base, user: {} }, /user\.username/],
     [{ ...base, stage: 'Done' }, /stage/],
-    [{ ...base, requestReceivedTimestamp: 'yesterday' }, /requestReceivedTimestamp: must be an RFC 3339 timestamp/],
+    [
+      { ...base, requestReceivedTimestamp: 'yesterday' },
+      /requestReceivedTimestamp: must be an RFC 3339 timestamp/,
+    ],
     ['a string', /\(root\)/],
   ])('rejects %j with a reason naming the field', (raw, reason) => {
     const result = parseAuditEvent(raw);

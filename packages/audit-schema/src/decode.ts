@@ -5,7 +5,9 @@
  * BOM is ignored. A line that is not JSON is reported with its number and the rest still decodes.
  * Pure: validation of each item is parseAuditEvent's job.
  */
-export type DecodedItem = { ok: true; raw: unknown; line: number } | { ok: false; reason: string; line: number };
+export type DecodedItem =
+  | { ok: true; raw: unknown; line: number }
+  | { ok: false; reason: string; line: number };
 
 const BOM = '\uFEFF';
 
@@ -35,7 +37,8 @@ export function decodeLine(line: string, lineNumber: number): DecodedItem[] {
   const text = (lineNumber === 1 && line.startsWith(BOM) ? line.slice(1) : line).trim();
   if (text === '') return [];
   const parsed = tryParse(text);
-  if (!parsed.ok) return [{ ok: false, reason: `line ${lineNumber}: not valid JSON (${parsed.reason})`, line: lineNumber }];
+  if (!parsed.ok)
+    return [{ ok: false, reason: `line ${lineNumber}: not valid JSON (${parsed.reason})`, line: lineNumber }];
   return unwrapDocument(parsed.value, lineNumber);
 }
 
@@ -58,7 +61,11 @@ function unwrapEventHubRecord(record: unknown, line: number): DecodedItem {
   const parsed = tryParse(log);
   return parsed.ok
     ? { ok: true, raw: parsed.value, line }
-    : { ok: false, reason: `line ${line}: Event Hubs record's properties.log is not valid JSON (${parsed.reason})`, line };
+    : {
+        ok: false,
+        reason: `line ${line}: Event Hubs record's properties.log is not valid JSON (${parsed.reason})`,
+        line,
+      };
 }
 
 function tryParse(text: string): { ok: true; value: unknown } | { ok: false; reason: string } {

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { type AuditEvent, decodeAuditText, parseAuditEvent } from '@kaudit/audit-schema';
 
 /** ../shared/audit-samples beside the checkout (real events from real clusters; never edited). */
-export const samplesDir = process.env.KAUDIT_SAMPLES_DIR ?? join(__dirname, '../../../../shared/audit-samples');
+export const samplesDir =
+  process.env.KAUDIT_SAMPLES_DIR ?? join(__dirname, '../../../../shared/audit-samples');
 
 /** Every valid event of one sample file, relative to samplesDir. */
 export function loadSampleEvents(path: string): AuditEvent[] {
@@ -69,7 +70,11 @@ export function deferred<T = void>(): Deferred<T> {
 }
 
 /** Polls `check` until it returns a value other than undefined, or fails after timeoutMs with `what`. */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs = 30_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {
@@ -80,7 +85,9 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
       lastError = error;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
