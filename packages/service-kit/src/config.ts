@@ -1,0 +1,96 @@
+import { z } from 'zod';
+
+/** Thrown by loadConfig; its message names every bad or missing variable at once. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Parses environment variables with a zod object schema whose keys ARE the variable names, so every
+ * problem is reported under the name an operator sets. The only place a service reads process.env.
+ */
+export function loadConfig<S extends z.ZodType>(
+  schema: S,
+  env: Record<string, string | undefined> = process.env,
+): z.infer<S> {
+  const result = schema.safeParse(env);
+  if (result.success) return result.data;
+  throw new ConfigError(
+    result.error.issues.map((issue) => {
+      const name = issue.path.length > 0 ? issue.path.join('.') : '(environment)';
+      const value = issue.path.length === 1 ? env[String(issue.path[0])] : undefined;
+      return `${name}: ${issue.message}${value !== undefined ? ` (got ${JSON.stringify(value)})` : ''}`;
+    }),
+  );
+}
+
+const blankToUndefined = (value: unknown) =>
+  typeof value === 'string' && value.trim() === '' ? undefined : value;
+
+/** "true"/"false"/"1"/"0"/"yes"/"no", anything else is an error. */
+export function envBoolean(defaultValue: boolean) {
+  return z.preprocess(
+    blankToUndefined,
+    z
+      .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
+      .default(defaultValue ? 'true' : 'false')
+      .transform((v) => v === 'true' || v === '1' || v === 'yes'),
+  );
+}
+
+export function envInt(defaultValue: number, options: { min?: number; max?: number } = {}) {
+  let number = z.coerce.number({ message: 'must be a whole number' }).int('must be a whole number');
+  if (options.min !== undefined) number = number.min(options.min, `must be at least ${options.min}`);
+  if (options.max !== undefined) number = number.max(options.max, `must be at most ${options.max}`);
+  return z.preprocess(blankToUndefined, number.default(defaultValue));
+}
+
+/** Comma-separated list, blanks dropped. */
+export function envList(defaultValue: string[]) {
+  return z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .default(defaultValue.join(','))
+      .transform((v) =>
+        v
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s.length > 0),
+      ),
+  );
+}
+
+const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Parses "250ms", "30s", "5m", "2h", "7d" or a plain number of milliseconds. */
+export function parseDurationMs(text: string): number | undefined {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(text);
+  if (!match) return undefined;
+  return Math.round(Number(match[1]) * DURATION_UNITS_MS[match[2] ?? 'ms']!);
+}
+
+export function envDurationMs(defaultValue: number) {
+  return z.preprocess(
+    blankToUndefined,
+    z
+      .union([z.number(), z.string()])
+      .default(defaultValue)
+      .transform((v, ctx) => {
+        const ms = typeof v === 'number' ? v : parseDurationMs(v);
+        if (ms === undefined) {
+          ctx.addIssue({ code: 'custom', message: 'must be a duration such as 250ms, 30s, 5m, 2h, 7d' });
+          return z.NEVER;
+        }
+        return ms;
+      }),
+  );
+}
+
+/** Optional string: blank counts as unset. */
+export function envOptional() {
+  return z.preprocess(blankToUndefined, z.string().optional());
+}

@@ -1,0 +1,104 @@
+import { type ITopicConfig, Kafka, type KafkaConfig, type LogEntry, logLevel } from 'kafkajs';
+import type { Logger } from 'pino';
+
+// kafkajs 2 warns on every producer about its v2 partitioner change; we key messages explicitly.
+process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
+
+export interface CreateKafkaOptions {
+  clientId: string;
+  brokers: string[];
+  logger: Logger;
+  ssl?: KafkaConfig['ssl'];
+  sasl?: KafkaConfig['sasl'];
+  /** kafkajs client-level retry (connections, metadata); services add their own around produce/commit. */
+  retry?: KafkaConfig['retry'];
+  connectionTimeout?: number;
+}
+
+const levelNames: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
+  [logLevel.ERROR]: 'error',
+  [logLevel.WARN]: 'warn',
+  [logLevel.INFO]: 'info',
+  [logLevel.DEBUG]: 'debug',
+};
+
+/** A kafkajs client whose own logs go through pino, under component=kafkajs. */
+export function createKafka(options: CreateKafkaOptions): Kafka {
+  const kafkaLogger = options.logger.child({ component: 'kafkajs' });
+  return new Kafka({
+    clientId: options.clientId,
+    brokers: options.brokers,
+    ...(options.ssl !== undefined ? { ssl: options.ssl } : {}),
+    ...(options.sasl !== undefined ? { sasl: options.sasl } : {}),
+    ...(options.retry !== undefined ? { retry: options.retry } : {}),
+    connectionTimeout: options.connectionTimeout ?? 3000,
+    logLevel: logLevel.WARN,
+    logCreator:
+      () =>
+      ({ namespace, level, log }: LogEntry) => {
+        const {
+          message,
+          timestamp: _timestamp,
+          logger: _logger,
+          ...extra
+        } = log as typeof log & Record<string, unknown>;
+        kafkaLogger[levelNames[level] ?? 'info']({ namespace, ...extra }, message);
+      },
+  });
+}
+
+export interface TopicSpec {
+  topic: string;
+  numPartitions?: number;
+  replicationFactor?: number;
+  configEntries?: ITopicConfig['configEntries'];
+}
+
+/** Creates the topics that do not exist yet; existing topics are left as they are. */
+export async function ensureTopics(kafka: Kafka, topics: TopicSpec[]): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = topics.filter((t) => !existing.has(t.topic));
+    if (missing.length === 0) return;
+    try {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((t) => ({
+          topic: t.topic,
+          numPartitions: t.numPartitions ?? 3,
+          replicationFactor: t.replicationFactor ?? -1,
+          ...(t.configEntries ? { configEntries: t.configEntries } : {}),
+        })),
+      });
+    } catch (error) {
+      // Another process created it between listTopics and createTopics: that is the outcome we wanted.
+      if ((error as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw error;
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Sum of (high watermark - committed offset) over a group's partitions of one topic. */
+export async function consumerLag(kafka: Kafka, groupId: string, topic: string): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const [ends, committed] = await Promise.all([
+      admin.fetchTopicOffsets(topic),
+      admin.fetchOffsets({ groupId, topics: [topic] }),
+    ]);
+    const committedByPartition = new Map(
+      (committed[0]?.partitions ?? []).map((p) => [p.partition, Number(p.offset)] as const),
+    );
+    return ends.reduce((lag, end) => {
+      const done = committedByPartition.get(end.partition) ?? -1;
+      const start = Number(end.low);
+      return lag + Math.max(0, Number(end.high) - (done < 0 ? start : done));
+    }, 0);
+  } finally {
+    await admin.disconnect();
+  }
+}

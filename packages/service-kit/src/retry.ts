@@ -1,0 +1,65 @@
+export interface RetryOptions {
+  /** Attempts after the first one. */
+  retries: number;
+  initialDelayMs: number;
+  maxDelayMs: number;
+  factor?: number;
+  /** Defaults to `err.retriable !== false`: AppErrors say so themselves, unknown errors are retried. */
+  isRetriable?: (error: unknown) => boolean;
+  onRetry?: (error: unknown, attempt: number, delayMs: number) => void;
+  signal?: AbortSignal;
+  /** Injected for tests; defaults to Math.random. */
+  random?: () => number;
+}
+
+const defaultIsRetriable = (error: unknown) => (error as { retriable?: boolean } | null)?.retriable !== false;
+
+/**
+ * Runs fn until it succeeds, the error is not retriable, or the retries are spent. Backoff is
+ * exponential with full jitter (AWS architecture blog; kafkajs src/retry), never shorter than a
+ * Retry-After the remote side sent (err.retryAfterMs).
+ */
+export async function retry<T>(fn: (attempt: number) => Promise<T>, options: RetryOptions): Promise<T> {
+  const isRetriable = options.isRetriable ?? defaultIsRetriable;
+  const random = options.random ?? Math.random;
+  const factor = options.factor ?? 2;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn(attempt);
+    } catch (error) {
+      if (attempt >= options.retries || !isRetriable(error) || options.signal?.aborted) throw error;
+      const ceiling = Math.min(options.maxDelayMs, options.initialDelayMs * factor ** attempt);
+      const retryAfter = (error as { retryAfterMs?: number } | null)?.retryAfterMs ?? 0;
+      const delayMs = Math.max(Math.round(random() * ceiling), retryAfter);
+      options.onRetry?.(error, attempt + 1, delayMs);
+      await sleep(delayMs, options.signal);
+    }
+  }
+}
+
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Parses an HTTP Retry-After header (seconds or an HTTP date) into milliseconds from `now`. */
+export function parseRetryAfterMs(
+  header: string | null | undefined,
+  now: number = Date.now(),
+): number | undefined {
+  if (!header) return undefined;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}

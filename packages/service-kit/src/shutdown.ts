@@ -1,0 +1,62 @@
+import type { Logger } from 'pino';
+
+export interface ShutdownStep {
+  name: string;
+  run: () => Promise<void>;
+}
+
+/**
+ * On SIGTERM/SIGINT: run the steps in order (stop taking work, finish in-flight work, flush, disconnect),
+ * log each, then exit 0 — or 1 when a step fails or the whole sequence exceeds timeoutMs. A second
+ * signal while shutting down exits at once. Returns the function so callers can trigger it themselves.
+ */
+export function registerShutdown(options: {
+  logger: Logger;
+  steps: ShutdownStep[];
+  timeoutMs?: number;
+  exit?: (code: number) => void;
+}): (reason: string) => Promise<void> {
+  const exit = options.exit ?? ((code: number) => process.exit(code));
+  const logger = options.logger.child({ component: 'shutdown' });
+  let running: Promise<void> | undefined;
+
+  const shutdown = (reason: string): Promise<void> => {
+    if (running) return running;
+    logger.info({ reason }, 'shutting down');
+    const timeoutMs = options.timeoutMs ?? 30_000;
+    const timer = setTimeout(() => {
+      logger.error({ timeoutMs }, 'shutdown timed out');
+      exit(1);
+    }, timeoutMs);
+    timer.unref();
+    running = (async () => {
+      let code = 0;
+      for (const step of options.steps) {
+        const started = Date.now();
+        try {
+          await step.run();
+          logger.info({ step: step.name, ms: Date.now() - started }, 'shutdown step done');
+        } catch (err) {
+          code = 1;
+          logger.error({ step: step.name, err }, 'shutdown step failed');
+        }
+      }
+      clearTimeout(timer);
+      logger.info({ code }, 'stopped');
+      exit(code);
+    })();
+    return running;
+  };
+
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => {
+      if (running) {
+        logger.warn({ signal }, 'second signal: exiting now');
+        exit(1);
+        return;
+      }
+      void shutdown(signal);
+    });
+  }
+  return shutdown;
+}
