@@ -1,0 +1,255 @@
+#!/usr/bin/env bash
+# kaudit's local test stack without Docker: Apache Kafka (KRaft, single node) and Elasticsearch (the
+# integ-test distribution), both fetched from Maven Central with mvn and run with java on loopback.
+#
+#   test/stack/stack.sh up       start (idempotent: a running stack is left alone)
+#   test/stack/stack.sh down     stop, leaving no process behind
+#   test/stack/stack.sh status   what runs where, and where the logs are
+#   test/stack/stack.sh env      print the variables clients need (eval "$(test/stack/stack.sh env)")
+#
+# Settings (environment):
+#   KAUDIT_STACK_CACHE   downloaded artifacts, kept between runs   (~/.cache/kaudit-stack)
+#   KAUDIT_STACK_DIR     data, logs and pid files of the running stack (/tmp/kaudit-stack)
+#   KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), ES_PORT (9200), ES_TRANSPORT_PORT (9300)
+#   KAFKA_HEAP (512m), ES_HEAP (1g), STACK_TIMEOUT_SECONDS (180)
+#   KAUDIT_STACK_KEEP_DATA=true  keep data dirs across `up` (default: fresh, formatted data on every start)
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+CACHE="${KAUDIT_STACK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kaudit-stack}"
+RUN="${KAUDIT_STACK_DIR:-/tmp/kaudit-stack}"
+KAFKA_PORT="${KAFKA_PORT:-9092}"
+KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
+ES_PORT="${ES_PORT:-9200}"
+ES_TRANSPORT_PORT="${ES_TRANSPORT_PORT:-9300}"
+KAFKA_HEAP="${KAFKA_HEAP:-512m}"
+ES_HEAP="${ES_HEAP:-1g}"
+TIMEOUT="${STACK_TIMEOUT_SECONDS:-180}"
+ES_USER="${KAUDIT_STACK_ES_USER:-kaudit-es}"
+
+KAFKA_VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$HERE/pom.xml")"
+ES_VERSION="$(sed -n 's:.*<elasticsearch.version>\(.*\)</elasticsearch.version>.*:\1:p' "$HERE/pom.xml")"
+KAFKA_LIBS="$CACHE/kafka-$KAFKA_VERSION/libs"
+ES_ZIP="$CACHE/elasticsearch-$ES_VERSION.zip"
+# The ES install lives under $RUN, not $CACHE: ES runs as an unprivileged user who cannot enter /root.
+ES_HOME="$RUN/elasticsearch-$ES_VERSION"
+
+log() { printf '[stack] %s\n' "$*" >&2; }
+die() { printf '[stack] ERROR: %s\n' "$*" >&2; exit 1; }
+
+java_major() { "$1" -version 2>&1 | sed -n 's/.* version "\([0-9]*\).*/\1/p' | head -1; }
+
+# The newest JDK >= 17 under /usr/lib/jvm (or JAVA_HOME), for both servers.
+pick_java_home() {
+  local best="" best_major=0 home major
+  for home in ${JAVA_HOME:-} /usr/lib/jvm/*; do
+    [ -x "$home/bin/java" ] || continue
+    major="$(java_major "$home/bin/java")"
+    [ -n "$major" ] && [ "$major" -gt "$best_major" ] && { best="$home"; best_major="$major"; }
+  done
+  [ "$best_major" -ge 17 ] && echo "$best"
+}
+
+ensure_tools() {
+  local missing=()
+  command -v mvn >/dev/null 2>&1 || missing+=(maven)
+  [ -n "$(pick_java_home)" ] || missing+=(openjdk-17-jdk-headless)
+  command -v unzip >/dev/null 2>&1 || missing+=(unzip)
+  command -v curl >/dev/null 2>&1 || missing+=(curl)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing ${missing[*]} with apt-get"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    die "missing ${missing[*]}: install them (Debian/Ubuntu: sudo apt-get install ${missing[*]}; a JDK >= 17 is required)"
+  fi
+}
+
+fetch_artifacts() {
+  mkdir -p "$CACHE"
+  if [ ! -f "$KAFKA_LIBS/kafka_2.13-$KAFKA_VERSION.jar" ]; then
+    log "fetching Apache Kafka $KAFKA_VERSION from Maven Central (first run only)"
+    rm -rf "$KAFKA_LIBS.tmp"
+    mvn -q -B -f "$HERE/pom.xml" -P kafka dependency:copy-dependencies -DincludeScope=runtime \
+      -DoutputDirectory="$KAFKA_LIBS.tmp" >"$CACHE/mvn-kafka.log" 2>&1 ||
+      die "mvn could not fetch Kafka $KAFKA_VERSION; see $CACHE/mvn-kafka.log"
+    # slf4j 1.7 from Kafka's tree would shadow the 2.x binding we pinned.
+    rm -f "$KAFKA_LIBS.tmp"/slf4j-api-1.*.jar
+    rm -rf "$KAFKA_LIBS" && mkdir -p "$(dirname "$KAFKA_LIBS")" && mv "$KAFKA_LIBS.tmp" "$KAFKA_LIBS"
+  fi
+  if [ ! -f "$ES_ZIP" ]; then
+    log "fetching Elasticsearch $ES_VERSION (integ-test-zip) from Maven Central (first run only)"
+    rm -rf "$CACHE/es.tmp"
+    mvn -q -B -f "$HERE/pom.xml" -P elasticsearch dependency:copy-dependencies \
+      -DoutputDirectory="$CACHE/es.tmp" >"$CACHE/mvn-es.log" 2>&1 ||
+      die "mvn could not fetch org.elasticsearch.distribution.integ-test-zip:elasticsearch:$ES_VERSION; see $CACHE/mvn-es.log"
+    mv "$CACHE/es.tmp/elasticsearch-$ES_VERSION.zip" "$ES_ZIP" && rm -rf "$CACHE/es.tmp"
+  fi
+}
+
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_until() { # description, log file, command...
+  local what="$1" logfile="$2"; shift 2
+  local deadline=$((SECONDS + TIMEOUT))
+  until "$@" >/dev/null 2>&1; do
+    if [ $SECONDS -ge $deadline ]; then
+      log "last lines of $logfile:"; tail -n 30 "$logfile" >&2 || true
+      die "$what was not ready within ${TIMEOUT}s (STACK_TIMEOUT_SECONDS); full log: $logfile"
+    fi
+    sleep 1
+  done
+}
+
+kafka_ready() {
+  "$JAVA_HOME/bin/java" -cp "$KAFKA_LIBS/*" -Dlog4j2.configurationFile="$RUN/kafka/log4j2-tools.properties" \
+    org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$KAFKA_PORT" --list
+}
+
+es_ready() { curl -fsS "http://127.0.0.1:$ES_PORT/_cluster/health?wait_for_status=yellow&timeout=1s"; }
+
+start_kafka() {
+  if pid_alive "$RUN/kafka.pid"; then log "Kafka already running (pid $(cat "$RUN/kafka.pid"))"; return; fi
+  port_open "$KAFKA_PORT" && die "port $KAFKA_PORT is taken by another process; set KAFKA_PORT"
+  local dir="$RUN/kafka"
+  [ "${KAUDIT_STACK_KEEP_DATA:-false}" = true ] || rm -rf "$dir/data"
+  mkdir -p "$dir/data" "$RUN/logs"
+  cat >"$dir/server.properties" <<EOF
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=127.0.0.1:$KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$dir/data
+num.partitions=3
+auto.create.topics.enable=true
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=10
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+log.cleaner.backoff.ms=1000
+EOF
+  cat >"$dir/log4j2.properties" <<EOF
+rootLogger.level=INFO
+rootLogger.appenderRef.file.ref=file
+appender.file.type=File
+appender.file.name=file
+appender.file.fileName=$RUN/logs/kafka.log
+appender.file.layout.type=PatternLayout
+appender.file.layout.pattern=[%d] %p %m (%c)%n
+EOF
+  printf 'rootLogger.level=ERROR\n' >"$dir/log4j2-tools.properties"
+  if [ ! -f "$dir/data/meta.properties" ]; then
+    "$JAVA_HOME/bin/java" -cp "$KAFKA_LIBS/*" -Dlog4j2.configurationFile="$dir/log4j2-tools.properties" \
+      kafka.tools.StorageTool format --standalone -t "$("$JAVA_HOME/bin/java" -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)" \
+      -c "$dir/server.properties" >"$RUN/logs/kafka-format.log" 2>&1 ||
+      die "formatting Kafka's log dir failed; see $RUN/logs/kafka-format.log"
+  fi
+  log "starting Kafka $KAFKA_VERSION on 127.0.0.1:$KAFKA_PORT (logs: $RUN/logs/kafka.log)"
+  nohup "$JAVA_HOME/bin/java" -Xms"$KAFKA_HEAP" -Xmx"$KAFKA_HEAP" -XX:+UseG1GC -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$dir/log4j2.properties" -Dkaudit.stack="$RUN" \
+    -cp "$KAFKA_LIBS/*" kafka.Kafka "$dir/server.properties" >"$RUN/logs/kafka.out" 2>&1 &
+  echo $! >"$RUN/kafka.pid"
+}
+
+ensure_es_user() {
+  [ "$(id -u)" = 0 ] || { ES_USER="$(id -un)"; return; }
+  id "$ES_USER" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$ES_USER"
+}
+
+start_es() {
+  if pid_alive "$RUN/es.pid"; then log "Elasticsearch already running (pid $(cat "$RUN/es.pid"))"; return; fi
+  port_open "$ES_PORT" && die "port $ES_PORT is taken by another process; set ES_PORT"
+  ensure_es_user
+  if [ ! -x "$ES_HOME/bin/elasticsearch" ]; then
+    mkdir -p "$RUN" && rm -rf "$ES_HOME.tmp" && mkdir -p "$ES_HOME.tmp"
+    unzip -q "$ES_ZIP" -d "$ES_HOME.tmp" && mv "$ES_HOME.tmp/elasticsearch-$ES_VERSION" "$ES_HOME" && rm -rf "$ES_HOME.tmp"
+  fi
+  local dir="$RUN/es"
+  [ "${KAUDIT_STACK_KEEP_DATA:-false}" = true ] || rm -rf "$dir/data"
+  rm -rf "$dir/config" && mkdir -p "$dir/data" "$dir/logs" "$dir/tmp" "$RUN/logs" && cp -r "$ES_HOME/config" "$dir/config"
+  cat >>"$dir/config/jvm.options" <<EOF
+-Xms$ES_HEAP
+-Xmx$ES_HEAP
+EOF
+  chmod 755 "$RUN"
+  chown -R "$ES_USER" "$dir" "$ES_HOME"
+  log "starting Elasticsearch $ES_VERSION on http://127.0.0.1:$ES_PORT as user $ES_USER (logs: $RUN/logs/es.log)"
+  local cmd=(env ES_JAVA_HOME="$JAVA_HOME" ES_PATH_CONF="$dir/config" ES_TMPDIR="$dir/tmp"
+    "$ES_HOME/bin/elasticsearch" -E discovery.type=single-node -E network.host=127.0.0.1
+    -E http.port="$ES_PORT" -E transport.port="$ES_TRANSPORT_PORT" -E path.data="$dir/data" -E path.logs="$dir/logs"
+    -E xpack.security.enabled=false -E cluster.routing.allocation.disk.threshold_enabled=false
+    -E action.destructive_requires_name=false)
+  if [ "$(id -u)" = 0 ]; then
+    nohup setpriv --reuid="$ES_USER" --regid="$(id -g "$ES_USER")" --init-groups "${cmd[@]}" >"$RUN/logs/es.log" 2>&1 &
+  else
+    nohup "${cmd[@]}" >"$RUN/logs/es.log" 2>&1 &
+  fi
+  echo $! >"$RUN/es.pid"
+}
+
+print_env() {
+  echo "export KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT"
+  echo "export ES_NODE=http://127.0.0.1:$ES_PORT"
+}
+
+cmd_up() {
+  ensure_tools
+  JAVA_HOME="$(pick_java_home)"
+  log "java: $JAVA_HOME ($(java_major "$JAVA_HOME/bin/java"))"
+  fetch_artifacts
+  mkdir -p "$RUN/logs"
+  start_kafka
+  start_es
+  wait_until "Kafka on 127.0.0.1:$KAFKA_PORT" "$RUN/logs/kafka.log" kafka_ready
+  wait_until "Elasticsearch on 127.0.0.1:$ES_PORT" "$RUN/logs/es.log" es_ready
+  print_env >"$RUN/env"
+  log "ready: Kafka 127.0.0.1:$KAFKA_PORT, Elasticsearch http://127.0.0.1:$ES_PORT (logs in $RUN/logs)"
+}
+
+stop_pid() { # name pidfile
+  local name="$1" file="$2" pid
+  pid_alive "$file" || { rm -f "$file"; return 0; }
+  pid="$(cat "$file")"
+  log "stopping $name (pid $pid)"
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+  kill -0 "$pid" 2>/dev/null && { log "$name did not stop in 30s: killing"; kill -KILL "$pid" 2>/dev/null || true; }
+  rm -f "$file"
+}
+
+cmd_down() {
+  stop_pid Elasticsearch "$RUN/es.pid"
+  stop_pid Kafka "$RUN/kafka.pid"
+  # Anything still running from this stack's directories (a crashed wrapper, a lost pid file).
+  local leftovers
+  leftovers="$(pgrep -f -- "-Dkaudit.stack=$RUN|$ES_HOME/" || true)"
+  if [ -n "$leftovers" ]; then
+    log "killing leftover stack processes: $(echo "$leftovers" | tr '\n' ' ')"
+    kill -KILL $leftovers 2>/dev/null || true
+  fi
+  log "stopped"
+}
+
+cmd_status() {
+  local rc=0
+  if pid_alive "$RUN/kafka.pid"; then echo "kafka: running pid $(cat "$RUN/kafka.pid") on 127.0.0.1:$KAFKA_PORT"; else echo "kafka: stopped"; rc=1; fi
+  if pid_alive "$RUN/es.pid"; then echo "elasticsearch: running pid $(cat "$RUN/es.pid") on http://127.0.0.1:$ES_PORT"; else echo "elasticsearch: stopped"; rc=1; fi
+  echo "logs: $RUN/logs"
+  return $rc
+}
+
+case "${1:-}" in
+  up) cmd_up ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  env) print_env ;;
+  *) echo "usage: $0 up|down|status|env" >&2; exit 2 ;;
+esac
