@@ -50,7 +50,12 @@ describe('stack > elasticsearch', () => {
 
   it('round-trips a document: index, refresh, search', async () => {
     const index = uniqueName('stack-roundtrip');
-    await client.index({ index, id: 'e1', document: { user: { name: 'alice' }, verb: 'get' }, refresh: true });
+    await client.index({
+      index,
+      id: 'e1',
+      document: { user: { name: 'alice' }, verb: 'get' },
+      refresh: true,
+    });
     const result = await client.search<{ user: { name: string } }>({
       index,
       query: { term: { 'user.name.keyword': 'alice' } },
@@ -72,7 +77,11 @@ describe('stack > elasticsearch', () => {
         mappings: { properties: { '@timestamp': { type: 'date' } } },
       },
     });
-    await client.index({ index: `logs-${name}-default`, document: { '@timestamp': '2026-01-01T00:00:00Z' }, refresh: true });
+    await client.index({
+      index: `logs-${name}-default`,
+      document: { '@timestamp': '2026-01-01T00:00:00Z' },
+      refresh: true,
+    });
     const resolved = await client.indices.resolveIndex({ name: `logs-${name}-*` });
     expect(resolved.data_streams.map((ds) => ds.name)).toEqual([`logs-${name}-default`]);
     const template = await client.indices.getIndexTemplate({ name });

@@ -30,7 +30,9 @@ module.exports = async () => {
   const up = (await tcpReachable(brokers[0])) && (await esReachable());
   if (up) return;
   if (process.env.KAUDIT_STACK_AUTOSTART === 'false') {
-    console.warn(`\n[stack] Kafka ${brokers[0]} or Elasticsearch ${esNode} is not reachable and auto-start is off`);
+    console.warn(
+      `\n[stack] Kafka ${brokers[0]} or Elasticsearch ${esNode} is not reachable and auto-start is off`,
+    );
     return;
   }
   console.log('\n[stack] not running: starting it with test/stack/stack.sh up');
