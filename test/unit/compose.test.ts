@@ -1,0 +1,57 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+
+// No Docker engine here: this keeps docker-compose.yml honest without one — it parses, every service
+// under services/ has a compose service built from its own Dockerfile, and every file it mounts exists.
+const root = join(__dirname, '../..');
+
+interface ComposeService {
+  image?: string;
+  build?: { context: string; dockerfile: string };
+  volumes?: string[];
+  entrypoint?: string[];
+}
+
+const compose = parse(readFileSync(join(root, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+  services: Record<string, ComposeService>;
+};
+
+describe('docker-compose', () => {
+  it('builds one compose service per services/* from its own Dockerfile', () => {
+    for (const name of readdirSync(join(root, 'services'))) {
+      const service = compose.services[name];
+      expect({ name, build: service?.build }).toEqual({
+        name,
+        build: { context: '.', dockerfile: `services/${name}/Dockerfile` },
+      });
+      expect(existsSync(join(root, `services/${name}/Dockerfile`))).toBe(true);
+    }
+  });
+
+  it('mounts only files that exist', () => {
+    for (const [name, service] of Object.entries(compose.services)) {
+      for (const volume of service.volumes ?? []) {
+        const source = volume.split(':')[0]!;
+        if (!source.startsWith('./')) continue;
+        expect({ name, source, exists: existsSync(join(root, source)) }).toEqual({
+          name,
+          source,
+          exists: true,
+        });
+      }
+    }
+    const importScript = compose.services['kibana-setup']?.entrypoint?.[1];
+    expect(importScript).toBe('/kibana/import.sh');
+    expect(existsSync(join(root, 'policies/kibana/import.sh'))).toBe(true);
+  });
+
+  it('runs the same server versions as the test stack', () => {
+    const pom = readFileSync(join(root, 'test/stack/pom.xml'), 'utf8');
+    const kafka = /<kafka.version>(.+)<\/kafka.version>/.exec(pom)?.[1];
+    const es = /<elasticsearch.version>(.+)<\/elasticsearch.version>/.exec(pom)?.[1];
+    expect(compose.services.kafka?.image).toBe(`apache/kafka:${kafka}`);
+    expect(compose.services.elasticsearch?.image).toBe(`docker.elastic.co/elasticsearch/elasticsearch:${es}`);
+    expect(compose.services.kibana?.image).toBe(`docker.elastic.co/kibana/kibana:${es}`);
+  });
+});
