@@ -1,0 +1,101 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { formatFieldPath, parseFieldPath } from './path';
+import {
+  DEFAULT_REDACTION_POLICY,
+  loadRedactionPolicyFile,
+  parseRedactionPolicy,
+  parseRedactionPolicyYaml,
+} from './policy';
+
+const shipped = join(__dirname, '../../../policies/redaction.yaml');
+
+describe('redaction > policy', () => {
+  it('ships policies/redaction.yaml equal to the built-in default', () => {
+    expect(loadRedactionPolicyFile(shipped)).toEqual(DEFAULT_REDACTION_POLICY);
+  });
+
+  it.each([
+    [{ rules: [] }, /apiVersion: must be kaudit.dev\/v1/],
+    [
+      {
+        apiVersion: 'kaudit.dev/v1',
+        kind: 'RedactionPolicy',
+        rules: [{ resource: 'Secrets', paths: ['data'] }],
+      },
+      /rules\.0\.resource: must be a lower-case plural/,
+    ],
+    [
+      {
+        apiVersion: 'kaudit.dev/v1',
+        kind: 'RedactionPolicy',
+        rules: [{ resource: 'secrets', paths: ['data', 'a..b'] }],
+      },
+      /rules\.0\.paths\.1: invalid path/,
+    ],
+    [
+      { apiVersion: 'kaudit.dev/v1', kind: 'RedactionPolicy', rules: [{ resource: 'secrets', paths: [] }] },
+      /rules\.0\.paths: must list at least one path/,
+    ],
+    [
+      {
+        apiVersion: 'kaudit.dev/v1',
+        kind: 'RedactionPolicy',
+        rules: [{ resource: 'secrets', path: ['data'] }],
+      },
+      /rules\.0.*path/,
+    ],
+    [
+      {
+        apiVersion: 'kaudit.dev/v1',
+        kind: 'RedactionPolicy',
+        rules: [
+          { resource: 'secrets', paths: ['data'] },
+          { group: '', resource: 'secrets', paths: ['x'] },
+        ],
+      },
+      /rules\.1: a rule for \/secrets\/ already exists/,
+    ],
+  ])('rejects %j naming the bad field', (value, message) => {
+    expect(() => parseRedactionPolicy(value, 'policies/redaction.yaml')).toThrow(message);
+    expect(() => parseRedactionPolicy(value, 'policies/redaction.yaml')).toThrow(
+      /^policies\/redaction\.yaml: /,
+    );
+  });
+
+  it('names the file when the YAML itself is broken', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'redaction-'));
+    const file = join(dir, 'bad.yaml');
+    writeFileSync(file, 'rules: [\n');
+    expect(() => loadRedactionPolicyFile(file)).toThrow(`${file}: not valid YAML`);
+    expect(() => loadRedactionPolicyFile(join(dir, 'missing.yaml'))).toThrow(/missing\.yaml: cannot read/);
+  });
+
+  it('defaults group to core and last-applied stripping to on', () => {
+    const policy = parseRedactionPolicyYaml(
+      'apiVersion: kaudit.dev/v1\nkind: RedactionPolicy\nrules:\n  - {resource: configmaps, paths: [data]}\n',
+    );
+    expect(policy.stripLastAppliedConfiguration).toBe(true);
+    expect(policy.rules[0]).toEqual({ group: '', resource: 'configmaps', paths: ['data'] });
+  });
+});
+
+describe('redaction > paths', () => {
+  it.each([
+    ['data', ['data']],
+    ['status.token', ['status', 'token']],
+    [
+      'metadata.annotations["kubectl.kubernetes.io/last-applied-configuration"]',
+      ['metadata', 'annotations', 'kubectl.kubernetes.io/last-applied-configuration'],
+    ],
+    ['spec["a]b"].c', ['spec', 'a]b', 'c']],
+  ])('parses %s and formats it back', (text, segments) => {
+    expect(parseFieldPath(text)).toEqual(segments);
+    expect(formatFieldPath('', segments)).toBe(text);
+  });
+
+  it.each(['', 'a..b', '.a', 'a.', 'a[b]', 'a["b"', 'a[""]', 'a b'])('rejects %j', (text) => {
+    expect(() => parseFieldPath(text)).toThrow();
+  });
+});
