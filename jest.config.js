@@ -14,22 +14,42 @@ const moduleNameMapper = {
 };
 const common = { transform, moduleNameMapper, testEnvironment: 'node', rootDir: __dirname };
 
+// `jest --selectProjects unit services/sink` would read `services/sink` as a second project name
+// (the flag takes many values) and run every suite. Treat path-like values after it as path filters.
+const pathArgs = (() => {
+  const i = process.argv.indexOf('--selectProjects');
+  if (i < 0) return [];
+  const after = [];
+  for (const arg of process.argv.slice(i + 1)) {
+    if (arg.startsWith('-')) break;
+    after.push(arg);
+  }
+  return after.filter((arg) => arg.includes('/') || arg.endsWith('.ts'));
+})();
+const only = (suffix, fallback) =>
+  pathArgs.length === 0
+    ? fallback
+    : pathArgs.flatMap((p) => {
+        const clean = p.replace(/^\.\//, '').replace(/\/$/, '');
+        return clean.endsWith('.ts') ? [`<rootDir>/${clean}`] : [`<rootDir>/${clean}/**/*${suffix}`];
+      });
+
 module.exports = {
   projects: [
     {
       ...common,
       displayName: 'unit',
-      testMatch: [
+      testMatch: only('.test.ts', [
         '<rootDir>/packages/*/src/**/*.test.ts',
         '<rootDir>/services/*/src/**/*.test.ts',
         '<rootDir>/test/unit/**/*.test.ts',
-      ],
+      ]),
       testPathIgnorePatterns: ['\\.int\\.test\\.ts$', '/node_modules/', '/dist/'],
     },
     {
       ...common,
       displayName: 'integration',
-      testMatch: ['<rootDir>/**/*.int.test.ts'],
+      testMatch: only('.int.test.ts', ['<rootDir>/**/*.int.test.ts']),
       testPathIgnorePatterns: ['/node_modules/', '/dist/'],
       globalSetup: '<rootDir>/test/stack/jest-global-setup.js',
       globalTeardown: '<rootDir>/test/stack/jest-global-teardown.js',
