@@ -1,1 +1,11 @@
-export {};
+export * from './apply';
+export * from './canonical-json';
+export type { EsDocument } from './ecs';
+export { ECS_VERSION } from './ecs';
+export * from './es-client';
+export * from './event-document';
+export * from './finding-document';
+export * from './mapping-fields';
+export * from './names';
+export { OBJECT_FIELDS } from './object-fields';
+export * from './resources';

@@ -1,0 +1,65 @@
+import type { Client } from '@elastic/elasticsearch';
+import { stackEnv, uniqueName } from '@kaudit/testkit';
+import { applyResources, dataStreamExists } from './apply';
+import { createEsClient } from './es-client';
+import { dataStreamNames } from './names';
+
+const { esNode } = stackEnv();
+const namespace = () => uniqueName('apply').replaceAll('-', '_');
+
+describe('es-resources > apply (real Elasticsearch)', () => {
+  let client: Client;
+  beforeAll(() => {
+    client = createEsClient({ node: esNode });
+  });
+  afterAll(() => client.close());
+
+  it('installs the templates and creates both data streams; a second run changes nothing', async () => {
+    const ns = namespace();
+    const first = await applyResources(client, { namespace: ns, numberOfReplicas: 0, retention: '400d' });
+    expect(first.dataStreams.map((d) => d.outcome)).not.toContain('existed');
+    const names = dataStreamNames(ns);
+    expect(await dataStreamExists(client, names.events)).toBe(true);
+    expect(await dataStreamExists(client, names.findings)).toBe(true);
+
+    const second = await applyResources(client, { namespace: ns, numberOfReplicas: 0, retention: '400d' });
+    expect(second.dataStreams).toEqual([
+      { name: names.events, outcome: 'existed' },
+      { name: names.findings, outcome: 'existed' },
+    ]);
+
+    const templates = await client.indices.getIndexTemplate({ name: 'logs-kaudit.audit' });
+    const template = templates.index_templates[0]!.index_template;
+    expect(template.priority).toBeGreaterThan(100);
+    expect(template.template?.lifecycle?.data_retention).toBe('400d');
+
+    const mapping = await client.indices.getMapping({ index: names.events });
+    const properties = Object.values(mapping)[0]!.mappings.properties as Record<
+      string,
+      { type?: string; properties?: Record<string, { type?: string }> }
+    >;
+    expect(properties['@timestamp']?.type).toBe('date');
+    expect(properties.source?.properties?.ip?.type).toBe('ip');
+    // Nothing was stored by creating the streams.
+    expect((await client.count({ index: names.events })).count).toBe(0);
+  });
+
+  it('skips the ILM policy with a log line when the cluster has no ILM API, keeping the lifecycle', async () => {
+    const warnings: string[] = [];
+    const logger = { info: () => {}, warn: (_details: object, message: string) => warnings.push(message) };
+    const result = await applyResources(client, {
+      namespace: namespace(),
+      numberOfReplicas: 0,
+      ilm: true,
+      logger,
+    });
+    // The test stack's integ-test distribution has no ILM; a full distribution applies the policy.
+    if (result.ilm === 'skipped') {
+      expect(warnings.join('\n')).toMatch(/ILM policy skipped/);
+      const templates = await client.indices.getIndexTemplate({ name: 'logs-kaudit.findings' });
+      expect(templates.index_templates[0]!.index_template.template?.lifecycle?.data_retention).toBe('365d');
+    } else {
+      expect(result.ilm).toBe('applied');
+    }
+  });
+});

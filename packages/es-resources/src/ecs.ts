@@ -1,0 +1,40 @@
+import { isIP } from 'node:net';
+
+/** The ECS version the templates follow (ecs.version on every document). */
+export const ECS_VERSION = '8.11.0';
+
+/** A document as sent to Elasticsearch, with the _id it is created under. */
+export interface EsDocument {
+  _id: string;
+  doc: Record<string, unknown>;
+}
+
+export const isIpAddress = (value: string | undefined): value is string =>
+  value !== undefined && isIP(value) !== 0;
+
+/** Drops undefined values and duplicates, keeping first-seen order. */
+export function unique<T>(values: Array<T | undefined>): T[] {
+  return [...new Set(values.filter((value): value is T => value !== undefined))];
+}
+
+/**
+ * Removes undefined fields and empty objects/arrays at every depth, so documents carry only what the
+ * event said (an absent field stays absent rather than becoming null).
+ */
+export function compact<T>(value: T): T {
+  return compactValue(value) as T;
+}
+
+function compactValue(value: unknown): unknown {
+  if (Array.isArray(value)) {
+    const items = value.map(compactValue).filter((item) => item !== undefined);
+    return items.length > 0 ? items : undefined;
+  }
+  if (value === null || typeof value !== 'object') return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) {
+    const compacted = compactValue(item);
+    if (compacted !== undefined) out[key] = compacted;
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
+}
