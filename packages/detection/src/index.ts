@@ -1,1 +1,28 @@
-export {};
+export {
+  agentProduct,
+  type IdentityState,
+  learnedHours,
+} from './baseline';
+export { type BusinessHours, createBusinessHours, createLocalClock, type LocalTime } from './business-hours';
+export { formatDuration, parseDurationMs } from './duration';
+export {
+  type ClusterState,
+  createEngine,
+  type Engine,
+  type EngineInput,
+  type EngineState,
+  type EngineStats,
+} from './engine';
+export { findingId, MITRE, TITLES } from './grouping';
+export { addressSet, classify, type Identity, identityOf, sourceIPOf } from './identity';
+export {
+  defaultPolicy,
+  loadPolicyText,
+  type Policy,
+  PolicyError,
+  type PolicyInput,
+  PolicySchema,
+  parsePolicy,
+} from './policy';
+export { RULES } from './rules';
+export { isSecretRead, type Observation, observe } from './scope';

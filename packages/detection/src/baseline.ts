@@ -1,0 +1,177 @@
+import type { RuleId } from '@kaudit/audit-schema';
+import type { LocalTime } from './business-hours';
+import type { Group } from './grouping';
+import type { Policy } from './policy';
+import { type Observation, succeeded } from './scope';
+
+/**
+ * What kaudit knows about one identity of one cluster (one Kafka partition key). Plain JSON on purpose:
+ * the detector writes it to a compacted changelog topic and reads it back when a partition is assigned.
+ * Every map is bounded (oldest entry evicted) and aged out by event time, never by the wall clock.
+ */
+export interface IdentityState {
+  cluster: string;
+  username: string;
+  firstSeen: number;
+  lastSeen: number;
+  /** Successful secret reads ever counted (0: this identity never read a secret). */
+  secretReads: number;
+  /** Has listed or watched secrets across all namespaces before. */
+  clusterWideReads: boolean;
+  /** Source address -> last seen (ms). Learned from every successful request, not only secret reads. */
+  ips: Record<string, number>;
+  /** User-agent product (e.g. "kubectl") -> last seen. */
+  agents: Record<string, number>;
+  /** Namespaces whose secrets it read -> last seen. */
+  namespaces: Record<string, number>;
+  /** Hours of the week active, local time: hours[weekday] has bit `hour` set (weekday 0 = Monday). */
+  hours: number[];
+  /** Recent secret reads [time, "namespace/name"] for the enumeration rule (sliding window). */
+  recentReads: Array<[number, string]>;
+  /** Times of recent denied secret reads, for the denied-burst rule. */
+  recentDenied: number[];
+  /** requestKey -> time, so the other stages of a request already counted are dropped. */
+  seen: Record<string, number>;
+  /** Reordering buffer: observations waiting for the watermark, sorted by time. */
+  pending: Observation[];
+  /** Open finding groups, one per rule. */
+  groups: Partial<Record<RuleId, Group>>;
+  /** Finding ids already emitted -> end of their window, so a late event never makes a second one. */
+  emitted: Record<string, number>;
+  /** Event time of the last pruning of the maps above. */
+  prunedAt: number;
+}
+
+export function newIdentityState(cluster: string, username: string, t: number): IdentityState {
+  return {
+    cluster,
+    username,
+    firstSeen: t,
+    lastSeen: t,
+    secretReads: 0,
+    clusterWideReads: false,
+    ips: {},
+    agents: {},
+    namespaces: {},
+    hours: [0, 0, 0, 0, 0, 0, 0],
+    recentReads: [],
+    recentDenied: [],
+    seen: {},
+    pending: [],
+    groups: {},
+    emitted: {},
+    prunedAt: t,
+  };
+}
+
+/** Forgets what was learned (the identity was unseen past identityRetention), keeping the bookkeeping. */
+export function resetBaseline(state: IdentityState, t: number): void {
+  Object.assign(state, {
+    firstSeen: t,
+    lastSeen: t,
+    secretReads: 0,
+    clusterWideReads: false,
+    ips: {},
+    agents: {},
+    namespaces: {},
+    hours: [0, 0, 0, 0, 0, 0, 0],
+    recentReads: [],
+    recentDenied: [],
+  });
+}
+
+/** "kubectl/v1.31.0 (linux/amd64) kubernetes/abc" -> "kubectl": upgrades do not make an agent new. */
+export function agentProduct(userAgent: string): string {
+  const end = userAgent.search(/[/\s]/);
+  return (end === -1 ? userAgent : userAgent.slice(0, end)).toLowerCase();
+}
+
+export function hasHour(state: IdentityState, weekday: number, hour: number): boolean {
+  return ((state.hours[weekday] ?? 0) & (1 << hour)) !== 0;
+}
+
+/** Hours of the day (any weekday) the identity was active in. */
+export function learnedHours(state: IdentityState): number[] {
+  const union = state.hours.reduce((all, day) => all | day, 0);
+  return Array.from({ length: 24 }, (_, hour) => hour).filter((hour) => (union & (1 << hour)) !== 0);
+}
+
+/** Drops entries older than their retention; run at most once per event-time hour per identity. */
+export function prune(state: IdentityState, t: number, policy: Policy): void {
+  if (t - state.prunedAt < 3_600_000) return;
+  state.prunedAt = t;
+  const { sourceIPs, userAgents, namespaces } = policy.baseline;
+  dropOlder(state.ips, t - sourceIPs.retention);
+  dropOlder(state.agents, t - userAgents.retention);
+  dropOlder(state.namespaces, t - namespaces.retention);
+  dropOlder(state.seen, t - policy.eventTime.dedupRetention);
+}
+
+/** Learns from one request (after the rules judged it against what was known before). */
+export function learn(
+  state: IdentityState,
+  observation: Observation,
+  local: LocalTime,
+  policy: Policy,
+): void {
+  const { t } = observation;
+  if (t > state.lastSeen) state.lastSeen = t;
+  if (t < state.firstSeen) state.firstSeen = t;
+  const ok = succeeded(observation);
+  const { sourceIPs, userAgents, namespaces } = policy.baseline;
+  if (ok && observation.sourceIP) remember(state.ips, observation.sourceIP, t, sourceIPs.max);
+  if (ok && observation.userAgent)
+    remember(state.agents, agentProduct(observation.userAgent), t, userAgents.max);
+  if (ok) state.hours[local.weekday] = (state.hours[local.weekday] ?? 0) | (1 << local.hour);
+  const secret = observation.secret;
+  if (secret && secret.outcome !== 'failed') {
+    const { window, distinctSecrets, distinctNamespaces } = policy.rules['secret-enumeration'];
+    slide(state.recentReads, t - window, 2 * Math.max(distinctSecrets, distinctNamespaces));
+    state.recentReads.push([t, `${secret.namespace ?? '*'}/${secret.name ?? '*'}`]);
+  }
+  if (secret?.outcome === 'denied') {
+    const { window, threshold } = policy.rules['secret-access-denied-burst'];
+    while (
+      state.recentDenied.length > 0 &&
+      (state.recentDenied[0]! <= t - window || state.recentDenied.length >= 2 * threshold)
+    ) {
+      state.recentDenied.shift();
+    }
+    state.recentDenied.push(t);
+  }
+  if (secret?.outcome === 'allowed') {
+    state.secretReads += 1;
+    if (secret.namespace) remember(state.namespaces, secret.namespace, t, namespaces.max);
+    if (secret.clusterWide && observation.verb !== 'get') state.clusterWideReads = true;
+  }
+}
+
+function remember(map: Record<string, number>, key: string, t: number, max: number): void {
+  const previous = map[key];
+  if (previous !== undefined) {
+    if (t > previous) map[key] = t;
+    return;
+  }
+  map[key] = t;
+  const keys = Object.keys(map);
+  if (keys.length <= max) return;
+  // Evict the least recently seen; ties broken by key so eviction is deterministic.
+  let oldest = keys[0]!;
+  for (const candidate of keys) {
+    const a = map[candidate]!;
+    const b = map[oldest]!;
+    if (a < b || (a === b && candidate < oldest)) oldest = candidate;
+  }
+  delete map[oldest];
+}
+
+/** Keeps entries newer than `since`, at most `max` of them (the newest). */
+function slide(entries: Array<[number, string]>, since: number, max: number): void {
+  let drop = 0;
+  while (drop < entries.length && (entries[drop]![0] <= since || entries.length - drop >= max)) drop++;
+  if (drop > 0) entries.splice(0, drop);
+}
+
+function dropOlder(map: Record<string, number>, cutoff: number): void {
+  for (const key of Object.keys(map)) if (map[key]! < cutoff) delete map[key];
+}

@@ -1,0 +1,184 @@
+import { formatIssues, type RuleId, severities } from '@kaudit/audit-schema';
+import ipaddr from 'ipaddr.js';
+import { IANAZone } from 'luxon';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { parseDurationMs } from './duration';
+
+/**
+ * The detection policy (policies/detection.yaml). Every object is strict, so a misspelt key is an error
+ * naming its path instead of a setting silently ignored; durations are parsed to milliseconds here, so
+ * the engine only ever sees numbers.
+ */
+
+const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const ms = parseDurationMs(value);
+  if (ms === undefined) {
+    ctx.addIssue({ code: 'custom', message: `must be a duration such as "30s", "5m", "7d" (got ${value})` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const clockTime = z
+  .string()
+  .regex(/^([01]\d|2[0-3]):[0-5]\d$|^24:00$/, 'must be HH:MM between 00:00 and 24:00')
+  .transform((text) => Number(text.slice(0, 2)) * 60 + Number(text.slice(3, 5)));
+
+export const weekdays = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
+
+const cidr = z.string().refine((text) => ipaddr.isValidCIDR(text) || ipaddr.isValid(text), {
+  message: 'must be an IP address or a CIDR such as 10.0.0.0/8',
+});
+
+const severity = z.enum(severities);
+const positiveInt = z.number().int().positive();
+
+/** Glob patterns: `*` matches any run of characters, e.g. `system:serviceaccount:kube-system:*`. */
+const allowList = z
+  .strictObject({
+    identities: z.array(z.string().min(1)).default([]),
+    namespaces: z.array(z.string().min(1)).default([]),
+  })
+  .prefault({});
+
+const rule = <T extends z.ZodRawShape>(severityDefault: (typeof severities)[number], shape: T) =>
+  z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      severity: severity.default(severityDefault),
+      allowList,
+      ...shape,
+    })
+    // Generic over `shape`, so TypeScript cannot see that {} is a valid input; every key has a default.
+    .prefault({} as never);
+
+const rules = z
+  .strictObject({
+    'secret-off-hours': rule('medium', {
+      /** Severity for a non-human identity active at an hour it never was before. */
+      learnedHoursSeverity: severity.default('medium'),
+      /** An hour this close to a learned one is not unusual. */
+      toleranceHours: z.number().int().min(0).max(11).default(1),
+    }),
+    'secret-new-source-ip': rule('medium', {
+      /** A service-account or node credential used from outside network.clusterCIDRs: token theft. */
+      outsideClusterSeverity: severity.default('high'),
+    }),
+    'secret-new-service-account': rule('medium', {
+      /** Cluster-wide list/watch, or a read outside the account's own namespace. */
+      escalatedSeverity: severity.default('high'),
+    }),
+    'secret-enumeration': rule('high', {
+      window: duration.prefault('5m'),
+      distinctSecrets: positiveInt.default(20),
+      distinctNamespaces: positiveInt.default(5),
+      /** Also report the first cluster-wide list/watch of secrets by an identity that never did one. */
+      firstClusterWideList: z.boolean().default(true),
+      firstClusterWideListSeverity: severity.default('medium'),
+    }),
+    'secret-anonymous-access': rule('critical', {
+      deniedSeverity: severity.default('medium'),
+    }),
+    'secret-access-denied-burst': rule('medium', {
+      window: duration.prefault('5m'),
+      threshold: positiveInt.default(5),
+    }),
+    'secret-unusual-user-agent': rule('low', {}),
+  })
+  .prefault({});
+
+const retained = (max: number, retention: string) =>
+  z.strictObject({ max: positiveInt.default(max), retention: duration.prefault(retention) }).prefault({});
+
+export const PolicySchema = z
+  .strictObject({
+    timezone: z
+      .string()
+      .default('UTC')
+      .refine((zone) => IANAZone.isValidZone(zone), {
+        message: 'must be an IANA time zone such as Europe/Berlin',
+      }),
+    businessHours: z
+      .strictObject({
+        days: z.array(z.enum(weekdays)).min(1).default(['mon', 'tue', 'wed', 'thu', 'fri']),
+        start: clockTime.prefault('08:00'),
+        end: clockTime.prefault('19:00'),
+        /** Local dates (YYYY-MM-DD in `timezone`) that count as outside business hours all day. */
+        holidays: z.array(z.iso.date({ message: 'must be a date YYYY-MM-DD' })).default([]),
+      })
+      .prefault({})
+      .refine((hours) => hours.start < hours.end, { message: 'start must be before end', path: ['end'] }),
+    learningPeriod: duration.prefault('7d'),
+    eventTime: z
+      .strictObject({
+        /** How far behind the newest event an event may arrive and still be processed in order. */
+        allowedLateness: duration.prefault('2m'),
+        /** How long a request is remembered to drop its other stages (long watches end late). */
+        dedupRetention: duration.prefault('2h'),
+      })
+      .prefault({}),
+    network: z
+      .strictObject({
+        clusterCIDRs: z.array(cidr).default([]),
+        trustedProxies: z.array(cidr).default([]),
+      })
+      .prefault({}),
+    baseline: z
+      .strictObject({
+        /** An identity unseen this long is forgotten entirely. */
+        identityRetention: duration.prefault('90d'),
+        /** Learned hours judge a non-human identity only once its baseline is this old. */
+        matureAfter: duration.prefault('7d'),
+        sourceIPs: retained(64, '30d'),
+        userAgents: retained(16, '30d'),
+        namespaces: retained(64, '90d'),
+      })
+      .prefault({}),
+    allowList,
+    grouping: z
+      .strictObject({
+        /** Findings of one rule and identity inside one window (aligned to the epoch) are one finding. */
+        window: duration.prefault('10m'),
+        maxAuditIDs: positiveInt.default(200),
+        maxObjects: positiveInt.default(100),
+      })
+      .prefault({}),
+    rules,
+  })
+  .refine((policy) => policy.grouping.window > 0, {
+    message: 'must be positive',
+    path: ['grouping', 'window'],
+  });
+
+export type Policy = z.output<typeof PolicySchema>;
+export type PolicyInput = z.input<typeof PolicySchema>;
+export type RulePolicies = Policy['rules'];
+export type RulePolicy<R extends RuleId> = RulePolicies[R];
+
+export class PolicyError extends Error {
+  override readonly name = 'PolicyError';
+}
+
+/** Validates an already-parsed policy object; the error lists every problem as `path: message`. */
+export function parsePolicy(input: unknown): Policy {
+  const result = PolicySchema.safeParse(input ?? {});
+  if (!result.success) throw new PolicyError(`invalid detection policy: ${formatIssues(result.error)}`);
+  return result.data;
+}
+
+/** Parses the YAML text of policies/detection.yaml. */
+export function loadPolicyText(yamlText: string): Policy {
+  let document: unknown;
+  try {
+    document = parseYaml(yamlText);
+  } catch (error) {
+    throw new PolicyError(`invalid detection policy: not valid YAML (${(error as Error).message})`);
+  }
+  return parsePolicy(document);
+}
+
+/** The policy with every default, for tests and for the CLI without --policy. */
+export function defaultPolicy(overrides: PolicyInput = {}): Policy {
+  return parsePolicy(overrides);
+}
