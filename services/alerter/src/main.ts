@@ -1,1 +1,64 @@
-export {};
+import {
+  ConfigError,
+  createKafka,
+  createLogger,
+  registerShutdown,
+  startOpsServer,
+} from '@kaudit/service-kit';
+import { createAlerter } from './alerter';
+import { loadAlerterConfig } from './config';
+import { createAlerterMetrics } from './metrics';
+
+/** Besides service-kit's list: fields the alerter could be tempted to log that hold credentials. */
+const ALERTER_REDACT_PATHS = [
+  '*.url',
+  '*.urlFrom',
+  '*.headers.authorization',
+  '*.headers.Authorization',
+  '*.secret',
+];
+
+async function main(): Promise<void> {
+  let config: ReturnType<typeof loadAlerterConfig>;
+  try {
+    config = loadAlerterConfig();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    createLogger({ service: 'alerter' }).fatal({ problems: error.problems }, error.message);
+    process.exit(1);
+  }
+  const logger = createLogger({ service: 'alerter', level: config.env.LOG_LEVEL }).child(
+    {},
+    { redact: { paths: ALERTER_REDACT_PATHS, censor: '[redacted]' } },
+  );
+  const metrics = createAlerterMetrics();
+  const kafka = createKafka({ clientId: 'kaudit-alerter', brokers: config.env.KAFKA_BROKERS, logger });
+  const alerter = createAlerter({
+    kafka,
+    logger,
+    metrics,
+    routing: config.routing,
+    destinations: config.destinations,
+    options: config.options,
+  });
+  const ops = await startOpsServer({
+    port: config.env.ALERTER_PORT,
+    registry: metrics.registry,
+    isReady: alerter.ready,
+    logger,
+  });
+  registerShutdown({
+    logger,
+    timeoutMs: config.env.ALERTER_DRAIN_TIMEOUT + 20_000,
+    steps: [
+      { name: 'alerter', run: () => alerter.stop({ drainTimeoutMs: config.env.ALERTER_DRAIN_TIMEOUT }) },
+      { name: 'ops server', run: () => ops.close() },
+    ],
+  });
+  await alerter.start();
+}
+
+main().catch((err: unknown) => {
+  createLogger({ service: 'alerter' }).fatal({ err }, 'alerter failed to start');
+  process.exit(1);
+});

@@ -1,0 +1,388 @@
+import { type DeadLetter, type Finding, FindingSchema } from '@kaudit/audit-schema';
+import { ensureTopics, type Logger, retry, sleep } from '@kaudit/service-kit';
+import type { Consumer, EachMessagePayload, Kafka, Producer } from 'kafkajs';
+import { type Alert, alertBody, digestAlert, findingAlert } from './alert';
+import { createDeliveredStore, type DeliveredStore } from './delivered-store';
+import { createDeliveryQueue, type DeliveryQueue } from './delivery-queue';
+import type { Destination } from './destinations';
+import type { AlerterMetrics } from './metrics';
+import { createOffsetTracker, type TrackedOffset } from './offset-tracker';
+import { createRouter, type Route, type RoutingPolicy } from './routing';
+import { createThrottle } from './throttle';
+
+export interface AlerterOptions {
+  alertsTopic: string;
+  dlqTopic: string;
+  deliveredTopic: string;
+  groupId: string;
+  /** A new consumer group starts at the oldest finding still on the topic (true) or at new ones. */
+  fromBeginning: boolean;
+  /** Messages read but not yet acknowledged; reading pauses at this many. */
+  maxInFlight: number;
+  commitIntervalMs: number;
+  throttleFlushIntervalMs: number;
+  /** A window's digest waits this long after the window ended for late findings. */
+  throttleGraceMs: number;
+  dedupMaxEntries: number;
+  dedupRetentionMs: number;
+  dedupLoadTimeoutMs: number;
+}
+
+export interface AlerterDeps {
+  kafka: Kafka;
+  logger: Logger;
+  metrics: AlerterMetrics;
+  routing: RoutingPolicy;
+  destinations: Destination[];
+  options: AlerterOptions;
+  now?: () => number;
+  /** Jitter source, injected by tests. */
+  random?: () => number;
+}
+
+/** Counts the outcomes one Kafka message waits for; acknowledges it when the last one is in. */
+interface MessageTracker {
+  add(): void;
+  done(): void;
+  /** An outcome could not be recorded (or shutdown interrupted it): never acknowledge this message. */
+  fail(): void;
+}
+
+interface SourceInfo {
+  cluster?: string;
+  topic?: string;
+  partition?: number;
+  offset?: string;
+}
+
+/**
+ * The alerter: reads findings, routes them, deduplicates and throttles them, and hands them to one
+ * delivery queue per destination. A message's offset becomes committable only when every destination
+ * it was routed to has delivered it or dead-lettered it (and that outcome is on Kafka).
+ */
+export function createAlerter(deps: AlerterDeps) {
+  const { kafka, metrics, options } = deps;
+  const logger = deps.logger.child({ component: 'alerter' });
+  const now = deps.now ?? Date.now;
+  const router = createRouter(deps.routing);
+  const routesByName = new Map<string, Route>(deps.routing.routes.map((r) => [r.name, r]));
+  const offsets = createOffsetTracker();
+  const throttle = createThrottle<MessageTracker>({ graceMs: options.throttleGraceMs });
+  const abort = new AbortController();
+  const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 5 });
+  const store: DeliveredStore = createDeliveredStore({
+    kafka,
+    producer,
+    topic: options.deliveredTopic,
+    groupIdPrefix: `${options.groupId}.delivered`,
+    maxEntries: options.dedupMaxEntries,
+    retentionMs: options.dedupRetentionMs,
+    loadTimeoutMs: options.dedupLoadTimeoutMs,
+    logger: deps.logger,
+  });
+  const queues = new Map<string, DeliveryQueue>(
+    deps.destinations.map((d) => [
+      d.name,
+      createDeliveryQueue(d, {
+        logger: deps.logger,
+        signal: abort.signal,
+        ...(deps.random ? { random: deps.random } : {}),
+        hooks: { onRetry: (destination, reason) => metrics.retried.inc({ destination, reason }) },
+      }),
+    ]),
+  );
+  /** (destination/alert id) -> its delivery in progress: a second copy of a finding joins the first. */
+  const inflight = new Map<string, Promise<boolean>>();
+  let consumer: Consumer | undefined;
+  let joined = false;
+  let stopping = false;
+  let healthy = true;
+  let maxEventTimeMs = 0;
+  let committing = false;
+  const timers: NodeJS.Timeout[] = [];
+
+  /** Writes that must reach Kafka before a message is acknowledged; retried, then the message stays open. */
+  async function persist(stage: string, write: () => Promise<unknown>): Promise<boolean> {
+    try {
+      await retry(write, { retries: 5, initialDelayMs: 200, maxDelayMs: 5000 });
+      return true;
+    } catch (err) {
+      healthy = false;
+      metrics.errors.inc({ stage, type: (err as Error).name ?? 'Error' });
+      logger.error({ err, stage }, 'could not write to Kafka; the message stays unacknowledged');
+      return false;
+    }
+  }
+
+  function deadLetter(reason: string, raw: unknown, source: SourceInfo, target?: string, key?: string) {
+    const value: DeadLetter = {
+      source: 'alerter',
+      reason,
+      at: new Date(now()).toISOString(),
+      ...(source.cluster !== undefined ? { cluster: source.cluster } : {}),
+      ...(source.topic !== undefined ? { topic: source.topic } : {}),
+      ...(source.partition !== undefined ? { partition: source.partition } : {}),
+      ...(source.offset !== undefined ? { offset: source.offset } : {}),
+      ...(target !== undefined ? { target } : {}),
+      raw,
+    };
+    return persist('dead-letter', () =>
+      producer.send({
+        topic: options.dlqTopic,
+        acks: -1,
+        messages: [{ key: key ?? null, value: JSON.stringify(value) }],
+      }),
+    );
+  }
+
+  function trackerFor(handle: TrackedOffset): MessageTracker {
+    let remaining = 1; // the guard, released by the caller once every outcome has been added
+    let failed = false;
+    return {
+      add: () => {
+        remaining += 1;
+      },
+      done: () => {
+        remaining -= 1;
+        if (remaining === 0 && !failed) offsets.ack(handle);
+      },
+      fail: () => {
+        failed = true;
+      },
+    };
+  }
+
+  function settle(tracker: MessageTracker, outcome: Promise<boolean>): void {
+    tracker.add();
+    void outcome.then((ok) => (ok ? tracker.done() : tracker.fail()));
+  }
+
+  /** Resolves true once the destination has an outcome for the alert that is safely on Kafka. */
+  function dispatch(destination: string, alert: Alert, source: SourceInfo): Promise<boolean> {
+    const key = `${destination}/${alert.id}`;
+    const running = inflight.get(key);
+    if (running) {
+      metrics.deduplicated.inc({ destination });
+      return running;
+    }
+    if (store.get(destination, alert.id) !== undefined) {
+      metrics.deduplicated.inc({ destination });
+      logger.debug({ destination, alertId: alert.id }, 'already has an outcome, not sent again');
+      return Promise.resolve(true);
+    }
+    const queue = queues.get(destination)!;
+    const startedAt = now();
+    const delivery = queue
+      .push(alert)
+      .then(async (outcome) => {
+        const seconds = (now() - startedAt) / 1000;
+        if (outcome.status === 'aborted') return false;
+        if (outcome.status === 'delivered') {
+          metrics.delivered.inc({ destination, kind: alert.kind });
+          metrics.deliveryDuration.observe({ destination, outcome: 'delivered' }, seconds);
+          logger.info(
+            { destination, alertId: alert.id, kind: alert.kind, attempts: outcome.attempts },
+            'delivered',
+          );
+          return persist('record', () => store.record(destination, alert.id, 'delivered'));
+        }
+        metrics.deadLettered.inc({ destination, reason: outcome.cause });
+        metrics.deliveryDuration.observe({ destination, outcome: 'dead-lettered' }, seconds);
+        logger.error(
+          {
+            destination,
+            alertId: alert.id,
+            kind: alert.kind,
+            attempts: outcome.attempts,
+            reason: outcome.reason,
+          },
+          'delivery dead-lettered',
+        );
+        const dead = await deadLetter(outcome.reason, alertBody(alert), source, destination, key);
+        return dead && persist('record', () => store.record(destination, alert.id, 'dead-lettered'));
+      })
+      .finally(() => inflight.delete(key));
+    inflight.set(key, delivery);
+    return delivery;
+  }
+
+  function parseFinding(text: string): { finding: Finding } | { problem: string; raw: unknown } {
+    let raw: unknown = text;
+    try {
+      raw = JSON.parse(text);
+    } catch {
+      return { problem: 'value is not JSON', raw };
+    }
+    const result = FindingSchema.safeParse(raw);
+    if (result.success) return { finding: result.data };
+    const issues = result.error.issues
+      .slice(0, 5)
+      .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+    return { problem: `not a valid finding: ${issues.join('; ')}`, raw };
+  }
+
+  async function waitForCapacity(heartbeat: () => Promise<void>): Promise<void> {
+    while (offsets.inFlight() >= options.maxInFlight && !stopping) {
+      await sleep(100);
+      await heartbeat();
+    }
+  }
+
+  async function handleMessage({ topic, partition, message, heartbeat }: EachMessagePayload): Promise<void> {
+    await waitForCapacity(heartbeat);
+    const handle = offsets.track(partition, message.offset);
+    const tracker = trackerFor(handle);
+    metrics.findingsReceived.inc();
+    const source: SourceInfo = { topic, partition, offset: message.offset };
+    const parsed = parseFinding(message.value?.toString('utf8') ?? '');
+    if ('problem' in parsed) {
+      metrics.findingsInvalid.inc();
+      logger.warn(
+        { partition, offset: message.offset, problem: parsed.problem },
+        'invalid finding dead-lettered',
+      );
+      settle(
+        tracker,
+        deadLetter(parsed.problem, parsed.raw, source, undefined, message.key?.toString('utf8')),
+      );
+      tracker.done();
+      return;
+    }
+    const { finding } = parsed;
+    source.cluster = finding.cluster;
+    maxEventTimeMs = Math.max(maxEventTimeMs, Date.parse(finding.firstSeen) || 0);
+    const routes = router.match(finding);
+    if (routes.length === 0) {
+      metrics.findingsUnrouted.inc();
+      logger.info(
+        { findingId: finding.id, rule: finding.rule, severity: finding.severity },
+        'no route matched',
+      );
+    }
+    const targets = new Set<string>();
+    for (const route of routes) {
+      if (route.throttle) {
+        const alreadyDelivered = route.destinations.every((d) => store.get(d, finding.id) !== undefined);
+        const limit = { maxAlerts: route.throttle.maxAlerts, windowMs: route.throttle.window };
+        if (throttle.admit(route.name, limit, finding, tracker, alreadyDelivered) === 'fold') {
+          // Acknowledged when the digest it is folded into has an outcome everywhere.
+          tracker.add();
+          metrics.throttled.inc({ route: route.name });
+          continue;
+        }
+      }
+      for (const destination of route.destinations) targets.add(destination);
+    }
+    const alert = findingAlert(finding);
+    for (const destination of targets) settle(tracker, dispatch(destination, alert, source));
+    tracker.done();
+  }
+
+  function flushDigests(): void {
+    for (const { digest, members } of throttle.due(Math.max(now(), maxEventTimeMs))) {
+      metrics.digests.inc({ route: digest.route });
+      const route = routesByName.get(digest.route)!;
+      const alert = digestAlert(digest);
+      logger.info({ route: digest.route, identity: digest.identity, count: digest.count }, 'digest built');
+      const all = Promise.all(route.destinations.map((d) => dispatch(d, alert, { cluster: digest.cluster })));
+      const ok = all.then((results) => results.every(Boolean));
+      for (const member of members) {
+        settle(member, ok);
+        member.done(); // releases the hold taken when the finding was folded
+      }
+    }
+  }
+
+  async function commit(): Promise<void> {
+    if (committing || !consumer) return;
+    committing = true;
+    const ready = offsets.takeCommittable();
+    try {
+      if (ready.length > 0) {
+        await consumer.commitOffsets(ready.map((o) => ({ topic: options.alertsTopic, ...o })));
+        logger.debug({ offsets: ready }, 'offsets committed');
+      }
+    } catch (err) {
+      offsets.restore(ready);
+      metrics.errors.inc({ stage: 'commit', type: (err as Error).name ?? 'Error' });
+      logger.warn({ err }, 'offset commit failed; will retry');
+    } finally {
+      committing = false;
+    }
+  }
+
+  function updateGauges(): void {
+    metrics.inFlight.set(offsets.inFlight());
+    metrics.deliveredIds.set(store.size());
+    for (const [name, queue] of queues)
+      metrics.queueDepth.set({ destination: name }, queue.depth() + queue.active());
+  }
+
+  async function waitForDeliveries(timeoutMs: number): Promise<void> {
+    const deadline = now() + timeoutMs;
+    while (inflight.size > 0 && now() < deadline) await sleep(50);
+  }
+
+  return {
+    async start(): Promise<void> {
+      await ensureTopics(kafka, [{ topic: options.alertsTopic }, { topic: options.dlqTopic }]);
+      await producer.connect();
+      await store.start();
+      consumer = kafka.consumer({ groupId: options.groupId });
+      consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+        joined = true;
+        const assigned = new Set(payload.memberAssignment[options.alertsTopic] ?? []);
+        for (const partition of offsets.partitions()) {
+          if (!assigned.has(partition)) offsets.drop(partition);
+        }
+        logger.info({ partitions: [...assigned] }, 'partitions assigned');
+      });
+      consumer.on(consumer.events.CRASH, ({ payload }) => {
+        logger.error({ err: payload.error, restart: payload.restart }, 'consumer crashed');
+        if (!payload.restart) healthy = false;
+      });
+      await consumer.connect();
+      await consumer.subscribe({ topic: options.alertsTopic, fromBeginning: options.fromBeginning });
+      await consumer.run({ autoCommit: false, eachMessage: handleMessage });
+      timers.push(setInterval(() => void commit(), options.commitIntervalMs));
+      timers.push(setInterval(flushDigests, options.throttleFlushIntervalMs));
+      timers.push(setInterval(updateGauges, 1000));
+      logger.info(
+        { topic: options.alertsTopic, groupId: options.groupId, destinations: [...queues.keys()] },
+        'alerter started',
+      );
+    },
+
+    ready: () => joined && !stopping && healthy && store.loaded(),
+
+    /**
+     * Stops reading, lets deliveries in progress finish for up to drainTimeoutMs, aborts the rest
+     * (they stay unacknowledged and are delivered after the restart), commits what is acknowledged.
+     * Findings held in an open throttle window stay unacknowledged too: after a restart they are read
+     * again and throttled again, never lost.
+     */
+    async stop(stopOptions: { drainTimeoutMs?: number } = {}): Promise<void> {
+      if (stopping) return;
+      stopping = true;
+      for (const timer of timers.splice(0)) clearInterval(timer);
+      await consumer?.stop();
+      await waitForDeliveries(stopOptions.drainTimeoutMs ?? 10_000);
+      abort.abort(new Error('alerter stopping'));
+      await waitForDeliveries(5000);
+      await commit();
+      await consumer?.disconnect();
+      await store.stop();
+      await producer.disconnect();
+      logger.info({ unacknowledged: offsets.inFlight() }, 'alerter stopped');
+    },
+
+    stats: () => ({
+      inFlight: offsets.inFlight(),
+      held: throttle.heldCount(),
+      deliveries: inflight.size,
+      deliveredIds: store.size(),
+    }),
+  };
+}
+
+export type Alerter = ReturnType<typeof createAlerter>;

@@ -1,0 +1,112 @@
+import { readFileSync } from 'node:fs';
+import { DEFAULT_TOPICS } from '@kaudit/audit-schema';
+import {
+  ConfigError,
+  envBoolean,
+  envDurationMs,
+  envInt,
+  envList,
+  envOptional,
+  isAppError,
+  loadConfig,
+} from '@kaudit/service-kit';
+import { z } from 'zod';
+import type { AlerterOptions } from './alerter';
+import { createDestinations, type Destination } from './destinations';
+import { parseRoutingPolicy, type RoutingPolicy } from './routing';
+
+export const DEFAULT_DELIVERED_TOPIC = 'k8s-audit.alerter-delivered';
+export const DEFAULT_ROUTING_FILE = 'policies/routing.yaml';
+
+/** Keys are the variable names an operator sets (README "Configuration" lists them). */
+export const EnvSchema = z.object({
+  KAFKA_BROKERS: envList(['localhost:9092']).refine((list) => list.length > 0, 'needs at least one broker'),
+  AUDIT_ALERTS_TOPIC: z.string().min(1).default(DEFAULT_TOPICS.alerts),
+  AUDIT_DLQ_TOPIC: z.string().min(1).default(DEFAULT_TOPICS.dlq),
+  ALERTER_DELIVERED_TOPIC: z.string().min(1).default(DEFAULT_DELIVERED_TOPIC),
+  ALERTER_ROUTING_FILE: z.string().min(1).default(DEFAULT_ROUTING_FILE),
+  ALERTER_GROUP_ID: z.string().min(1).default('kaudit-alerter'),
+  ALERTER_PORT: envInt(9303, { min: 0, max: 65535 }),
+  ALERTER_FROM_BEGINNING: envBoolean(true),
+  ALERTER_MAX_IN_FLIGHT: envInt(10_000, { min: 1 }),
+  ALERTER_COMMIT_INTERVAL: envDurationMs(1000),
+  ALERTER_THROTTLE_FLUSH_INTERVAL: envDurationMs(5000),
+  ALERTER_THROTTLE_GRACE: envDurationMs(30_000),
+  ALERTER_DEDUP_MAX_ENTRIES: envInt(500_000, { min: 1000 }),
+  ALERTER_DEDUP_RETENTION: envDurationMs(14 * 86_400_000),
+  ALERTER_DEDUP_LOAD_TIMEOUT: envDurationMs(120_000),
+  ALERTER_DRAIN_TIMEOUT: envDurationMs(10_000),
+  KIBANA_BASE_URL: envOptional().pipe(z.url({ protocol: /^https?$/ }).optional()),
+  KIBANA_FINDINGS_DATA_VIEW: z.string().min(1).default('kaudit-findings'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+export type AlerterEnv = z.infer<typeof EnvSchema>;
+
+export interface AlerterConfig {
+  env: AlerterEnv;
+  routing: RoutingPolicy;
+  destinations: Destination[];
+  options: AlerterOptions;
+}
+
+/**
+ * Environment, routing.yaml and the destination secrets it references, checked together: one
+ * ConfigError names every bad variable, every invalid routing key and every missing secret (by
+ * variable or file name, never by value).
+ */
+export function loadAlerterConfig(
+  env: Record<string, string | undefined> = process.env,
+  readFile: (path: string) => string = (path) => readFileSync(path, 'utf8'),
+): AlerterConfig {
+  const problems: string[] = [];
+  let parsed: AlerterEnv | undefined;
+  try {
+    parsed = loadConfig(EnvSchema, env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    problems.push(...error.problems);
+  }
+  const routingFile = parsed?.ALERTER_ROUTING_FILE ?? env.ALERTER_ROUTING_FILE ?? DEFAULT_ROUTING_FILE;
+  let routing: RoutingPolicy | undefined;
+  try {
+    routing = parseRoutingPolicy(readFile(routingFile), routingFile);
+  } catch (error) {
+    if (isAppError(error)) problems.push(`ALERTER_ROUTING_FILE: ${error.message}`);
+    else
+      problems.push(
+        `ALERTER_ROUTING_FILE: cannot read ${routingFile} (${(error as NodeJS.ErrnoException).code})`,
+      );
+  }
+  let destinations: Destination[] = [];
+  if (routing) {
+    const built = createDestinations(
+      routing,
+      { env, readFile },
+      parsed?.KIBANA_BASE_URL
+        ? { kibana: { baseUrl: parsed.KIBANA_BASE_URL, dataViewId: parsed.KIBANA_FINDINGS_DATA_VIEW } }
+        : {},
+    );
+    problems.push(...built.problems.map((p) => `${routingFile}: ${p}`));
+    destinations = built.destinations;
+  }
+  if (problems.length > 0 || !parsed || !routing) throw new ConfigError(problems);
+  return {
+    env: parsed,
+    routing,
+    destinations,
+    options: {
+      alertsTopic: parsed.AUDIT_ALERTS_TOPIC,
+      dlqTopic: parsed.AUDIT_DLQ_TOPIC,
+      deliveredTopic: parsed.ALERTER_DELIVERED_TOPIC,
+      groupId: parsed.ALERTER_GROUP_ID,
+      fromBeginning: parsed.ALERTER_FROM_BEGINNING,
+      maxInFlight: parsed.ALERTER_MAX_IN_FLIGHT,
+      commitIntervalMs: parsed.ALERTER_COMMIT_INTERVAL,
+      throttleFlushIntervalMs: parsed.ALERTER_THROTTLE_FLUSH_INTERVAL,
+      throttleGraceMs: parsed.ALERTER_THROTTLE_GRACE,
+      dedupMaxEntries: parsed.ALERTER_DEDUP_MAX_ENTRIES,
+      dedupRetentionMs: parsed.ALERTER_DEDUP_RETENTION,
+      dedupLoadTimeoutMs: parsed.ALERTER_DEDUP_LOAD_TIMEOUT,
+    },
+  };
+}

@@ -1,0 +1,154 @@
+import { randomUUID } from 'node:crypto';
+import { AppError, ensureTopics, type Logger } from '@kaudit/service-kit';
+import type { Consumer, Kafka, Producer } from 'kafkajs';
+
+export type RecordedOutcome = 'delivered' | 'dead-lettered';
+
+/** Insertion-ordered map that forgets its oldest entries beyond maxEntries: memory stays bounded. */
+export function createBoundedMap<V>(maxEntries: number) {
+  const map = new Map<string, V>();
+  return {
+    get: (key: string) => map.get(key),
+    has: (key: string) => map.has(key),
+    set(key: string, value: V) {
+      map.delete(key);
+      map.set(key, value);
+      while (map.size > maxEntries) map.delete(map.keys().next().value as string);
+    },
+    size: () => map.size,
+  };
+}
+
+export function deliveryKey(destination: string, alertId: string): string {
+  return `${destination}/${alertId}`;
+}
+
+export interface DeliveredStoreOptions {
+  kafka: Kafka;
+  /** Shared with the rest of the alerter: records are acknowledged by all in-sync replicas. */
+  producer: Producer;
+  topic: string;
+  /** Prefix of the throwaway group the store reads with (every instance reads every partition). */
+  groupIdPrefix: string;
+  maxEntries: number;
+  /** How long the compacted topic keeps a record (cleanup.policy=compact,delete). */
+  retentionMs: number;
+  loadTimeoutMs: number;
+  logger: Logger;
+}
+
+/**
+ * Which (destination, alert id) pairs already have an outcome — delivered or dead-lettered — so the
+ * same finding reaches a destination at most once, across restarts and rebalances. Outcomes are
+ * written to a compacted topic keyed `${destination}/${alertId}`; at start-up the topic is read back
+ * to its end before the alerter consumes anything, and afterwards it is tailed so outcomes recorded by
+ * other instances (a partition that moved in a rebalance) are known too.
+ */
+export function createDeliveredStore(options: DeliveredStoreOptions) {
+  const logger = options.logger.child({ component: 'delivered-store' });
+  const outcomes = createBoundedMap<RecordedOutcome>(options.maxEntries);
+  let consumer: Consumer | undefined;
+  let loaded = false;
+
+  return {
+    async start(): Promise<void> {
+      await ensureTopics(options.kafka, [
+        {
+          topic: options.topic,
+          numPartitions: 3,
+          configEntries: [
+            { name: 'cleanup.policy', value: 'compact,delete' },
+            { name: 'retention.ms', value: String(options.retentionMs) },
+          ],
+        },
+      ]);
+      const admin = options.kafka.admin();
+      await admin.connect();
+      const ends = await admin.fetchTopicOffsets(options.topic).finally(() => admin.disconnect());
+      // Partition -> offset of its last record at start-up; empty partitions have nothing to wait for.
+      const waitingFor = new Map(
+        ends.filter((e) => BigInt(e.high) > BigInt(e.low)).map((e) => [e.partition, BigInt(e.high) - 1n]),
+      );
+      let caughtUp: () => void = () => {};
+      const done = new Promise<void>((resolve) => {
+        caughtUp = resolve;
+      });
+      if (waitingFor.size === 0) caughtUp();
+
+      consumer = options.kafka.consumer({ groupId: `${options.groupIdPrefix}.${randomUUID()}` });
+      await consumer.connect();
+      await consumer.subscribe({ topic: options.topic, fromBeginning: true });
+      await consumer.run({
+        autoCommit: false,
+        eachMessage: async ({ partition, message }) => {
+          const key = message.key?.toString('utf8');
+          if (key) {
+            const value = message.value ? safeOutcome(message.value.toString('utf8')) : undefined;
+            if (value) outcomes.set(key, value);
+          }
+          const target = waitingFor.get(partition);
+          if (target !== undefined && BigInt(message.offset) >= target) {
+            waitingFor.delete(partition);
+            if (waitingFor.size === 0) caughtUp();
+          }
+        },
+      });
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new AppError(
+                'KAUDIT_ERR_KAFKA',
+                `could not read ${options.topic} back within ${options.loadTimeoutMs} ms; refusing to start without it`,
+                { retriable: true },
+              ),
+            ),
+          options.loadTimeoutMs,
+        );
+      });
+      try {
+        await Promise.race([done, timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+      loaded = true;
+      logger.info({ topic: options.topic, entries: outcomes.size() }, 'delivered ids loaded');
+    },
+
+    loaded: () => loaded,
+
+    get(destination: string, alertId: string): RecordedOutcome | undefined {
+      return outcomes.get(deliveryKey(destination, alertId));
+    },
+
+    /** Resolves once Kafka has the record; only then may the message behind it be acknowledged. */
+    async record(destination: string, alertId: string, outcome: RecordedOutcome): Promise<void> {
+      const key = deliveryKey(destination, alertId);
+      await options.producer.send({
+        topic: options.topic,
+        acks: -1,
+        messages: [{ key, value: JSON.stringify({ outcome, at: new Date().toISOString() }) }],
+      });
+      outcomes.set(key, outcome);
+    },
+
+    size: () => outcomes.size(),
+
+    async stop(): Promise<void> {
+      await consumer?.disconnect();
+      consumer = undefined;
+    },
+  };
+}
+
+function safeOutcome(text: string): RecordedOutcome | undefined {
+  try {
+    const outcome = (JSON.parse(text) as { outcome?: unknown }).outcome;
+    return outcome === 'delivered' || outcome === 'dead-lettered' ? outcome : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export type DeliveredStore = ReturnType<typeof createDeliveredStore>;

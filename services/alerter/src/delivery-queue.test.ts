@@ -1,0 +1,148 @@
+import { createLogger } from '@kaudit/service-kit';
+import { deferred } from '@kaudit/testkit';
+import { findingAlert } from './alert';
+import { createDeliveryQueue } from './delivery-queue';
+import { DeliveryError, type Destination } from './destinations';
+import { buildFinding } from './finding-fixture';
+import { Secret } from './secrets';
+
+const logger = createLogger({ service: 'alerter-test', level: 'silent' });
+
+function fakeDestination(send: Destination['send'], overrides: Partial<Destination> = {}): Destination {
+  return {
+    name: 'fake',
+    type: 'webhook',
+    timeoutMs: 1000,
+    concurrency: 1,
+    retry: { retries: 3, initialDelayMs: 1, maxDelayMs: 2, maxRetryAfterMs: 1000 },
+    secrets: [new Secret('https://hooks.example.com/SECRET-PATH')],
+    send,
+    ...overrides,
+  };
+}
+
+const http = (status: number, retryAfterMs?: number) =>
+  new DeliveryError(`fake: HTTP ${status}`, String(status), {
+    statusCode: status,
+    retriable: status >= 500 || status === 429,
+    ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+  });
+
+describe('alerter > delivery-queue', () => {
+  test('retries a 5xx, then delivers, reporting each retry', async () => {
+    const answers = [http(500), http(503)];
+    const retries: string[] = [];
+    const queue = createDeliveryQueue(
+      fakeDestination(async () => {
+        const next = answers.shift();
+        if (next) throw next;
+      }),
+      {
+        logger,
+        signal: new AbortController().signal,
+        hooks: { onRetry: (_d, reason) => retries.push(reason) },
+      },
+    );
+    await expect(queue.push(findingAlert(buildFinding()))).resolves.toEqual({
+      status: 'delivered',
+      attempts: 3,
+    });
+    expect(retries).toEqual(['500', '503']);
+  });
+
+  test('a 4xx is final: dead-lettered at once', async () => {
+    let calls = 0;
+    const queue = createDeliveryQueue(
+      fakeDestination(async () => {
+        calls += 1;
+        throw http(400);
+      }),
+      { logger, signal: new AbortController().signal },
+    );
+    await expect(queue.push(findingAlert(buildFinding()))).resolves.toMatchObject({
+      status: 'dead-lettered',
+      cause: 'rejected',
+      reason: 'rejected: fake: HTTP 400',
+    });
+    expect(calls).toBe(1);
+  });
+
+  test('gives up after the retry budget, with the reason, and never leaks a secret into it', async () => {
+    const queue = createDeliveryQueue(
+      fakeDestination(async () => {
+        throw new DeliveryError(
+          'fake: HTTP 502: upstream https://hooks.example.com/SECRET-PATH down',
+          '502',
+          {
+            statusCode: 502,
+            retriable: true,
+          },
+        );
+      }),
+      { logger, signal: new AbortController().signal },
+    );
+    const outcome = await queue.push(findingAlert(buildFinding()));
+    expect(outcome).toMatchObject({ status: 'dead-lettered', cause: 'retries_exhausted', attempts: 4 });
+    expect(outcome.status === 'dead-lettered' && outcome.reason).toBe(
+      'gave up after 4 attempts: fake: HTTP 502: upstream [redacted] down',
+    );
+  });
+
+  test('a Retry-After beyond maxRetryAfter is not waited for', async () => {
+    const queue = createDeliveryQueue(
+      fakeDestination(async () => {
+        throw http(429, 3_600_000);
+      }),
+      { logger, signal: new AbortController().signal },
+    );
+    await expect(queue.push(findingAlert(buildFinding()))).resolves.toMatchObject({
+      status: 'dead-lettered',
+      cause: 'retry_after_too_long',
+      attempts: 1,
+    });
+  });
+
+  test('never runs more deliveries at once than the destination concurrency', async () => {
+    let running = 0;
+    let peak = 0;
+    const gates = Array.from({ length: 5 }, () => deferred());
+    let n = 0;
+    const queue = createDeliveryQueue(
+      fakeDestination(
+        async () => {
+          const gate = gates[n++]!;
+          running += 1;
+          peak = Math.max(peak, running);
+          await gate.promise;
+          running -= 1;
+        },
+        { concurrency: 2 },
+      ),
+      { logger, signal: new AbortController().signal },
+    );
+    const outcomes = Array.from({ length: 5 }, () => queue.push(findingAlert(buildFinding())));
+    await new Promise((r) => setImmediate(r));
+    expect(queue.active()).toBe(2);
+    expect(queue.depth()).toBe(3);
+    for (const gate of gates) gate.resolve();
+    await Promise.all(outcomes);
+    expect(peak).toBe(2);
+  });
+
+  test('stopping aborts deliveries in progress and waiting: neither delivered nor dead-lettered', async () => {
+    const controller = new AbortController();
+    const queue = createDeliveryQueue(
+      fakeDestination(
+        (_alert, signal) =>
+          new Promise((_resolve, reject) => signal?.addEventListener('abort', () => reject(signal.reason))),
+      ),
+      { logger, signal: controller.signal },
+    );
+    const running = queue.push(findingAlert(buildFinding()));
+    const waiting = queue.push(findingAlert(buildFinding()));
+    controller.abort(new Error('stop'));
+    await expect(running).resolves.toEqual({ status: 'aborted' });
+    await expect(waiting).resolves.toEqual({ status: 'aborted' });
+    await expect(queue.push(findingAlert(buildFinding()))).resolves.toEqual({ status: 'aborted' });
+  });
+});
