@@ -1,1 +1,7 @@
-export {};
+export { type DevCerts, type DevCertsOptions, devCertPaths, ensureDevCerts, readDevToken } from './certs';
+export {
+  type SlackMessage,
+  type SlackStandin,
+  type SlackStandinOptions,
+  startSlackStandin,
+} from './slack-standin';
