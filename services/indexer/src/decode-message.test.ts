@@ -1,0 +1,55 @@
+import { buildEvent } from '@kaudit/testkit';
+import { chunkByLimits, decodeMessage } from './decode-message';
+
+const streams = { events: 'logs-kaudit.audit-ns', findings: 'logs-kaudit.findings-ns' };
+const json = (value: unknown) => Buffer.from(JSON.stringify(value));
+
+describe('indexer > decode message', () => {
+  it('turns an envelope into a create for the events data stream', () => {
+    const decoded = decodeMessage(
+      'events',
+      json({ cluster: 'prod', receivedAt: '2026-01-05T10:00:00Z', event: buildEvent() }),
+      streams,
+      'ns',
+    );
+    expect(decoded.ok).toBe(true);
+    if (!decoded.ok) return;
+    const [action, doc] = decoded.item.lines
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    expect(action).toEqual({ create: { _index: 'logs-kaudit.audit-ns', _id: decoded.item.id } });
+    expect(doc.data_stream).toEqual({ type: 'logs', dataset: 'kaudit.audit', namespace: 'ns' });
+    expect(decoded.item.bytes).toBe(Buffer.byteLength(decoded.item.lines));
+    expect(decoded.item.cluster).toBe('prod');
+  });
+
+  it.each([
+    ['events', null, /tombstone/],
+    ['events', Buffer.from('{not json'), /^not valid JSON/],
+    ['events', json({ cluster: 'prod', event: {} }), /^not an event envelope: .*receivedAt/],
+    ['findings', json({ id: 'f' }), /^not a finding: .*rule/],
+  ] as const)('reports a bad %s message with its reason', (kind, value, reason) => {
+    const decoded = decodeMessage(kind, value, streams, 'ns');
+    expect(decoded.ok).toBe(false);
+    expect(decoded.ok ? '' : decoded.reason).toMatch(reason);
+  });
+
+  it('keeps the cluster of a bad envelope for the dead letter', () => {
+    const decoded = decodeMessage('events', json({ cluster: 'prod' }), streams, 'ns');
+    expect(decoded).toMatchObject({ ok: false, cluster: 'prod', raw: { cluster: 'prod' } });
+  });
+});
+
+describe('indexer > chunking', () => {
+  const size = (n: number) => n;
+  it.each([
+    [[1, 1, 1, 1, 1], 2, 100, [[1, 1], [1, 1], [1]]],
+    [[40, 40, 40], 10, 100, [[40, 40], [40]]],
+    [[500, 1, 1], 10, 100, [[500], [1, 1]]],
+    [[1, 500], 10, 100, [[1], [500]]],
+    [[], 10, 100, []],
+  ])('%j with at most %d docs and %d bytes -> %j', (entries, maxDocs, maxBytes, chunks) => {
+    expect(chunkByLimits(entries, size, maxDocs, maxBytes)).toEqual(chunks);
+  });
+});

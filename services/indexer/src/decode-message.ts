@@ -1,0 +1,110 @@
+import { EnvelopeSchema, FindingSchema, formatIssues } from '@kaudit/audit-schema';
+import { type DatasetKind, toEventDocument, toFindingDocument } from '@kaudit/es-resources';
+
+/** One document ready for _bulk: its action and source lines, serialised once. */
+export interface BulkItem {
+  kind: DatasetKind;
+  index: string;
+  id: string;
+  /** `{"create":{...}}\n{document}\n` */
+  lines: string;
+  bytes: number;
+  cluster: string;
+}
+
+export type Decoded =
+  | { ok: true; item: BulkItem }
+  | { ok: false; reason: string; raw: unknown; cluster: string | undefined };
+
+/** Serialises one document as the two lines of a `create` in a _bulk body. */
+export function bulkLines(index: string, id: string, doc: unknown): { lines: string; bytes: number } {
+  const lines = `${JSON.stringify({ create: { _index: index, _id: id } })}\n${JSON.stringify(doc)}\n`;
+  return { lines, bytes: Buffer.byteLength(lines) };
+}
+
+/**
+ * A Kafka message value from the events topic (an Envelope) or the alerts topic (a Finding) as a bulk
+ * item for the data stream of its kind; anything else is reported with its reason for the dead-letter
+ * topic. Pure.
+ */
+export function decodeMessage(
+  kind: DatasetKind,
+  value: Buffer | null,
+  dataStreams: Record<DatasetKind, string>,
+  namespace: string,
+): Decoded {
+  if (value === null)
+    return { ok: false, reason: 'empty message value (tombstone)', raw: null, cluster: undefined };
+  const text = value.toString('utf8');
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    return {
+      ok: false,
+      reason: `not valid JSON: ${(error as Error).message}`,
+      raw: text,
+      cluster: undefined,
+    };
+  }
+  const cluster = (json as { cluster?: unknown } | null)?.cluster;
+  const clusterName = typeof cluster === 'string' ? cluster : undefined;
+  const index = dataStreams[kind];
+  if (kind === 'events') {
+    const envelope = EnvelopeSchema.safeParse(json);
+    if (!envelope.success) {
+      return {
+        ok: false,
+        reason: `not an event envelope: ${formatIssues(envelope.error)}`,
+        raw: json,
+        cluster: clusterName,
+      };
+    }
+    const { _id, doc } = toEventDocument(envelope.data, { namespace });
+    return {
+      ok: true,
+      item: { kind, index, id: _id, cluster: envelope.data.cluster, ...bulkLines(index, _id, doc) },
+    };
+  }
+  const finding = FindingSchema.safeParse(json);
+  if (!finding.success) {
+    return {
+      ok: false,
+      reason: `not a finding: ${formatIssues(finding.error)}`,
+      raw: json,
+      cluster: clusterName,
+    };
+  }
+  const { _id, doc } = toFindingDocument(finding.data, { namespace });
+  return {
+    ok: true,
+    item: { kind, index, id: _id, cluster: finding.data.cluster, ...bulkLines(index, _id, doc) },
+  };
+}
+
+/**
+ * Splits entries into consecutive chunks of at most maxDocs entries and maxBytes bytes (an entry
+ * larger than maxBytes travels alone). Order is kept: offsets are committed chunk by chunk.
+ */
+export function chunkByLimits<T>(
+  entries: T[],
+  size: (entry: T) => number,
+  maxDocs: number,
+  maxBytes: number,
+): T[][] {
+  const chunks: T[][] = [];
+  let current: T[] = [];
+  let bytes = 0;
+  for (const entry of entries) {
+    const entryBytes = size(entry);
+    if (current.length > 0 && (current.length >= maxDocs || bytes + entryBytes > maxBytes)) {
+      chunks.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(entry);
+    bytes += entryBytes;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}

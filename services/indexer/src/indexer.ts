@@ -1,0 +1,286 @@
+import type { Client } from '@elastic/elasticsearch';
+import { errors } from '@elastic/elasticsearch';
+import type { DeadLetter } from '@kaudit/audit-schema';
+import { type DatasetKind, dataStreamNames } from '@kaudit/es-resources';
+import { type Logger, retry, sleep } from '@kaudit/service-kit';
+import type { EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import { createBulkWriter, type ItemResult } from './bulk-writer';
+import type { IndexerConfig } from './config';
+import type { DeadLetterPublisher } from './dead-letters';
+import { chunkByLimits, type Decoded, decodeMessage } from './decode-message';
+import type { IndexerMetrics } from './metrics';
+
+export interface IndexerDeps {
+  kafka: Kafka;
+  client: Client;
+  deadLetters: DeadLetterPublisher;
+  logger: Logger;
+  metrics: IndexerMetrics;
+  config: Pick<
+    IndexerConfig,
+    | 'eventsTopic'
+    | 'alertsTopic'
+    | 'groupId'
+    | 'namespace'
+    | 'batchMaxDocs'
+    | 'batchMaxBytes'
+    | 'flushIntervalMs'
+    | 'partitionsConcurrency'
+    | 'maxItemRetries'
+    | 'retryMaxDelayMs'
+  >;
+  /** The consumer crashed for good (kafkajs will not restart it): the process should exit. */
+  onFatal?: (error: Error) => void;
+}
+
+interface Entry {
+  message: KafkaMessage;
+  decoded: Decoded;
+}
+
+/** Thrown inside a batch to leave it unfinished: its offsets stay unresolved and are consumed again. */
+class BatchAbandoned extends Error {}
+
+const MiB = 1024 * 1024;
+const SAMPLE_INTERVAL_MS = 5000;
+
+/**
+ * The consumer loop: both topics in one group, each fetched batch cut into _bulk requests bounded by
+ * count and bytes (Kafka's fetch wait bounds the time), offsets committed per request only once
+ * Elasticsearch acknowledged every document of it (or its rejection reached the dead-letter topic).
+ * While Elasticsearch is unreachable the consumer pauses, the batch in hand is retried until it is
+ * answered, and consumption resumes: nothing is skipped.
+ */
+export function createIndexer(deps: IndexerDeps) {
+  const { kafka, client, deadLetters, metrics, config } = deps;
+  const logger = deps.logger.child({ component: 'consumer' });
+  const abort = new AbortController();
+  const dataStreams = dataStreamNames(config.namespace);
+  const kindOf: Record<string, DatasetKind> = {
+    [config.eventsTopic]: 'events',
+    [config.alertsTopic]: 'findings',
+  };
+  const topics = [config.eventsTopic, config.alertsTopic];
+  const writer = createBulkWriter({
+    client,
+    logger: deps.logger.child({ component: 'bulk' }),
+    metrics,
+    maxItemRetries: config.maxItemRetries,
+    maxDelayMs: config.retryMaxDelayMs,
+    signal: abort.signal,
+  });
+  const consumer = kafka.consumer({
+    groupId: config.groupId,
+    // The broker holds a fetch until a batch's worth of bytes is there or the flush interval passed:
+    // that is the time bound of a batch, and at low volume its latency.
+    minBytes: config.batchMaxBytes,
+    maxWaitTimeInMs: config.flushIntervalMs,
+    maxBytesPerPartition: Math.max(MiB, config.batchMaxBytes),
+    maxBytes: Math.max(10 * MiB, 2 * config.batchMaxBytes),
+    sessionTimeout: 30_000,
+    heartbeatInterval: 3000,
+  });
+
+  let joined = false;
+  let esReachable = true;
+  let stopping = false;
+  let acknowledged = 0;
+  let sampler: NodeJS.Timeout | undefined;
+
+  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+    joined = true;
+    logger.info({ groupId: payload.groupId, assignment: payload.memberAssignment }, 'joined consumer group');
+  });
+  consumer.on(consumer.events.CRASH, ({ payload }) => {
+    metrics.errors.inc({ stage: 'consumer', type: payload.error.name });
+    logger.error({ err: payload.error, restart: payload.restart }, 'consumer crashed');
+    if (!payload.restart && !stopping) {
+      joined = false;
+      deps.onFatal?.(payload.error);
+    }
+  });
+
+  const pauseAll = () => consumer.pause(topics.map((topic) => ({ topic })));
+  const resumeAll = () => consumer.resume(topics.map((topic) => ({ topic })));
+
+  async function eachBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
+    const { topic, partition } = batch;
+    const kind = kindOf[topic];
+    if (!kind || batch.messages.length === 0) return;
+    metrics.received.inc({ topic }, batch.messages.length);
+    const entries: Entry[] = batch.messages.map((message) => ({
+      message,
+      decoded: decodeMessage(kind, message.value, dataStreams, config.namespace),
+    }));
+    const chunks = chunkByLimits(
+      entries,
+      (entry) => (entry.decoded.ok ? entry.decoded.item.bytes : 0),
+      config.batchMaxDocs,
+      config.batchMaxBytes,
+    );
+    const hooks = {
+      wait: (delayMs: number) => waitHeartbeating(payload, delayMs),
+      onUnreachable: () => {
+        esReachable = false;
+        logger.warn({ topics }, 'pausing consumption until Elasticsearch answers');
+        pauseAll();
+      },
+      onReachable: () => {
+        esReachable = true;
+        logger.info({ topics }, 'resuming consumption');
+        resumeAll();
+      },
+    };
+
+    for (const chunk of chunks) {
+      if (stopping || !payload.isRunning() || payload.isStale()) return;
+      const items = chunk.flatMap((entry) => (entry.decoded.ok ? [entry.decoded.item] : []));
+      let results: ItemResult[];
+      try {
+        results = items.length > 0 ? await writer.write(items, hooks) : [];
+      } catch (error) {
+        if (error instanceof BatchAbandoned || error instanceof errors.RequestAbortedError) {
+          logger.info(
+            { topic, partition },
+            'batch left unfinished (stopping or rebalancing): it will be consumed again',
+          );
+          return;
+        }
+        throw error;
+      }
+
+      const letters: DeadLetter[] = [];
+      let result = 0;
+      const counts = { created: 0, duplicate: 0 };
+      for (const entry of chunk) {
+        const base = {
+          source: 'indexer' as const,
+          at: new Date().toISOString(),
+          topic,
+          partition,
+          offset: entry.message.offset,
+        };
+        if (!entry.decoded.ok) {
+          metrics.deadLetters.inc({ reason: 'invalid_message' });
+          letters.push({
+            ...base,
+            reason: entry.decoded.reason,
+            cluster: entry.decoded.cluster,
+            raw: entry.decoded.raw,
+          });
+          continue;
+        }
+        const outcome = results[result++]!;
+        if (outcome.result !== 'rejected') {
+          counts[outcome.result] += 1;
+          continue;
+        }
+        metrics.deadLetters.inc({ reason: outcome.retriesExhausted ? 'retries_exhausted' : 'rejected' });
+        letters.push({
+          ...base,
+          reason: outcome.retriesExhausted
+            ? `Elasticsearch kept failing (HTTP ${outcome.status}) after ${config.maxItemRetries} retries: ${outcome.reason}`
+            : `Elasticsearch rejected the document (HTTP ${outcome.status}): ${outcome.reason}`,
+          cluster: entry.decoded.item.cluster,
+          target: entry.decoded.item.index,
+          raw: rawValue(entry.message),
+        });
+      }
+      if (letters.length > 0) {
+        await retry(() => deadLetters.publish(letters), {
+          retries: 5,
+          initialDelayMs: 200,
+          maxDelayMs: 5000,
+          onRetry: (err, attempt) => {
+            metrics.errors.inc({ stage: 'dead_letter', type: (err as Error).name });
+            logger.warn({ err, attempt }, 'dead-letter publish failed; retrying');
+          },
+        });
+        logger.warn(
+          { topic, partition, deadLetters: letters.length, reason: letters[0]!.reason },
+          'documents sent to the dead-letter topic',
+        );
+      }
+      metrics.documents.inc({ kind, result: 'created' }, counts.created);
+      metrics.documents.inc({ kind, result: 'duplicate' }, counts.duplicate);
+      acknowledged += counts.created + counts.duplicate;
+
+      const last = chunk.at(-1)!.message.offset;
+      const next = (BigInt(last) + 1n).toString();
+      payload.resolveOffset(last);
+      try {
+        await payload.commitOffsetsIfNecessary({
+          topics: [{ topic, partitions: [{ partition, offset: next }] }],
+        });
+      } catch (error) {
+        metrics.errors.inc({ stage: 'commit', type: (error as Error).name });
+        throw error;
+      }
+      metrics.consumerLag.set(
+        { topic, partition: String(partition) },
+        Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(next))),
+      );
+      logger.debug({ topic, partition, offset: last, ...counts, deadLetters: letters.length }, 'committed');
+      await payload.heartbeat();
+    }
+  }
+
+  /** Sleeps in slices, heartbeating so the group keeps the partition; gives up on stop or rebalance. */
+  async function waitHeartbeating(payload: EachBatchPayload, delayMs: number): Promise<void> {
+    const deadline = Date.now() + delayMs;
+    for (;;) {
+      if (stopping || !payload.isRunning() || payload.isStale()) throw new BatchAbandoned();
+      const left = deadline - Date.now();
+      if (left <= 0) return;
+      try {
+        await sleep(Math.min(left, 1000), abort.signal);
+      } catch {
+        throw new BatchAbandoned();
+      }
+      await payload.heartbeat();
+    }
+  }
+
+  return {
+    async start(): Promise<void> {
+      await consumer.connect();
+      await consumer.subscribe({ topics, fromBeginning: true });
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: config.partitionsConcurrency,
+        eachBatch,
+      });
+      let last = { at: Date.now(), count: acknowledged };
+      sampler = setInterval(() => {
+        const now = { at: Date.now(), count: acknowledged };
+        metrics.documentsPerSecond.set(((now.count - last.count) * 1000) / Math.max(1, now.at - last.at));
+        last = now;
+      }, SAMPLE_INTERVAL_MS);
+      sampler.unref();
+    },
+    /** Leaves the group; an unfinished batch is abandoned uncommitted and consumed again later. */
+    async stop(): Promise<void> {
+      stopping = true;
+      abort.abort();
+      if (sampler) clearInterval(sampler);
+      await consumer.disconnect();
+    },
+    isReady: () => joined && esReachable && !stopping,
+    /** Documents Elasticsearch acknowledged since start (created or already stored). */
+    acknowledged: () => acknowledged,
+  };
+}
+
+export type Indexer = ReturnType<typeof createIndexer>;
+
+function rawValue(message: KafkaMessage): unknown {
+  const text = message.value?.toString('utf8') ?? null;
+  if (text === null) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
