@@ -188,12 +188,27 @@ describe('cli > send > over HTTPS', () => {
   it('stops at a 401 with what the receiver said', async () => {
     handler = (_request, response) => {
       response.writeHead(401, { 'Content-Type': 'application/json' });
-      response.end(JSON.stringify({ code: 'KAUDIT_ERR_UNAUTHENTICATED', message: 'no valid bearer token' }));
+      response.end(
+        JSON.stringify({ error: { code: 'KAUDIT_ERR_UNAUTHENTICATED', message: 'no valid bearer token' } }),
+      );
     };
     await expect(sendItems(events(1), { url, ...tls(), token: 'wrong' })).rejects.toThrow(
       /answered 401: KAUDIT_ERR_UNAUTHENTICATED: no valid bearer token/,
     );
     expect(received).toHaveLength(1);
+  });
+
+  it("counts a 400 with counts (the sink's answer to a batch without a valid event) as rejected events", async () => {
+    handler = (request, response) => {
+      const allInvalid = request.body.items.length === 2;
+      const size = request.body.items.length;
+      response.writeHead(allInvalid ? 400 : 200, { 'Content-Type': 'application/json' });
+      response.end(
+        JSON.stringify({ accepted: allInvalid ? 0 : size, rejected: allInvalid ? size : 0, errors: [] }),
+      );
+    };
+    const summary = await sendItems(events(3), { url, ...tls(), batchSize: 2 });
+    expect(summary).toMatchObject({ batches: 2, sent: 3, accepted: 1, rejected: 2, retries: 0 });
   });
 
   it('sends files as kaudit detect reads them, reporting lines it cannot read', async () => {

@@ -145,6 +145,12 @@ export function createWebhookClient(options: WebhookOptions): WebhookClient {
             resolve({ status, ...countsOf(parsed, serializedItems.length), body: parsed ?? text });
             return;
           }
+          // The kaudit sink answers 400 to a batch with no valid event, having dead-lettered every item:
+          // the batch was received, its events rejected. Not a delivery failure, and no retry helps.
+          if (status === 400 && hasCounts(parsed)) {
+            resolve({ status, ...countsOf(parsed, serializedItems.length), body: parsed });
+            return;
+          }
           const retryAfterMs = parseRetryAfterMs(response.headers['retry-after']);
           const reason = describeFailure(parsed, text);
           reject(
@@ -176,6 +182,11 @@ function parseJson(text: string): unknown {
   }
 }
 
+function hasCounts(body: unknown): boolean {
+  const reply = body as { accepted?: unknown; rejected?: unknown } | undefined;
+  return typeof reply?.accepted === 'number' && typeof reply.rejected === 'number';
+}
+
 /** The sink replies { accepted, rejected, ... }; another receiver's 2xx counts every event as accepted. */
 function countsOf(body: unknown, sent: number): { accepted: number; rejected: number } {
   const reply = (body ?? {}) as { accepted?: unknown; rejected?: unknown };
@@ -185,8 +196,11 @@ function countsOf(body: unknown, sent: number): { accepted: number; rejected: nu
   return { accepted: accepted ?? sent - (rejected ?? 0), rejected: rejected ?? sent - (accepted ?? 0) };
 }
 
+/** The sink's error answers are {error: {code, message}}; other receivers' {message} or plain text. */
 function describeFailure(body: unknown, text: string): string {
-  const reply = body as { message?: unknown; error?: unknown; code?: unknown } | undefined;
+  const outer = body as { error?: unknown } | undefined;
+  const inner = typeof outer?.error === 'object' && outer.error !== null ? outer.error : body;
+  const reply = inner as { message?: unknown; error?: unknown; code?: unknown } | undefined;
   const message =
     typeof reply?.message === 'string'
       ? reply.message
