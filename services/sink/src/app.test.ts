@@ -1,0 +1,200 @@
+import { gzipSync } from 'node:zlib';
+import { createRedactor, DEFAULT_REDACTION_POLICY } from '@kaudit/redaction';
+import { createLogger } from '@kaudit/service-kit';
+import { buildEvent } from '@kaudit/testkit';
+import request from 'supertest';
+import { type AppDeps, createApp } from './app';
+import { createAuthenticator, parseTokenFile } from './auth';
+import { createSinkMetrics } from './metrics';
+import { spoolFullError } from './spool';
+import type { OutMessage } from './spool-format';
+
+const TOKEN = 'tok-0123456789abcdef-prod';
+const OTHER_TOKEN = 'tok-0123456789abcdef-any';
+const tokens = parseTokenFile(`# comment\n${TOKEN} prod\n${OTHER_TOKEN}\n`);
+
+function setup(
+  overrides: Partial<AppDeps> = {},
+  deliver?: (messages: readonly OutMessage[]) => Promise<'kafka' | 'spool'>,
+) {
+  const delivered: OutMessage[][] = [];
+  const metrics = createSinkMetrics();
+  const app = createApp({
+    logger: createLogger({ service: 'sink-test', level: 'silent' }),
+    metrics,
+    authenticate: createAuthenticator({
+      mtls: false,
+      allowedSubjects: new Map(),
+      tokens: () => tokens,
+      allowAnonymous: false,
+    }),
+    ingest: { redactor: createRedactor(DEFAULT_REDACTION_POLICY), eventsTopic: 'events', dlqTopic: 'dlq' },
+    delivery: {
+      deliver:
+        deliver ??
+        (async (messages) => {
+          delivered.push([...messages]);
+          return 'kafka';
+        }),
+      ready: () => true,
+    },
+    clusterName: 'default',
+    maxBodyBytes: 64 * 1024,
+    requestTimeoutMs: 1000,
+    ...overrides,
+  });
+  return { app, delivered, metrics };
+}
+
+const eventList = (items: unknown[]) =>
+  JSON.stringify({ kind: 'EventList', apiVersion: 'audit.k8s.io/v1', items });
+const post = (app: ReturnType<typeof setup>['app'], path = '/audit', token = OTHER_TOKEN) =>
+  request(app).post(path).set('Authorization', `Bearer ${token}`).set('Content-Type', 'application/json');
+
+describe('sink > app', () => {
+  it('accepts an EventList and answers with the counts only after delivery', async () => {
+    const { app, delivered } = setup();
+    const res = await post(app).send(eventList([buildEvent(), buildEvent()]));
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ accepted: 2, rejected: 0, errors: [] });
+    expect(delivered).toHaveLength(1);
+    expect(delivered[0]!.map((m) => m.key)).toEqual([
+      'default/alice@example.com',
+      'default/alice@example.com',
+    ]);
+  });
+
+  it('takes the cluster from the URL, or from the token when it names one', async () => {
+    const { app, delivered } = setup();
+    expect((await post(app, '/audit/staging').send(JSON.stringify(buildEvent()))).status).toBe(200);
+    expect((await post(app, '/audit', TOKEN).send(JSON.stringify(buildEvent()))).status).toBe(200);
+    expect(delivered.map((d) => d[0]!.key)).toEqual(['staging/alice@example.com', 'prod/alice@example.com']);
+    const conflict = await post(app, '/audit/staging', TOKEN).send(JSON.stringify(buildEvent()));
+    expect(conflict.status).toBe(403);
+    expect(conflict.body.error.code).toBe('KAUDIT_ERR_FORBIDDEN');
+    expect((await post(app, '/audit/bad%20name').send(JSON.stringify(buildEvent()))).status).toBe(400);
+  });
+
+  it('accepts JSON lines and gzip bodies', async () => {
+    const { app } = setup();
+    const lines = `${JSON.stringify(buildEvent())}\n${JSON.stringify(buildEvent())}\n`;
+    const ndjson = await post(app).set('Content-Type', 'application/x-ndjson').send(lines);
+    expect(ndjson.body).toMatchObject({ accepted: 2 });
+    // superagent would JSON-encode a Buffer sent as application/json: pass the bytes through as they are.
+    const gz = await post(app)
+      .set('Content-Encoding', 'gzip')
+      .serialize((bytes: unknown) => bytes as string)
+      .send(gzipSync(eventList([buildEvent()])) as unknown as string);
+    expect(gz.body).toMatchObject({ accepted: 1 });
+  });
+
+  it('delivers the valid part of a mixed batch and dead-letters the rest', async () => {
+    const { app, delivered, metrics } = setup();
+    const res = await post(app).send(
+      eventList([buildEvent(), { ...buildEvent(), stage: 'Done' }, buildEvent()]),
+    );
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({
+      accepted: 2,
+      rejected: 1,
+      errors: [{ index: 1, reason: expect.stringMatching(/^stage: /) }],
+    });
+    expect(delivered[0]!.map((m) => m.topic)).toEqual(['events', 'dlq', 'events']);
+    expect(
+      (await metrics.registry.getSingleMetricAsString('kaudit_sink_events_rejected_total')).trim(),
+    ).toMatch(/ 1$/);
+  });
+
+  it('answers 400 when nothing in the body is valid (still dead-lettered)', async () => {
+    const { app, delivered } = setup();
+    const res = await post(app).send(JSON.stringify({ ...buildEvent(), user: {} }));
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ accepted: 0, rejected: 1 });
+    expect(delivered[0]!.map((m) => m.topic)).toEqual(['dlq']);
+  });
+
+  it.each([
+    [
+      'not JSON',
+      'application/json',
+      'this is not json',
+      400,
+      'KAUDIT_ERR_BAD_REQUEST',
+      /body is not valid JSON/,
+    ],
+    ['empty', 'application/json', '', 400, 'KAUDIT_ERR_BAD_REQUEST', /body is empty/],
+    [
+      'form data',
+      'application/x-www-form-urlencoded',
+      'a=b',
+      415,
+      'KAUDIT_ERR_UNSUPPORTED_MEDIA_TYPE',
+      /application\/json/,
+    ],
+    [
+      'too large',
+      'application/json',
+      `[${'1,'.repeat(40_000)}1]`,
+      413,
+      'KAUDIT_ERR_PAYLOAD_TOO_LARGE',
+      /larger than 65536 bytes/,
+    ],
+  ])('refuses a body that is %s with a clear error', async (_name, type, body, status, code, message) => {
+    const { app, delivered } = setup();
+    const res = await post(app).set('Content-Type', type).send(body);
+    expect(res.status).toBe(status);
+    expect(res.body.error).toEqual({ code, message: expect.stringMatching(message) });
+    expect(delivered).toHaveLength(0);
+  });
+
+  it.each([
+    ['no credentials', undefined],
+    ['a wrong token', 'Bearer tok-0123456789abcdef-nope'],
+    ['a token of the wrong scheme', `Basic ${TOKEN}`],
+  ])('refuses %s with 401 before reading the body', async (_name, authorization) => {
+    const { app, delivered } = setup();
+    const req = request(app).post('/audit').set('Content-Type', 'application/json');
+    if (authorization) req.set('Authorization', authorization);
+    const res = await req.send(eventList([buildEvent()]));
+    expect(res.status).toBe(401);
+    expect(res.headers['www-authenticate']).toBe('Bearer');
+    expect(res.body.error.code).toBe('KAUDIT_ERR_UNAUTHENTICATED');
+    expect(delivered).toHaveLength(0);
+  });
+
+  it('answers 503 with Retry-After only when the spool is full', async () => {
+    const { app } = setup({}, async () => {
+      throw spoolFullError(1024);
+    });
+    const res = await post(app).send(eventList([buildEvent()]));
+    expect(res.status).toBe(503);
+    expect(res.headers['retry-after']).toBe('10');
+    expect(res.body.error.code).toBe('KAUDIT_ERR_SPOOL');
+  });
+
+  it('never shows a stack trace or an internal message to the client', async () => {
+    const { app } = setup({}, async () => {
+      throw new TypeError('secret internals at /srv/app.js:12');
+    });
+    const res = await post(app).send(eventList([buildEvent()]));
+    expect(res.status).toBe(500);
+    expect(res.body).toEqual({ error: { code: 'KAUDIT_ERR_INTERNAL', message: 'internal error' } });
+    expect(res.text).not.toMatch(/internals|app\.js|at /);
+  });
+
+  it('answers 503 when delivery takes longer than the request timeout', async () => {
+    const { app } = setup({ requestTimeoutMs: 50 }, () => new Promise(() => undefined));
+    const res = await post(app).send(eventList([buildEvent()]));
+    expect(res.status).toBe(503);
+    expect(res.body.error.code).toBe('KAUDIT_ERR_REQUEST_TIMEOUT');
+  });
+
+  it('serves health, readiness and metrics without credentials', async () => {
+    const { app } = setup({ delivery: { deliver: async () => 'kafka', ready: () => false } });
+    expect((await request(app).get('/healthz')).status).toBe(200);
+    expect((await request(app).get('/readyz')).status).toBe(503);
+    const metrics = await request(app).get('/metrics');
+    expect(metrics.text).toContain('kaudit_sink_events_accepted_total');
+    expect(metrics.text).toContain('kaudit_sink_spool_bytes');
+  });
+});

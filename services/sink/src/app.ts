@@ -1,0 +1,235 @@
+import { AppError, createOpsRouter, type ErrorCode, isAppError, type Logger } from '@kaudit/service-kit';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Authenticator, ClientIdentity } from './auth';
+import { CLUSTER_NAME } from './config';
+import type { Delivery } from './delivery';
+import { type BodyFormat, decodeBody, type IngestOptions, ingestItems } from './ingest';
+import type { SinkMetrics } from './metrics';
+
+/**
+ * The HTTP app without a listener (tests inject requests): POST /audit and /audit/:cluster for the
+ * API server's webhook backend, plus /healthz, /readyz and /metrics. Order per request: authenticate
+ * (before reading a byte of the body), check the media type, read the body up to the limit, validate
+ * and redact each item, deliver (Kafka or spool), answer.
+ */
+export interface AppDeps {
+  logger: Logger;
+  metrics: SinkMetrics;
+  authenticate: Authenticator;
+  ingest: IngestOptions;
+  delivery: Pick<Delivery, 'deliver' | 'ready'>;
+  /** Cluster for requests whose URL and credentials name none (SINK_CLUSTER_NAME). */
+  clusterName: string;
+  maxBodyBytes: number;
+  /** The answer is due within this from the moment the body is read (SINK_REQUEST_TIMEOUT_MS). */
+  requestTimeoutMs: number;
+}
+
+interface Locals {
+  identity: ClientIdentity;
+  format: BodyFormat;
+}
+
+const JSON_TYPES = /^application\/([a-z0-9.+-]+\+)?json$/;
+const NDJSON_TYPES = new Set([
+  'application/x-ndjson',
+  'application/ndjson',
+  'application/jsonl',
+  'application/x-jsonlines',
+]);
+
+export function createApp(deps: AppDeps): express.Express {
+  const { metrics } = deps;
+  const logger = deps.logger.child({ component: 'http' });
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use(createOpsRouter({ registry: metrics.registry, isReady: () => deps.delivery.ready() }));
+
+  const authenticate = (req: Request, res: Response, next: NextFunction) => {
+    const result = deps.authenticate(req);
+    if (!result.ok) {
+      if (result.status === 401) res.set('WWW-Authenticate', 'Bearer');
+      metrics.errors.inc({ stage: 'auth', type: result.code });
+      return next(new AppError(result.code, result.reason, { statusCode: result.status }));
+    }
+    (res.locals as Locals).identity = result.identity;
+    next();
+  };
+
+  const mediaType = (req: Request, res: Response, next: NextFunction) => {
+    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    if (JSON_TYPES.test(type)) (res.locals as Locals).format = 'json';
+    else if (NDJSON_TYPES.has(type)) (res.locals as Locals).format = 'ndjson';
+    else
+      return next(
+        new AppError(
+          'KAUDIT_ERR_UNSUPPORTED_MEDIA_TYPE',
+          `Content-Type must be application/json (EventList or Event) or application/x-ndjson, not "${type || 'none'}"`,
+          { statusCode: 415 },
+        ),
+      );
+    next();
+  };
+
+  const readBody = express.raw({ type: () => true, limit: deps.maxBodyBytes });
+
+  app.post(['/audit', '/audit/:cluster'], authenticate, mediaType, readBody, async (req, res, next) => {
+    const started = process.hrtime.bigint();
+    const { identity, format } = res.locals as Locals;
+    const param = req.params.cluster;
+    const cluster = resolveCluster(typeof param === 'string' ? param : undefined, identity, deps.clusterName);
+    if (!cluster.ok) return next(cluster.error);
+    if (!Buffer.isBuffer(req.body))
+      return next(new AppError('KAUDIT_ERR_BAD_REQUEST', 'body is empty', { statusCode: 400 }));
+
+    const decoded = decodeBody(req.body, format);
+    if (!decoded.ok) return next(new AppError('KAUDIT_ERR_BAD_REQUEST', decoded.reason, { statusCode: 400 }));
+    const result = ingestItems(decoded.items, cluster.name, new Date().toISOString(), deps.ingest);
+    metrics.received.inc(decoded.items.length);
+    metrics.batchSize.observe(decoded.items.length);
+
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        deps.delivery.deliver(result.messages),
+        new Promise<never>((_resolve, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(
+                new AppError('KAUDIT_ERR_REQUEST_TIMEOUT', 'events could not be stored in time; retry', {
+                  statusCode: 503,
+                  retryAfterMs: 5000,
+                }),
+              ),
+            deps.requestTimeoutMs,
+          );
+        }),
+      ]);
+    } catch (err) {
+      return next(err);
+    } finally {
+      clearTimeout(timer);
+    }
+
+    metrics.accepted.inc(result.accepted);
+    metrics.rejected.inc(result.rejected);
+    metrics.redacted.inc(result.redacted);
+    metrics.truncated.inc(result.truncated);
+    // Nothing valid at all: a clear 400 (the invalid items are dead-lettered all the same).
+    const status = result.accepted === 0 && result.rejected > 0 ? 400 : 200;
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    const fields = {
+      status,
+      cluster: cluster.name,
+      client: identity.subject,
+      accepted: result.accepted,
+      rejected: result.rejected,
+      redacted: result.redacted,
+      ms,
+    };
+    if (status === 200) logger.debug(fields, 'audit batch stored');
+    else logger.info(fields, 'audit batch had no valid event');
+    metrics.requests.inc({ status });
+    res.status(status).json({ accepted: result.accepted, rejected: result.rejected, errors: result.errors });
+  });
+
+  app.use((_req: Request, _res: Response, next: NextFunction) => {
+    next(
+      new AppError('KAUDIT_ERR_BAD_REQUEST', 'not found: POST /audit or /audit/<cluster>', {
+        statusCode: 404,
+      }),
+    );
+  });
+
+  // Every error answer: {error: {code, message}}, never a stack; 5xx logged at error, 4xx at info.
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const error = toAppError(err, deps.maxBodyBytes);
+    const fields = {
+      status: error.statusCode,
+      code: error.code,
+      method: req.method,
+      path: req.path,
+      remote: req.socket.remoteAddress,
+    };
+    if (error.statusCode >= 500) logger.error({ ...fields, err: error.cause ?? error }, error.message);
+    else logger.info(fields, error.message);
+    if (error.statusCode === 503)
+      res.set('Retry-After', String(Math.ceil((error.retryAfterMs ?? 10_000) / 1000)));
+    if (req.path.startsWith('/audit')) metrics.requests.inc({ status: error.statusCode });
+    if (res.headersSent) return;
+    res.status(error.statusCode).json({ error: { code: error.code, message: error.message } });
+  });
+
+  return app;
+}
+
+type ClusterResult = { ok: true; name: string } | { ok: false; error: AppError };
+
+/** The URL may name the cluster; a credential that names one wins, and a conflict is refused. */
+function resolveCluster(
+  fromPath: string | undefined,
+  identity: ClientIdentity,
+  fallback: string,
+): ClusterResult {
+  if (fromPath !== undefined && !CLUSTER_NAME.test(fromPath))
+    return {
+      ok: false,
+      error: new AppError(
+        'KAUDIT_ERR_BAD_REQUEST',
+        'cluster in the URL must be 1-63 letters, digits, "-", "_" or "."',
+        { statusCode: 400 },
+      ),
+    };
+  if (identity.cluster !== undefined && fromPath !== undefined && fromPath !== identity.cluster)
+    return {
+      ok: false,
+      error: new AppError(
+        'KAUDIT_ERR_FORBIDDEN',
+        `${identity.subject} may only post for cluster ${identity.cluster}`,
+        { statusCode: 403 },
+      ),
+    };
+  return { ok: true, name: identity.cluster ?? fromPath ?? fallback };
+}
+
+const BODY_PARSER_ERRORS: Record<
+  string,
+  { status: number; code: ErrorCode; message: (limit: number) => string }
+> = {
+  'entity.too.large': {
+    status: 413,
+    code: 'KAUDIT_ERR_PAYLOAD_TOO_LARGE',
+    message: (limit) => `body is larger than ${limit} bytes (SINK_MAX_BODY_BYTES)`,
+  },
+  'encoding.unsupported': {
+    status: 415,
+    code: 'KAUDIT_ERR_UNSUPPORTED_MEDIA_TYPE',
+    message: () => 'Content-Encoding must be identity, gzip or deflate',
+  },
+  'request.aborted': {
+    status: 400,
+    code: 'KAUDIT_ERR_BAD_REQUEST',
+    message: () => 'request aborted by the client',
+  },
+  'request.size.invalid': {
+    status: 400,
+    code: 'KAUDIT_ERR_BAD_REQUEST',
+    message: () => 'body length does not match Content-Length',
+  },
+};
+
+function toAppError(err: unknown, maxBodyBytes: number): AppError {
+  if (isAppError(err)) return err;
+  const type = (err as { type?: unknown } | null)?.type;
+  const known = typeof type === 'string' ? BODY_PARSER_ERRORS[type] : undefined;
+  if (known)
+    return new AppError(known.code, known.message(maxBodyBytes), { statusCode: known.status, cause: err });
+  const status = (err as { status?: unknown } | null)?.status;
+  if (typeof status === 'number' && status >= 400 && status < 500)
+    return new AppError('KAUDIT_ERR_BAD_REQUEST', 'body could not be read (bad encoding or framing)', {
+      statusCode: 400,
+      cause: err,
+    });
+  return new AppError('KAUDIT_ERR_INTERNAL', 'internal error', { statusCode: 500, cause: err });
+}

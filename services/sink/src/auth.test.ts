@@ -1,0 +1,99 @@
+import type { IncomingMessage } from 'node:http';
+import { createAuthenticator, matchToken, parseTokenFile } from './auth';
+
+const A = 'aaaaaaaaaaaaaaaa-token';
+const B = 'bbbbbbbbbbbbbbbb-token';
+
+const request = (headers: Record<string, string>, socket: Record<string, unknown> = {}) =>
+  ({ headers, socket }) as unknown as IncomingMessage;
+
+const tlsSocket = (authorized: boolean, cn: string | undefined) => ({
+  encrypted: true,
+  authorized,
+  authorizationError: authorized ? null : 'UNABLE_TO_GET_ISSUER_CERT',
+  getPeerCertificate: () => (cn === undefined ? {} : { subject: { CN: cn } }),
+});
+
+describe('sink > auth > tokens', () => {
+  it('parses tokens with optional clusters and keeps only digests', () => {
+    const entries = parseTokenFile(`# tokens\n\n${A} prod\n  ${B}  \n`);
+    expect(entries.map((e) => [e.line, e.cluster])).toEqual([
+      [3, 'prod'],
+      [4, undefined],
+    ]);
+    expect(JSON.stringify(entries)).not.toContain(A);
+  });
+
+  it.each([
+    ['', /no tokens/],
+    ['short', /line 1: token is shorter than 16/],
+    [`${A} prod extra`, /line 1: expected/],
+    [`${A} bad/cluster`, /line 1: expected/],
+  ])('rejects the file %j', (text, message) => {
+    expect(() => parseTokenFile(text)).toThrow(message);
+  });
+
+  it('matches only an exact token', () => {
+    const entries = parseTokenFile(`${A} prod\n${B}\n`);
+    expect(matchToken(entries, B)?.line).toBe(2);
+    expect(matchToken(entries, `${A}x`)).toBeUndefined();
+    expect(matchToken(entries, A.slice(0, -1))).toBeUndefined();
+    expect(matchToken(entries, '')).toBeUndefined();
+  });
+});
+
+describe('sink > auth > requests', () => {
+  const tokens = parseTokenFile(`${A} prod\n`);
+  const both = createAuthenticator({
+    mtls: true,
+    allowedSubjects: new Map([['apiserver', 'eu']]),
+    tokens: () => tokens,
+    allowAnonymous: false,
+  });
+
+  it.each([
+    [
+      'a valid token',
+      request({ authorization: `Bearer ${A}` }),
+      { ok: true, identity: { method: 'token', cluster: 'prod' } },
+    ],
+    [
+      'a valid allowed certificate',
+      request({}, tlsSocket(true, 'apiserver')),
+      { ok: true, identity: { method: 'mtls', subject: 'CN=apiserver', cluster: 'eu' } },
+    ],
+    [
+      'a certificate from another CA',
+      request({}, tlsSocket(false, 'apiserver')),
+      { ok: false, status: 401, reason: expect.stringMatching(/not accepted/) },
+    ],
+    [
+      'a valid certificate with another CN',
+      request({}, tlsSocket(true, 'intruder')),
+      { ok: false, status: 403, code: 'KAUDIT_ERR_FORBIDDEN' },
+    ],
+    [
+      'a wrong token beside a good certificate',
+      request({ authorization: `Bearer ${B}` }, tlsSocket(true, 'apiserver')),
+      { ok: false, status: 401 },
+    ],
+    [
+      'nothing',
+      request({}),
+      { ok: false, status: 401, reason: expect.stringMatching(/certificate or a bearer token is required/) },
+    ],
+    ['TLS without a certificate', request({}, tlsSocket(true, undefined)), { ok: false, status: 401 }],
+  ])('%s', (_name, req, expected) => {
+    expect(both(req)).toMatchObject(expected);
+  });
+
+  it('lets anonymous clients in only when told to (insecure dev without client auth)', () => {
+    const open = createAuthenticator({
+      mtls: false,
+      allowedSubjects: new Map(),
+      tokens: undefined,
+      allowAnonymous: true,
+    });
+    expect(open(request({}))).toMatchObject({ ok: true, identity: { method: 'none' } });
+  });
+});

@@ -1,0 +1,120 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError } from '@kaudit/service-kit';
+import { insecureWarnings, loadSinkConfig } from './config';
+
+const dir = mkdtempSync(join(tmpdir(), 'sink-config-'));
+const file = (name: string) => {
+  const path = join(dir, name);
+  writeFileSync(path, 'x');
+  return path;
+};
+const policy = join(__dirname, '../../../policies/redaction.yaml');
+const secure = {
+  SINK_TLS_CERT_FILE: file('tls.crt'),
+  SINK_TLS_KEY_FILE: file('tls.key'),
+  SINK_CLIENT_CA_FILE: file('ca.crt'),
+  SINK_REDACTION_POLICY_FILE: policy,
+};
+
+function problems(env: Record<string, string>): string[] {
+  try {
+    loadSinkConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  return [];
+}
+
+describe('sink > config', () => {
+  it('has the documented defaults', () => {
+    const config = loadSinkConfig(secure);
+    expect(config).toMatchObject({
+      kafkaBrokers: ['localhost:9092'],
+      port: 8443,
+      host: '0.0.0.0',
+      eventsTopic: 'k8s-audit.events',
+      dlqTopic: 'k8s-audit.dlq',
+      clusterName: 'default',
+      maxBodyBytes: 48 * 1024 * 1024,
+      requestTimeoutMs: 10_000,
+      insecureDev: false,
+      tls: {
+        certFile: secure.SINK_TLS_CERT_FILE,
+        keyFile: secure.SINK_TLS_KEY_FILE,
+        caFile: secure.SINK_CLIENT_CA_FILE,
+      },
+    });
+    expect(config.redactionPolicy.rules.map((r) => r.resource)).toEqual([
+      'secrets',
+      'serviceaccounts',
+      'tokenreviews',
+    ]);
+    expect(insecureWarnings(config)).toEqual([]);
+  });
+
+  it('refuses to start without TLS and client auth, naming every variable at once', () => {
+    const found = problems({
+      SINK_REDACTION_POLICY_FILE: policy,
+      SINK_PORT: 'http',
+      SINK_REQUEST_TIMEOUT_MS: '45s',
+    });
+    expect(found).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^SINK_PORT: /),
+        expect.stringMatching(/^SINK_REQUEST_TIMEOUT_MS: must be between 1s and 25s/),
+        expect.stringMatching(/^SINK_TLS_CERT_FILE: is required \(HTTPS\) unless SINK_INSECURE_DEV=true/),
+        expect.stringMatching(/^SINK_TLS_KEY_FILE: is required/),
+        expect.stringMatching(
+          /^SINK_CLIENT_CA_FILE: one of SINK_CLIENT_CA_FILE \(mTLS\) or SINK_AUTH_TOKEN_FILE/,
+        ),
+        expect.stringMatching(/^SINK_AUTH_TOKEN_FILE: /),
+      ]),
+    );
+  });
+
+  it.each([
+    [{ SINK_TLS_KEY_FILE: undefined }, /^SINK_TLS_KEY_FILE: is required when the other/],
+    [
+      { SINK_CLIENT_CA_FILE: join(dir, 'missing.crt') },
+      /^SINK_CLIENT_CA_FILE: file .*missing\.crt does not exist/,
+    ],
+    [
+      { SINK_CLIENT_ALLOWED_SUBJECTS: 'apiserver=bad name' },
+      /^SINK_CLIENT_ALLOWED_SUBJECTS: "apiserver=bad name" must be CN or CN=cluster/,
+    ],
+    [{ SINK_INSECURE_DEV: 'maybe' }, /^SINK_INSECURE_DEV: must be true or false/],
+    [{ SINK_CLUSTER_NAME: 'prod/eu' }, /^SINK_CLUSTER_NAME: /],
+    [{ SINK_SPOOL_MAX_BYTES: '1000' }, /^SINK_SPOOL_MAX_BYTES: must be at least/],
+    [
+      { SINK_REDACTION_POLICY_FILE: join(dir, 'tls.crt') },
+      /^SINK_REDACTION_POLICY_FILE: .*tls\.crt: \(root\): /,
+    ],
+  ])('names the bad variable in %j', (override, message) => {
+    const env = { ...secure, ...override } as Record<string, string>;
+    for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
+    expect(problems(env)).toEqual(expect.arrayContaining([expect.stringMatching(message)]));
+  });
+
+  it('maps allowed certificate subjects to clusters', () => {
+    const config = loadSinkConfig({
+      ...secure,
+      SINK_CLIENT_ALLOWED_SUBJECTS: 'apiserver-eu=prod-eu, shipper',
+    });
+    expect([...config.allowedSubjects]).toEqual([
+      ['apiserver-eu', 'prod-eu'],
+      ['shipper', undefined],
+    ]);
+  });
+
+  it('allows plain HTTP without client auth only with SINK_INSECURE_DEV, and says what it relaxed', () => {
+    const config = loadSinkConfig({ SINK_INSECURE_DEV: 'true', SINK_REDACTION_POLICY_FILE: policy });
+    expect(config.tls).toBeUndefined();
+    expect(insecureWarnings(config)).toEqual([
+      expect.stringMatching(/plain HTTP/),
+      expect.stringMatching(/no client authentication/),
+    ]);
+  });
+});

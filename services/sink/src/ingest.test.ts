@@ -1,0 +1,171 @@
+import { DeadLetterSchema, EnvelopeSchema, REDACTED_ANNOTATION } from '@kaudit/audit-schema';
+import { createRedactor, DEFAULT_REDACTION_POLICY } from '@kaudit/redaction';
+import { buildEvent } from '@kaudit/testkit';
+import { decodeBody, ingestItems, safeJsonError, TRUNCATED_ANNOTATION } from './ingest';
+
+const options = {
+  redactor: createRedactor(DEFAULT_REDACTION_POLICY),
+  eventsTopic: 'events',
+  dlqTopic: 'dlq',
+};
+const at = '2026-01-05T10:00:01.000Z';
+const SECRET = 'cGxhbnRlZC1zZWNyZXQtdmFsdWU=';
+
+function ingest(body: string, format: 'json' | 'ndjson' = 'json', maxMessageBytes?: number) {
+  const decoded = decodeBody(Buffer.from(body), format);
+  if (!decoded.ok) throw new Error(decoded.reason);
+  return ingestItems(decoded.items, 'prod', at, {
+    ...options,
+    ...(maxMessageBytes ? { maxMessageBytes } : {}),
+  });
+}
+
+describe('sink > ingest > decoding', () => {
+  it.each([
+    [
+      'an EventList',
+      JSON.stringify({
+        kind: 'EventList',
+        apiVersion: 'audit.k8s.io/v1',
+        items: [buildEvent(), buildEvent()],
+      }),
+      2,
+    ],
+    ['a single Event', JSON.stringify(buildEvent()), 1],
+    ['an array', JSON.stringify([buildEvent(), buildEvent(), buildEvent()]), 3],
+    ['an EventList with a BOM', `\uFEFF${JSON.stringify({ kind: 'EventList', items: [buildEvent()] })}`, 1],
+  ])('takes %s', (_name, body, count) => {
+    const decoded = decodeBody(Buffer.from(body), 'json');
+    expect(decoded.ok && decoded.items.length).toBe(count);
+  });
+
+  it.each([
+    ['', /body is empty/],
+    ['{"kind":"EventList","items":', /body is not valid JSON: /],
+    ['{"kind":"EventList","items":{}}', /EventList\.items must be an array/],
+    ['"just a string"', /must be an audit\.k8s\.io\/v1 EventList or Event object/],
+    ['null', /must be an audit\.k8s\.io\/v1 EventList or Event object/],
+  ])('explains why %j is refused', (body, reason) => {
+    const decoded = decodeBody(Buffer.from(body), 'json');
+    expect(decoded.ok ? '' : decoded.reason).toMatch(reason);
+  });
+
+  it('never quotes the input in a JSON error (it could be a secret)', () => {
+    const decoded = decodeBody(Buffer.from(`password=${SECRET}`), 'json');
+    expect(decoded.ok ? '' : decoded.reason).not.toContain(SECRET.slice(0, 8));
+    expect(safeJsonError(new Error(`Unexpected token 'p', "password=${SECRET}" is not valid JSON`))).toBe(
+      "Unexpected token 'p'",
+    );
+  });
+
+  it('reads JSON lines, keeping good lines around a bad one', () => {
+    const body = [JSON.stringify(buildEvent()), `{"data":"${SECRET}`, '', JSON.stringify(buildEvent())].join(
+      '\n',
+    );
+    const result = ingest(body, 'ndjson');
+    expect(result.accepted).toBe(2);
+    expect(result.rejected).toBe(1);
+    expect(result.errors).toEqual([{ index: 1, reason: expect.stringMatching(/^line 2: not valid JSON/) }]);
+    expect(JSON.stringify(result)).not.toContain(SECRET);
+  });
+});
+
+describe('sink > ingest > messages', () => {
+  it('keys each event by cluster and effective identity and wraps it in an envelope', () => {
+    const impersonated = buildEvent({ impersonatedUser: { username: 'bob' } });
+    const result = ingest(JSON.stringify({ kind: 'EventList', items: [buildEvent(), impersonated] }));
+    expect(result.messages.map((m) => [m.topic, m.key])).toEqual([
+      ['events', 'prod/alice@example.com'],
+      ['events', 'prod/bob'],
+    ]);
+    const envelope = EnvelopeSchema.parse(JSON.parse(result.messages[1]!.value));
+    expect(envelope).toMatchObject({
+      cluster: 'prod',
+      receivedAt: at,
+      event: { auditID: impersonated.auditID },
+    });
+  });
+
+  it('dead-letters invalid items with the reason and the redacted raw item, keeping the valid ones', () => {
+    const bad = {
+      ...buildEvent({ level: 'RequestResponse' }),
+      verb: '',
+      responseObject: { kind: 'Secret', data: { k: SECRET } },
+    };
+    const result = ingest(JSON.stringify({ kind: 'EventList', items: [buildEvent(), bad, 42] }));
+    expect(result).toMatchObject({ accepted: 1, rejected: 2 });
+    expect(result.errors.map((e) => e.index)).toEqual([1, 2]);
+    expect(result.errors[0]!.reason).toMatch(/verb/);
+    const letters = result.messages
+      .filter((m) => m.topic === 'dlq')
+      .map((m) => DeadLetterSchema.parse(JSON.parse(m.value)));
+    expect(letters).toHaveLength(2);
+    expect(letters[0]).toMatchObject({
+      source: 'sink',
+      cluster: 'prod',
+      at,
+      reason: expect.stringMatching(/verb/),
+    });
+    expect((letters[0]!.raw as { verb: string }).verb).toBe('');
+    expect(letters[1]!.raw).toBe(42);
+    expect(JSON.stringify(result.messages)).not.toContain(SECRET);
+  });
+
+  it('redacts secrets before serializing, and counts it', () => {
+    const event = buildEvent({
+      level: 'RequestResponse',
+      verb: 'create',
+      requestObject: { kind: 'Secret', apiVersion: 'v1', data: { password: SECRET } },
+    });
+    const result = ingest(JSON.stringify(event));
+    expect(result.redacted).toBe(1);
+    expect(result.messages[0]!.value).not.toContain(SECRET);
+    expect(JSON.parse(result.messages[0]!.value).event.annotations[REDACTED_ANNOTATION]).toBe(
+      'requestObject.data',
+    );
+  });
+
+  it('drops the bodies of an event too large for Kafka and says so', () => {
+    const event = buildEvent({
+      level: 'RequestResponse',
+      objectRef: { resource: 'configmaps', name: 'big' },
+      responseObject: { kind: 'ConfigMap', data: { blob: 'x'.repeat(5000) } },
+    });
+    const result = ingest(JSON.stringify(event), 'json', 4000);
+    expect(result).toMatchObject({ accepted: 1, truncated: 1 });
+    const out = JSON.parse(result.messages[0]!.value).event;
+    expect(out.responseObject).toBeUndefined();
+    expect(out.annotations[TRUNCATED_ANNOTATION]).toBe('responseObject');
+  });
+
+  it('rejects an event too large even without bodies', () => {
+    const result = ingest(
+      JSON.stringify(buildEvent({ annotations: { huge: 'y'.repeat(5000) } })),
+      'json',
+      4000,
+    );
+    expect(result).toMatchObject({ accepted: 0, rejected: 1 });
+    expect(result.errors[0]!.reason).toMatch(/larger than 4000 bytes/);
+    expect(result.messages[0]!.value.length).toBeLessThan(4000);
+  });
+
+  it('never throws, whatever the items are', () => {
+    const items = [
+      null,
+      [],
+      'x',
+      1.5,
+      { kind: 'Event' },
+      { user: 'x' },
+      { objectRef: 7, requestObject: SECRET },
+    ];
+    const result = ingestItems(
+      items.map((raw) => ({ ok: true, raw, line: 1 })),
+      'prod',
+      at,
+      options,
+    );
+    expect(result.rejected).toBe(items.length);
+    expect(JSON.stringify(result.messages)).not.toContain(SECRET);
+  });
+});

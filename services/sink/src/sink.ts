@@ -1,0 +1,105 @@
+import { createRedactor } from '@kaudit/redaction';
+import { createKafka, type Logger } from '@kaudit/service-kit';
+import { createApp } from './app';
+import { createAuthenticator, createTokenStore } from './auth';
+import type { SinkConfig } from './config';
+import { createDelivery, type Delivery } from './delivery';
+import { createSinkMetrics, type SinkMetrics } from './metrics';
+import { createKafkaSender, type Sender } from './producer';
+import { type SinkServer, startSinkServer } from './server';
+import { openSpool, type Spool } from './spool';
+
+/**
+ * The whole sink from a config: spool, producer, drainer, app, server. main.ts adds signals; tests
+ * and the benchmark start it in-process. stop() is the graceful order: stop taking requests and let
+ * in-flight ones finish, stop the drainer, flush and disconnect the producer, close the spool.
+ */
+export interface RunningSink {
+  port: number;
+  metrics: SinkMetrics;
+  spool: Spool;
+  sender: Sender;
+  delivery: Delivery;
+  server: SinkServer;
+  steps: Array<{ name: string; run: () => Promise<void> }>;
+  stop(): Promise<void>;
+}
+
+export async function startSink(
+  config: SinkConfig,
+  logger: Logger,
+  options: { tlsPollIntervalMs?: number; metrics?: SinkMetrics } = {},
+): Promise<RunningSink> {
+  const metrics = options.metrics ?? createSinkMetrics();
+  metrics.spoolCapacityBytes.set(config.spoolMaxBytes);
+  const spool = await openSpool({
+    dir: config.spoolDir,
+    maxBytes: config.spoolMaxBytes,
+    logger,
+    onBytes: (bytes) => metrics.spoolBytes.set(bytes),
+    onCorrupt: () => metrics.dropped.inc({ reason: 'spool_corrupt' }),
+  });
+  const kafka = createKafka({ clientId: 'kaudit-sink', brokers: config.kafkaBrokers, logger });
+  const sender = createKafkaSender({ kafka, logger, metrics, topics: [config.eventsTopic, config.dlqTopic] });
+  const delivery = createDelivery({
+    sender,
+    spool,
+    logger,
+    metrics,
+    dlqTopic: config.dlqTopic,
+    // Half the budget for Kafka, the rest to spool and answer in time.
+    directTimeoutMs: Math.floor(config.requestTimeoutMs / 2),
+  });
+  const tokens = config.authTokenFile ? createTokenStore(config.authTokenFile, logger) : undefined;
+  const authenticate = createAuthenticator({
+    mtls: config.tls?.caFile !== undefined,
+    allowedSubjects: config.allowedSubjects,
+    tokens: tokens?.current,
+    allowAnonymous: config.insecureDev && !config.tls?.caFile && !config.authTokenFile,
+  });
+  const app = createApp({
+    logger,
+    metrics,
+    authenticate,
+    ingest: {
+      redactor: createRedactor(config.redactionPolicy),
+      eventsTopic: config.eventsTopic,
+      dlqTopic: config.dlqTopic,
+    },
+    delivery,
+    clusterName: config.clusterName,
+    maxBodyBytes: config.maxBodyBytes,
+    requestTimeoutMs: config.requestTimeoutMs,
+  });
+  sender.start();
+  delivery.start();
+  const server = await startSinkServer({
+    app,
+    tls: config.tls,
+    logger,
+    port: config.port,
+    host: config.host,
+    requestTimeoutMs: config.requestTimeoutMs,
+    ...(options.tlsPollIntervalMs !== undefined ? { tlsPollIntervalMs: options.tlsPollIntervalMs } : {}),
+    watch: tokens && config.authTokenFile ? [{ file: config.authTokenFile, onChange: tokens.reload }] : [],
+  });
+
+  const steps = [
+    { name: 'finish in-flight requests', run: () => server.close() },
+    { name: 'stop the spool drainer', run: () => delivery.stop() },
+    { name: 'flush and disconnect the producer', run: () => sender.stop() },
+    { name: 'close the spool', run: () => spool.close() },
+  ];
+  return {
+    port: server.port,
+    metrics,
+    spool,
+    sender,
+    delivery,
+    server,
+    steps,
+    async stop() {
+      for (const step of steps) await step.run();
+    },
+  };
+}

@@ -1,0 +1,435 @@
+import { type FileHandle, mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { AppError, type Logger } from '@kaudit/service-kit';
+import { decodePayload, encodeRecord, HEADER_BYTES, type OutMessage, readHeader } from './spool-format';
+
+/**
+ * Durable append-only spool for when Kafka cannot take events. Records are appended to numbered
+ * segment files and fsync'd before append() resolves, so a 2xx that follows is backed by the disk.
+ * The drainer reads from the committed head, sends to Kafka, then ack()s, which moves the head
+ * (head.json, replaced atomically) and deletes fully drained segments.
+ *
+ * After a crash: a torn or zero-filled tail of the last segment never got its fsync (so never got a
+ * 2xx) and is truncated away; a record between head and tail whose checksum fails is counted as
+ * dropped and logged. A crash between a Kafka ack and the head update re-sends (at least once).
+ * One process per directory.
+ */
+export interface SpoolOptions {
+  dir: string;
+  maxBytes: number;
+  /** A new segment starts when the current one would pass this (default 64 MiB). */
+  segmentBytes?: number;
+  logger: Logger;
+  /** Called with the byte count whenever it changes (for the spool-bytes gauge). */
+  onBytes?: (bytes: number) => void;
+  /** Called when records are found corrupt and skipped. */
+  onCorrupt?: (bytes: number, reason: string) => void;
+}
+
+export interface SpoolBatch {
+  messages: OutMessage[];
+  records: number;
+  bytes: number;
+  end: Position;
+}
+
+interface Position {
+  segment: number;
+  offset: number;
+}
+
+interface Segment {
+  id: number;
+  fh: FileHandle;
+  /** Bytes of whole, fsync'd records; reads never go past it. */
+  size: number;
+}
+
+interface Pending {
+  record: Buffer;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+const SEGMENT = /^segment-(\d{12})\.log$/;
+const segmentName = (id: number) => `segment-${String(id).padStart(12, '0')}.log`;
+const HEAD_FILE = 'head.json';
+
+export function spoolFullError(maxBytes: number): AppError {
+  return new AppError('KAUDIT_ERR_SPOOL', `spool is full (${maxBytes} bytes); retry later`, {
+    statusCode: 503,
+    retriable: true,
+    retryAfterMs: 10_000,
+  });
+}
+
+/** Opens (and recovers) the spool in `dir`. */
+export function openSpool(options: SpoolOptions): Promise<Spool> {
+  return Spool.open(options);
+}
+
+export class Spool {
+  private readonly segments: Segment[] = [];
+  private head: Position = { segment: 1, offset: 0 };
+  private queue: Pending[] = [];
+  private flushScheduled = false;
+  private reserved = 0;
+  private lock: Promise<unknown> = Promise.resolve();
+  private broken: unknown;
+  private closed = false;
+  private readonly segmentBytes: number;
+  private readonly logger: Logger;
+
+  private constructor(private readonly options: SpoolOptions) {
+    this.segmentBytes = options.segmentBytes ?? 64 * 1024 * 1024;
+    this.logger = options.logger.child({ component: 'spool' });
+  }
+
+  static async open(options: SpoolOptions): Promise<Spool> {
+    const spool = new Spool(options);
+    await spool.recover();
+    return spool;
+  }
+
+  get maxBytes(): number {
+    return this.options.maxBytes;
+  }
+
+  /** Bytes written or being written and not yet acknowledged by Kafka. */
+  usedBytes(): number {
+    let used = this.reserved;
+    for (const segment of this.segments)
+      used += segment.size - (segment.id === this.head.segment ? this.head.offset : 0);
+    return used;
+  }
+
+  isEmpty(): boolean {
+    return this.usedBytes() === 0;
+  }
+
+  hasRoomFor(bytes: number): boolean {
+    return this.usedBytes() + bytes <= this.options.maxBytes;
+  }
+
+  /** Resolves once the record is on disk (fsync'd); rejects with a 503 AppError when the spool is full. */
+  append(messages: readonly OutMessage[]): Promise<void> {
+    if (this.closed)
+      return Promise.reject(
+        new AppError('KAUDIT_ERR_SPOOL', 'spool is closed', { statusCode: 503, retriable: true }),
+      );
+    if (this.broken)
+      return Promise.reject(
+        new AppError('KAUDIT_ERR_SPOOL', 'spool is unusable after a failed write', {
+          statusCode: 503,
+          retriable: true,
+          cause: this.broken,
+        }),
+      );
+    const record = encodeRecord(messages);
+    if (!this.hasRoomFor(record.length)) return Promise.reject(spoolFullError(this.options.maxBytes));
+    this.reserved += record.length;
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ record, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        void this.locked(() => {
+          this.flushScheduled = false;
+          return this.flush();
+        });
+      }
+    });
+  }
+
+  /** The oldest records not yet acknowledged, up to about maxBytes (at least one record). */
+  async read(maxBytes: number): Promise<SpoolBatch | undefined> {
+    const messages: OutMessage[] = [];
+    let records = 0;
+    let bytes = 0;
+    let pos = { ...this.head };
+    while (bytes < maxBytes) {
+      const index = this.segments.findIndex((s) => s.id === pos.segment);
+      const segment = this.segments[index];
+      if (!segment) break;
+      if (pos.offset >= segment.size) {
+        const next = this.segments[index + 1];
+        if (!next) break;
+        pos = { segment: next.id, offset: 0 };
+        continue;
+      }
+      const record = await readRecord(segment.fh, pos.offset, segment.size);
+      if (!record.ok) {
+        // Written and fsync'd by this process yet unreadable now: the disk lost it. Skip the segment's rest.
+        const lost = segment.size - pos.offset;
+        this.logger.error(
+          { segment: segment.id, offset: pos.offset, bytes: lost, reason: record.reason },
+          'corrupt spool record: skipping the rest of the segment',
+        );
+        this.options.onCorrupt?.(lost, record.reason);
+        pos = { segment: segment.id, offset: segment.size };
+        continue;
+      }
+      messages.push(...record.messages);
+      records += 1;
+      bytes += record.bytes;
+      pos = { segment: segment.id, offset: pos.offset + record.bytes };
+    }
+    if (records === 0 && samePosition(pos, this.head)) return undefined;
+    return { messages, records, bytes, end: pos };
+  }
+
+  /** Kafka has the batch: move the head past it durably and delete what is fully drained. */
+  async ack(batch: SpoolBatch): Promise<void> {
+    await this.locked(async () => {
+      this.head = batch.end;
+      await this.writeHead();
+      while (this.segments.length > 1 && this.segments[0]!.id < this.head.segment)
+        await this.deleteSegment(0);
+      const last = this.segments[this.segments.length - 1]!;
+      // Fully drained and nothing waiting: start a fresh segment so the disk space comes back.
+      if (
+        this.queue.length === 0 &&
+        last.id === this.head.segment &&
+        this.head.offset >= last.size &&
+        last.size > 0
+      ) {
+        await this.addSegment(last.id + 1);
+        this.head = { segment: last.id + 1, offset: 0 };
+        await this.writeHead();
+        await this.deleteSegment(0);
+      }
+      this.options.onBytes?.(this.usedBytes());
+    });
+  }
+
+  /** Finishes pending writes and closes the files; what is unacknowledged stays for the next start. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.locked(async () => {
+      await this.flush();
+      for (const segment of this.segments) await segment.fh.close();
+    });
+  }
+
+  private locked<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn, fn);
+    this.lock = run.catch(() => undefined);
+    return run;
+  }
+
+  private async flush(): Promise<void> {
+    const batch = this.queue;
+    this.queue = [];
+    if (batch.length === 0) return;
+    const bytes = batch.reduce((sum, p) => sum + p.record.length, 0);
+    try {
+      let segment = this.segments[this.segments.length - 1]!;
+      if (segment.size > 0 && segment.size + bytes > this.segmentBytes)
+        segment = await this.addSegment(segment.id + 1);
+      const before = segment.size;
+      try {
+        await writeAll(
+          segment.fh,
+          Buffer.concat(
+            batch.map((p) => p.record),
+            bytes,
+          ),
+          before,
+        );
+        await segment.fh.sync();
+      } catch (error) {
+        // Cut the partial write off so later records never sit behind garbage.
+        await segment.fh.truncate(before).catch((truncateError: unknown) => {
+          this.broken = truncateError;
+        });
+        throw error;
+      }
+      segment.size += bytes;
+      this.reserved -= bytes;
+      for (const p of batch) p.resolve();
+    } catch (error) {
+      this.reserved -= bytes;
+      this.logger.error({ err: error, bytes }, 'spool write failed');
+      const failure = new AppError('KAUDIT_ERR_SPOOL', 'spool write failed', {
+        statusCode: 503,
+        retriable: true,
+        cause: error,
+      });
+      for (const p of batch) p.reject(failure);
+    }
+    this.options.onBytes?.(this.usedBytes());
+  }
+
+  private async addSegment(id: number): Promise<Segment> {
+    const fh = await open(join(this.options.dir, segmentName(id)), 'w+');
+    await syncDir(this.options.dir);
+    const segment = { id, fh, size: 0 };
+    this.segments.push(segment);
+    return segment;
+  }
+
+  private async deleteSegment(index: number): Promise<void> {
+    const [segment] = this.segments.splice(index, 1);
+    if (!segment) return;
+    await segment.fh.close();
+    await unlink(join(this.options.dir, segmentName(segment.id)));
+  }
+
+  private async writeHead(): Promise<void> {
+    const tmp = join(this.options.dir, `${HEAD_FILE}.tmp`);
+    const fh = await open(tmp, 'w');
+    try {
+      await fh.writeFile(JSON.stringify(this.head));
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, join(this.options.dir, HEAD_FILE));
+    await syncDir(this.options.dir);
+  }
+
+  private async recover(): Promise<void> {
+    const { dir } = this.options;
+    await mkdir(dir, { recursive: true });
+    const ids = (await readdir(dir))
+      .map((name) => SEGMENT.exec(name)?.[1])
+      .filter((id): id is string => id !== undefined)
+      .map(Number)
+      .sort((a, b) => a - b);
+    const head = await this.readHead();
+    for (const id of ids) {
+      if (head && id < head.segment) {
+        await unlink(join(dir, segmentName(id)));
+        continue;
+      }
+      const fh = await open(join(dir, segmentName(id)), 'r+');
+      const isLast = id === ids[ids.length - 1];
+      const { size, boundaries } = await this.scan(fh, id, isLast);
+      const segment = { id, fh, size };
+      this.segments.push(segment);
+      if (head?.segment === id) {
+        // Resume at the last record boundary at or before the saved offset (re-sending beats losing).
+        this.head = { segment: id, offset: boundaries.filter((b) => b <= head.offset).pop() ?? 0 };
+      }
+    }
+    if (this.segments.length === 0) {
+      await this.addSegment(head?.segment ?? 1);
+      this.head = { segment: this.segments[0]!.id, offset: 0 };
+    } else if (!this.segments.some((s) => s.id === this.head.segment)) {
+      this.head = { segment: this.segments[0]!.id, offset: 0 };
+    }
+    await this.writeHead();
+    const used = this.usedBytes();
+    this.options.onBytes?.(used);
+    if (used > 0)
+      this.logger.info(
+        { bytes: used, segments: this.segments.length },
+        'spool holds events from before the restart: draining',
+      );
+  }
+
+  private async readHead(): Promise<Position | undefined> {
+    let text: string;
+    try {
+      text = await readFile(join(this.options.dir, HEAD_FILE), 'utf8');
+    } catch {
+      return undefined;
+    }
+    try {
+      const value = JSON.parse(text) as Partial<Position>;
+      if (Number.isInteger(value.segment) && Number.isInteger(value.offset) && value.offset! >= 0)
+        return { segment: value.segment!, offset: value.offset! };
+    } catch {
+      // fall through
+    }
+    this.logger.error(
+      { file: HEAD_FILE },
+      'spool head is unreadable: draining from the oldest segment (duplicates possible)',
+    );
+    return undefined;
+  }
+
+  /** Validates every record; truncates a torn tail of the last segment. */
+  private async scan(
+    fh: FileHandle,
+    id: number,
+    isLast: boolean,
+  ): Promise<{ size: number; boundaries: number[] }> {
+    const fileSize = (await fh.stat()).size;
+    const boundaries = [0];
+    let offset = 0;
+    while (offset < fileSize) {
+      const record = await readRecord(fh, offset, fileSize);
+      if (!record.ok) {
+        const lost = fileSize - offset;
+        if (isLast) {
+          this.logger.warn(
+            { segment: id, offset, bytes: lost, reason: record.reason },
+            'torn record at the end of the spool (never acknowledged): truncating',
+          );
+          await fh.truncate(offset);
+          await fh.sync();
+        } else {
+          this.logger.error(
+            { segment: id, offset, bytes: lost, reason: record.reason },
+            'corrupt spool record: skipping the rest of the segment',
+          );
+          this.options.onCorrupt?.(lost, record.reason);
+        }
+        break;
+      }
+      offset += record.bytes;
+      boundaries.push(offset);
+    }
+    return { size: offset, boundaries };
+  }
+}
+
+type ReadResult = { ok: true; messages: OutMessage[]; bytes: number } | { ok: false; reason: string };
+
+async function readRecord(fh: FileHandle, offset: number, limit: number): Promise<ReadResult> {
+  if (offset + HEADER_BYTES > limit) return { ok: false, reason: 'incomplete header' };
+  const header = Buffer.alloc(HEADER_BYTES);
+  await readAll(fh, header, offset);
+  const check = readHeader(header);
+  if (!check.ok) return check;
+  if (offset + HEADER_BYTES + check.length > limit) return { ok: false, reason: 'incomplete payload' };
+  const payload = Buffer.alloc(check.length);
+  await readAll(fh, payload, offset + HEADER_BYTES);
+  try {
+    return { ok: true, messages: decodePayload(payload, check.crc), bytes: HEADER_BYTES + check.length };
+  } catch (error) {
+    return { ok: false, reason: (error as Error).message };
+  }
+}
+
+async function readAll(fh: FileHandle, buffer: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < buffer.length) {
+    const { bytesRead } = await fh.read(buffer, done, buffer.length - done, position + done);
+    if (bytesRead === 0) throw new Error('unexpected end of spool file');
+    done += bytesRead;
+  }
+}
+
+async function writeAll(fh: FileHandle, buffer: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < buffer.length) {
+    const { bytesWritten } = await fh.write(buffer, done, buffer.length - done, position + done);
+    done += bytesWritten;
+  }
+}
+
+/** Makes a created, renamed or deleted file name durable. */
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+function samePosition(a: Position, b: Position): boolean {
+  return a.segment === b.segment && a.offset === b.offset;
+}
