@@ -336,6 +336,7 @@ export function createEngine({ policy, state }: { policy: Policy; state?: Partia
     flush(options) {
       const out: Finding[] = [];
       for (const [name, cluster] of clusters) {
+        const before = cluster.watermark;
         if (options?.idleMs !== undefined) {
           cluster.watermark = Math.max(
             cluster.watermark,
@@ -346,7 +347,7 @@ export function createEngine({ policy, state }: { policy: Policy; state?: Partia
           out.push(...drain(name, Number.POSITIVE_INFINITY));
           cluster.watermark = Math.max(cluster.watermark, cluster.maxEvent);
         }
-        dirtyClusters.add(name);
+        if (cluster.watermark !== before) dirtyClusters.add(name);
       }
       sweep();
       return sortFindings(out);

@@ -1,1 +1,61 @@
-export {};
+import {
+  ConfigError,
+  createKafka,
+  createLogger,
+  registerShutdown,
+  startOpsServer,
+} from '@kaudit/service-kit';
+import { loadDetectorConfig } from './config';
+import { createDetector } from './detector';
+import { createDetectorMetrics } from './metrics';
+
+async function main(): Promise<void> {
+  let config: ReturnType<typeof loadDetectorConfig>;
+  try {
+    config = loadDetectorConfig();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    createLogger({ service: 'detector' }).fatal({ problems: error.problems }, error.message);
+    process.exit(1);
+  }
+  const { env, policy } = config;
+  const logger = createLogger({ service: 'detector', level: env.LOG_LEVEL });
+  const metrics = createDetectorMetrics();
+  const kafka = createKafka({ clientId: 'kaudit-detector', brokers: env.KAFKA_BROKERS, logger });
+  const detector = createDetector({
+    kafka,
+    logger,
+    metrics,
+    policy,
+    options: {
+      eventsTopic: env.AUDIT_EVENTS_TOPIC,
+      alertsTopic: env.AUDIT_ALERTS_TOPIC,
+      dlqTopic: env.AUDIT_DLQ_TOPIC,
+      stateTopic: env.DETECTOR_STATE_TOPIC,
+      groupId: env.DETECTOR_GROUP_ID,
+      instanceId: env.DETECTOR_INSTANCE_ID,
+      idleFlushMs: env.DETECTOR_IDLE_FLUSH,
+      transactionTimeoutMs: env.DETECTOR_TRANSACTION_TIMEOUT,
+      sessionTimeoutMs: env.DETECTOR_SESSION_TIMEOUT,
+    },
+  });
+  const ops = await startOpsServer({
+    port: env.DETECTOR_PORT,
+    registry: metrics.registry,
+    isReady: detector.ready,
+    logger,
+  });
+  registerShutdown({
+    logger,
+    steps: [
+      { name: 'detector', run: () => detector.stop() },
+      { name: 'ops server', run: () => ops.close() },
+    ],
+  });
+  await detector.start();
+}
+
+main().catch((err: unknown) => {
+  createLogger({ service: 'detector' }).fatal({ err }, 'detector failed to start');
+  process.exit(1);
+});

@@ -1,0 +1,158 @@
+import { randomUUID } from 'node:crypto';
+import type { ClusterState, Engine, EngineState, IdentityState } from '@kaudit/detection';
+import type { Logger } from '@kaudit/service-kit';
+import type { Kafka, Message } from 'kafkajs';
+
+/**
+ * The detector's state on Kafka: one compacted topic with as many partitions as the events topic. The
+ * state of events partition p lives in changelog partition p, one record per identity (key "i:" +
+ * partition key) and one per cluster ("c:" + cluster); a forgotten identity is a tombstone.
+ */
+const IDENTITY = 'i:';
+const CLUSTER = 'c:';
+
+export interface PartitionState {
+  state: Partial<Omit<EngineState, 'version'>> & {
+    clusters: Record<string, ClusterState>;
+    identities: Record<string, IdentityState>;
+  };
+  /** Serialised bytes per key, for the state-size metric. */
+  sizes: Map<string, number>;
+}
+
+export function emptyPartitionState(): PartitionState {
+  return { state: { clusters: {}, identities: {} }, sizes: new Map() };
+}
+
+/** The records that persist what changed in `engine` since the last call, for changelog partition p. */
+export function changedStateMessages(
+  engine: Engine,
+  partition: number,
+  sizes: Map<string, number>,
+): Message[] {
+  const dirty = engine.takeDirty();
+  const messages: Message[] = [];
+  for (const key of dirty.identities) {
+    const state = engine.snapshot(key);
+    const value = state === undefined ? null : JSON.stringify(state);
+    if (value === null) sizes.delete(IDENTITY + key);
+    else sizes.set(IDENTITY + key, value.length);
+    messages.push({ key: IDENTITY + key, value, partition });
+  }
+  for (const cluster of dirty.clusters) {
+    const value = JSON.stringify(engine.snapshotCluster(cluster));
+    sizes.set(CLUSTER + cluster, value.length);
+    messages.push({ key: CLUSTER + cluster, value, partition });
+  }
+  return messages;
+}
+
+/** Applies one changelog record (last write wins; null deletes). */
+export function applyStateRecord(target: PartitionState, key: string, value: Buffer | null): void {
+  if (key.startsWith(IDENTITY)) {
+    const id = key.slice(IDENTITY.length);
+    if (value === null) {
+      delete target.state.identities[id];
+      target.sizes.delete(key);
+    } else {
+      target.state.identities[id] = JSON.parse(value.toString('utf8')) as IdentityState;
+      target.sizes.set(key, value.length);
+    }
+  } else if (key.startsWith(CLUSTER) && value !== null) {
+    target.state.clusters[key.slice(CLUSTER.length)] = JSON.parse(value.toString('utf8')) as ClusterState;
+    target.sizes.set(key, value.length);
+  }
+}
+
+/**
+ * Reads changelog partitions from the beginning to their end (read committed: only state whose
+ * transaction committed, i.e. whose findings and offsets committed with it). kafkajs has no manual
+ * partition assignment, so a throwaway consumer group reads the topic and keeps the wanted partitions.
+ */
+export async function readChangelog(options: {
+  kafka: Kafka;
+  topic: string;
+  partitions: readonly number[];
+  groupPrefix: string;
+  logger: Logger;
+  timeoutMs?: number;
+}): Promise<Map<number, PartitionState>> {
+  const { kafka, topic, partitions, logger } = options;
+  const result = new Map(partitions.map((p) => [p, emptyPartitionState()] as const));
+  const admin = kafka.admin();
+  await admin.connect();
+  let ends: Awaited<ReturnType<typeof admin.fetchTopicOffsets>>;
+  try {
+    ends = await admin.fetchTopicOffsets(topic);
+  } finally {
+    await admin.disconnect();
+  }
+  const waiting = new Set(
+    partitions.filter((p) => {
+      const end = ends.find((e) => e.partition === p);
+      return end !== undefined && BigInt(end.high) > BigInt(end.low);
+    }),
+  );
+  if (waiting.size === 0) return result;
+
+  const groupId = `${options.groupPrefix}-restore-${randomUUID()}`;
+  const consumer = kafka.consumer({ groupId, readUncommitted: false, allowAutoTopicCreation: false });
+  let finish!: () => void;
+  const done = new Promise<void>((resolve) => {
+    finish = resolve;
+  });
+  // END_BATCH_PROCESS also fires for batches of control records only (transaction markers), whose
+  // offsets eachBatch never sees: it is how we learn that a partition has been read to its end.
+  consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+    if (waiting.has(payload.partition) && BigInt(payload.offsetLag) <= 0n) {
+      waiting.delete(payload.partition);
+      if (waiting.size === 0) finish();
+    }
+  });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        const target = result.get(batch.partition);
+        if (!target) return;
+        for (const message of batch.messages) {
+          if (message.key) applyStateRecord(target, message.key.toString('utf8'), message.value);
+        }
+      },
+    });
+    const timeoutMs = options.timeoutMs ?? 120_000;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      done,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new Error(
+                `changelog ${topic} partitions ${[...waiting].join(',')} not read within ${timeoutMs} ms`,
+              ),
+            ),
+          timeoutMs,
+        );
+      }),
+    ]).finally(() => clearTimeout(timer));
+  } finally {
+    await consumer.disconnect();
+    await deleteGroup(kafka, groupId, logger);
+  }
+  return result;
+}
+
+async function deleteGroup(kafka: Kafka, groupId: string, logger: Logger): Promise<void> {
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    await admin.deleteGroups([groupId]);
+  } catch (err) {
+    logger.debug({ err, groupId }, 'could not delete the restore consumer group');
+  } finally {
+    await admin.disconnect();
+  }
+}

@@ -1,0 +1,75 @@
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { DEFAULT_TOPICS } from '@kaudit/audit-schema';
+import { loadPolicyText, type Policy, PolicyError } from '@kaudit/detection';
+import { ConfigError, envDurationMs, envInt, envList, loadConfig } from '@kaudit/service-kit';
+import { z } from 'zod';
+
+export const DEFAULT_POLICY_FILE = 'policies/detection.yaml';
+export const DEFAULT_STATE_TOPIC = 'k8s-audit.detector-state';
+
+/** Keys are the variable names an operator sets (services/detector/README.md lists them). */
+export const EnvSchema = z.object({
+  KAFKA_BROKERS: envList(['localhost:9092']).refine((list) => list.length > 0, 'needs at least one broker'),
+  AUDIT_EVENTS_TOPIC: z.string().min(1).default(DEFAULT_TOPICS.events),
+  AUDIT_ALERTS_TOPIC: z.string().min(1).default(DEFAULT_TOPICS.alerts),
+  AUDIT_DLQ_TOPIC: z.string().min(1).default(DEFAULT_TOPICS.dlq),
+  DETECTOR_POLICY_FILE: z.string().min(1).default(DEFAULT_POLICY_FILE),
+  DETECTOR_STATE_TOPIC: z.string().min(1).default(DEFAULT_STATE_TOPIC),
+  DETECTOR_GROUP_ID: z.string().min(1).default('kaudit-detector'),
+  /** Stable per replica (a StatefulSet pod name): the transactional id, so a restart fences its predecessor. */
+  DETECTOR_INSTANCE_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,100}$/, 'must be 1-100 letters, digits, ".", "_" or "-"')
+    .default(
+      hostname()
+        .replace(/[^A-Za-z0-9._-]/g, '-')
+        .slice(0, 100) || 'detector',
+    ),
+  DETECTOR_PORT: envInt(9301, { min: 0, max: 65535 }),
+  /** A partition without events this long has its clock moved on by the wall clock, closing windows. */
+  DETECTOR_IDLE_FLUSH: envDurationMs(30_000).refine((ms) => ms >= 1000, 'must be at least 1s'),
+  /** A Kafka transaction left open by a crashed detector is aborted by the broker after this. */
+  DETECTOR_TRANSACTION_TIMEOUT: envDurationMs(60_000).refine(
+    (ms) => ms >= 1000 && ms <= 900_000,
+    'must be between 1s and 15m (the broker caps transaction.max.timeout.ms)',
+  ),
+  /** The group drops a detector that has not heart-beaten this long (then its partitions move). */
+  DETECTOR_SESSION_TIMEOUT: envDurationMs(30_000).refine(
+    (ms) => ms >= 6000,
+    'must be at least 6s (the broker minimum)',
+  ),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+export type DetectorEnv = z.infer<typeof EnvSchema>;
+
+export interface DetectorConfig {
+  env: DetectorEnv;
+  policy: Policy;
+}
+
+/** Environment and the detection policy, checked together: one ConfigError lists every problem. */
+export function loadDetectorConfig(
+  env: Record<string, string | undefined> = process.env,
+  readFile: (path: string) => string = (path) => readFileSync(path, 'utf8'),
+): DetectorConfig {
+  const problems: string[] = [];
+  let parsed: DetectorEnv | undefined;
+  try {
+    parsed = loadConfig(EnvSchema, env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    problems.push(...error.problems);
+  }
+  const policyFile = parsed?.DETECTOR_POLICY_FILE ?? env.DETECTOR_POLICY_FILE ?? DEFAULT_POLICY_FILE;
+  let policy: Policy | undefined;
+  try {
+    policy = loadPolicyText(readFile(policyFile));
+  } catch (error) {
+    const reason =
+      error instanceof PolicyError ? error.message : `cannot read ${policyFile}: ${(error as Error).message}`;
+    problems.push(`DETECTOR_POLICY_FILE: ${reason}`);
+  }
+  if (problems.length > 0 || !parsed || !policy) throw new ConfigError(problems);
+  return { env: parsed, policy };
+}
