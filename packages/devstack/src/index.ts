@@ -1,7 +1,20 @@
 export { type DevCerts, type DevCertsOptions, devCertPaths, ensureDevCerts, readDevToken } from './certs';
 export {
+  defaultRootDir,
+  type Pipeline,
+  type PipelineOptions,
+  type PipelineTopics,
+  SERVICE_NAMES,
+  type ServiceName,
+  startPipeline,
+} from './pipeline';
+export { reservePort } from './ports';
+export { type ServiceProcess, spawnService, waitUntilReady } from './service-process';
+export {
   type SlackMessage,
   type SlackStandin,
   type SlackStandinOptions,
   startSlackStandin,
 } from './slack-standin';
+export { runStackScript, type StackAddresses, stackAddresses, stackReachable } from './stack';
+export { readTopics, type TopicMessage } from './topic-reader';
