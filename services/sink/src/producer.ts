@@ -77,6 +77,7 @@ export function createKafkaSender(options: SenderOptions): Sender {
   });
   let connected = false;
   let stopped = false;
+  const stopSignal = new AbortController();
   let inFlight = 0;
   let idle: (() => void) | undefined;
   const queue: Chunk[] = [];
@@ -100,7 +101,7 @@ export function createKafkaSender(options: SenderOptions): Sender {
         } catch (err) {
           metrics.errors.inc({ stage: 'connect', type: (err as Error).name ?? 'Error' });
           logger.warn({ err, attempt }, 'cannot connect to Kafka: events go to the spool meanwhile');
-          await sleep(Math.min(30_000, 500 * 2 ** attempt));
+          await sleep(Math.min(30_000, 500 * 2 ** attempt), stopSignal.signal).catch(() => undefined);
         }
       }
       if (!connected) return;
@@ -131,8 +132,8 @@ export function createKafkaSender(options: SenderOptions): Sender {
       inFlight += 1;
       void produce(batch).finally(() => {
         inFlight -= 1;
-        if (inFlight === 0 && queue.length === 0) idle?.();
         pump();
+        if (inFlight === 0) idle?.();
       });
     }
   }
@@ -235,8 +236,18 @@ export function createKafkaSender(options: SenderOptions): Sender {
     },
     async stop(timeoutMs = 10_000) {
       stopped = true;
-      if (inFlight > 0 || queue.length > 0) {
-        await Promise.race([new Promise<void>((resolve) => (idle = resolve)), sleep(timeoutMs)]);
+      stopSignal.abort();
+      if (inFlight > 0 || queue.some((chunk) => chunk.state === 'queued')) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          new Promise<void>((resolve) => {
+            idle = resolve;
+          }),
+          new Promise<void>((resolve) => {
+            timer = setTimeout(resolve, timeoutMs);
+          }),
+        ]);
+        clearTimeout(timer);
       }
       connected = false;
       await producer.disconnect();

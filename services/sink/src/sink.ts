@@ -39,7 +39,13 @@ export async function startSink(
     onBytes: (bytes) => metrics.spoolBytes.set(bytes),
     onCorrupt: () => metrics.dropped.inc({ reason: 'spool_corrupt' }),
   });
-  const kafka = createKafka({ clientId: 'kaudit-sink', brokers: config.kafkaBrokers, logger });
+  const kafka = createKafka({
+    clientId: 'kaudit-sink',
+    brokers: config.kafkaBrokers,
+    logger,
+    // Connection attempts fail fast: the producer's own loop retries, and the spool covers the gap.
+    retry: { retries: 2, initialRetryTime: 200, maxRetryTime: 1000 },
+  });
   const sender = createKafkaSender({ kafka, logger, metrics, topics: [config.eventsTopic, config.dlqTopic] });
   const delivery = createDelivery({
     sender,

@@ -1,0 +1,129 @@
+import { readFileSync } from 'node:fs';
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { createServer } from 'node:net';
+import type { Kafka } from 'kafkajs';
+
+/**
+ * Helpers for the sink's integration tests and benchmark: a bare HTTP(S) client that can present a
+ * client certificate, a reader that returns every message of a topic, and a port nobody listens on
+ * (to stand in for a Kafka broker that is down without stopping the shared one).
+ */
+export interface PostOptions {
+  port: number;
+  path?: string;
+  body: string | Buffer;
+  contentType?: string;
+  token?: string;
+  tls?: { ca: string; cert?: string; key?: string };
+}
+
+export interface PostResult {
+  status: number;
+  headers: IncomingHttpHeaders;
+  // biome-ignore lint/suspicious/noExplicitAny: test helper: the JSON answer is checked by the caller
+  body: any;
+}
+
+export function postAudit(options: PostOptions): Promise<PostResult> {
+  const headers: Record<string, string> = { 'Content-Type': options.contentType ?? 'application/json' };
+  if (options.token) headers.Authorization = `Bearer ${options.token}`;
+  const common = {
+    host: '127.0.0.1',
+    port: options.port,
+    path: options.path ?? '/audit',
+    method: 'POST',
+    headers,
+    agent: false as const,
+  };
+  return new Promise((resolve, reject) => {
+    const onResponse = (res: import('node:http').IncomingMessage) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let body: unknown = text;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          // not JSON: keep the text
+        }
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body });
+      });
+      res.on('error', reject);
+    };
+    const req = options.tls
+      ? httpsRequest(
+          {
+            ...common,
+            servername: 'localhost',
+            ca: readFileSync(options.tls.ca),
+            ...(options.tls.cert ? { cert: readFileSync(options.tls.cert) } : {}),
+            ...(options.tls.key ? { key: readFileSync(options.tls.key) } : {}),
+          },
+          onResponse,
+        )
+      : httpRequest(common, onResponse);
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
+
+export interface TopicMessage {
+  partition: number;
+  offset: string;
+  key: string | null;
+  value: string;
+}
+
+/** Every message on the topic right now, in offset order per partition. */
+export async function readTopic(kafka: Kafka, topic: string, timeoutMs = 60_000): Promise<TopicMessage[]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  const offsets = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());
+  const remaining = new Map(
+    offsets
+      .filter((o) => Number(o.high) > Number(o.low))
+      .map((o) => [o.partition, Number(o.high) - 1] as const),
+  );
+  if (remaining.size === 0) return [];
+  const messages: TopicMessage[] = [];
+  const consumer = kafka.consumer({
+    groupId: `reader-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`,
+  });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out reading ${topic}`)), timeoutMs);
+      void consumer.run({
+        eachMessage: async ({ partition, message }) => {
+          messages.push({
+            partition,
+            offset: message.offset,
+            key: message.key?.toString('utf8') ?? null,
+            value: message.value?.toString('utf8') ?? '',
+          });
+          const last = remaining.get(partition);
+          if (last !== undefined && Number(message.offset) >= last) remaining.delete(partition);
+          if (remaining.size === 0) {
+            clearTimeout(timer);
+            resolve();
+          }
+        },
+      });
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+  return messages;
+}
+
+/** A TCP port that was free a moment ago and has no listener: connections to it are refused. */
+export async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as import('node:net').AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
