@@ -1,0 +1,145 @@
+import { relative } from 'node:path';
+import { FindingSchema } from '@kaudit/audit-schema';
+import { createKafka, createLogger } from '@kaudit/service-kit';
+import type { Consumer } from 'kafkajs';
+import { defaultRootDir, type Pipeline, startPipeline } from './pipeline';
+
+/**
+ * `pnpm start`: the whole pipeline on this machine (scripts/start.sh builds first). Prints what runs
+ * where and how to send events, then each finding as it reaches the alerts topic; Ctrl-C stops
+ * everything it started (the test stack too, when this run started it).
+ */
+/** kafkajs 2.2.4 sets negative timers on Node >= 24 (harmless, tulios/kafkajs#1751): keep the console readable. */
+export function quietKafkajsTimerWarning(): void {
+  process.removeAllListeners('warning');
+  process.on('warning', (warning) => {
+    if (warning.name !== 'TimeoutNegativeWarning')
+      process.stderr.write(`${warning.name}: ${warning.message}\n`);
+  });
+}
+
+async function main(): Promise<void> {
+  quietKafkajsTimerWarning();
+  const root = defaultRootDir;
+  const rel = (path: string) => relative(root, path) || '.';
+  let pipeline: Pipeline | undefined;
+  let consumer: Consumer | undefined;
+  let stopping: string | undefined;
+
+  const shutdown = async (signal: string) => {
+    if (stopping) {
+      // process.exit runs the exit hook, which kills every service still running.
+      process.stdout.write('kaudit: second signal, killing the services now\n');
+      process.exit(1);
+    }
+    stopping = signal;
+    if (!pipeline) return; // still starting: stopped as soon as startPipeline returns
+    process.stdout.write(`\nkaudit: ${signal}: stopping what this run started...\n`);
+    await consumer?.disconnect().catch(() => undefined);
+    await pipeline.stop();
+    process.stdout.write('kaudit: stopped\n');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+
+  process.stdout.write(
+    'kaudit: starting the local pipeline (Kafka, Elasticsearch, sink, detector, indexer, alerter)\n',
+  );
+  pipeline = await startPipeline({ log: (text) => process.stdout.write(`  ${text}\n`) });
+  if (stopping) {
+    const signal = stopping;
+    stopping = undefined;
+    return shutdown(signal);
+  }
+
+  process.stdout.write(describe(pipeline, rel));
+  consumer = await followFindings(pipeline);
+  // A service that dies is reported; the others keep running so its log can be read.
+  const watch = setInterval(() => {
+    for (const service of pipeline.services) {
+      const exit = service.exited();
+      if (exit && !stopping && pipeline) {
+        process.stdout.write(
+          `kaudit: ${service.name} exited (${exit.signal ?? `code ${exit.code}`}); see ${rel(service.logFile)}\n`,
+        );
+        pipeline.services.splice(pipeline.services.indexOf(service), 1);
+      }
+    }
+  }, 1000);
+  watch.unref();
+}
+
+function describe(pipeline: Pipeline, rel: (path: string) => string): string {
+  const { certs, urls, ports, topics, dataStreams } = pipeline;
+  const rows: string[][] = [['service', 'pid', 'listens on', 'log']];
+  const listens: Record<string, string> = {
+    sink: `${urls.sink} (HTTPS, mTLS or bearer; /healthz /readyz /metrics)`,
+    detector: `${urls.detector} (/healthz /readyz /metrics)`,
+    indexer: `${urls.indexer} (/healthz /readyz /metrics)`,
+    alerter: `${urls.alerter} (/healthz /readyz /metrics)`,
+  };
+  for (const service of pipeline.services) {
+    rows.push([service.name, String(service.pid), listens[service.name] ?? '', rel(service.logFile)]);
+  }
+  rows.push(['slack stand-in', String(process.pid), urls.slack, rel(`${pipeline.logsDir}/slack.log`)]);
+  rows.push(['kafka', '-', urls.kafka, `topics ${topics.events}, ${topics.alerts}, ${topics.dlq}`]);
+  rows.push([
+    'elasticsearch',
+    '-',
+    urls.elasticsearch,
+    `data streams ${dataStreams.events}, ${dataStreams.findings}`,
+  ]);
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  const table = rows.map((row) =>
+    row
+      .map((cell, column) => cell.padEnd(widths[column]!))
+      .join('  ')
+      .trimEnd(),
+  );
+
+  const send = [
+    'pnpm kaudit send examples/audit-week.jsonl',
+    `--to ${urls.sink}`,
+    `--cert ${rel(certs.clientCert)} --key ${rel(certs.clientKey)} --cacert ${rel(certs.caCert)}`,
+  ].join(' \\\n    ');
+  return `
+${table.join('\n')}
+
+Send events (a week of a cluster's audit log with an intrusion on the last night; walkthrough in examples/README.md):
+  ${send}
+  (or with the bearer token instead of the client certificate: --token-file ${rel(certs.tokenFile)} --cacert ${rel(certs.caCert)})
+
+See the findings:
+  here, as they reach the ${topics.alerts} topic
+  in Elasticsearch:  curl -s '${urls.elasticsearch}/${dataStreams.findings}/_search?pretty&sort=@timestamp'
+  in the Slack stand-in:  tail -f ${rel(`${pipeline.logsDir}/slack.log`)}
+Events are in ${dataStreams.events}; the sink's port is ${ports.sink}. Ctrl-C stops everything this run started.
+
+`;
+}
+
+/** Prints every new finding on the alerts topic, one line each. */
+async function followFindings(pipeline: Pipeline): Promise<Consumer> {
+  const logger = createLogger({ service: 'devstack', level: 'warn' });
+  const kafka = createKafka({ clientId: 'kaudit-start', brokers: pipeline.urls.kafka.split(','), logger });
+  const consumer = kafka.consumer({ groupId: `kaudit-start-${process.pid}-${Date.now()}` });
+  await consumer.connect();
+  await consumer.subscribe({ topic: pipeline.topics.alerts, fromBeginning: false });
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      const parsed = FindingSchema.safeParse(JSON.parse(String(message.value)));
+      if (!parsed.success) return;
+      const f = parsed.data;
+      process.stdout.write(
+        `finding  ${f.severity.padEnd(8)} ${f.rule.padEnd(27)} ${f.identity.username}${f.sourceIP ? ` from ${f.sourceIP}` : ''}\n         ${f.summary}\n`,
+      );
+    },
+  });
+  return consumer;
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`kaudit start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});
