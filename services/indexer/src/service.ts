@@ -60,6 +60,7 @@ export async function startIndexerService(
     },
   );
 
+  metrics.elasticsearchUp.set(1);
   await ensureTopics(kafka, [
     { topic: config.eventsTopic },
     { topic: config.alertsTopic },
