@@ -3,21 +3,13 @@ import { FindingSchema } from '@kaudit/audit-schema';
 import { createKafka, createLogger } from '@kaudit/service-kit';
 import type { Consumer } from 'kafkajs';
 import { defaultRootDir, type Pipeline, startPipeline } from './pipeline';
+import { quietKafkajsTimerWarning } from './quiet-warnings';
 
 /**
  * `pnpm start`: the whole pipeline on this machine (scripts/start.sh builds first). Prints what runs
  * where and how to send events, then each finding as it reaches the alerts topic; Ctrl-C stops
  * everything it started (the test stack too, when this run started it).
  */
-/** kafkajs 2.2.4 sets negative timers on Node >= 24 (harmless, tulios/kafkajs#1751): keep the console readable. */
-export function quietKafkajsTimerWarning(): void {
-  process.removeAllListeners('warning');
-  process.on('warning', (warning) => {
-    if (warning.name !== 'TimeoutNegativeWarning')
-      process.stderr.write(`${warning.name}: ${warning.message}\n`);
-  });
-}
-
 async function main(): Promise<void> {
   quietKafkajsTimerWarning();
   const root = defaultRootDir;
