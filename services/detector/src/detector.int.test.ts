@@ -164,11 +164,12 @@ describe('detector > kill and restart (real Kafka)', () => {
       90_000,
     );
 
-  const readAlerts = async (expected: number): Promise<Finding[]> => {
-    const consumer = kafka.consumer({ groupId: uniqueName('det-alerts-reader'), readUncommitted: false });
-    const findings: Finding[] = [];
+  const readAlerts = (expected: number) => readTopic<Finding>(topics.alerts, expected);
+  const readTopic = async <T = Record<string, unknown>>(topic: string, expected: number): Promise<T[]> => {
+    const consumer = kafka.consumer({ groupId: uniqueName('det-reader'), readUncommitted: false });
+    const findings: T[] = [];
     await consumer.connect();
-    await consumer.subscribe({ topic: topics.alerts, fromBeginning: true });
+    await consumer.subscribe({ topic, fromBeginning: true });
     await consumer.run({
       eachMessage: async ({ message }) => void findings.push(JSON.parse(String(message.value))),
     });
@@ -205,6 +206,10 @@ describe('detector > kill and restart (real Kafka)', () => {
       (e) => clockPartition(e),
     );
     await produce(warmup.filter((e) => clockPartition(e) < 0));
+    await producer.send({
+      topic: topics.events,
+      messages: [{ key: 'prod/garbage', value: '{"cluster":"prod","event":' }],
+    });
 
     // 1. Learn the baselines, then stop hard: no graceful commit, no leaving the group.
     const first = startDetector();
@@ -238,6 +243,15 @@ describe('detector > kill and restart (real Kafka)', () => {
     expect(byId(findings)).toEqual(byId(expected));
     expect(findings[0]!.details).toMatchObject({ knownIPs: [expect.stringMatching(/^203\.0\.113\./)] });
     expect(second.logs.join('')).toMatch(/partition state restored/);
+
+    const deadLetters = await readTopic(topics.dlq, 1);
+    expect(deadLetters).toEqual([
+      expect.objectContaining({
+        source: 'detector',
+        topic: topics.events,
+        reason: expect.stringMatching(/not valid JSON/),
+      }),
+    ]);
 
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     expect(metrics).toMatch(/kaudit_detector_events_received_total\{service="detector"\} \d+/);

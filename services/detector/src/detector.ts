@@ -189,7 +189,6 @@ export function createDetector(deps: {
     for (const message of batch.messages) {
       const decoded = decodeEnvelope(message.value);
       if (!decoded.ok) {
-        metrics.dropped.inc({ reason: 'invalid_envelope' });
         deadLetters.push(deadLetter(message, batch.topic, batch.partition, decoded.reason));
         continue;
       }
@@ -225,6 +224,7 @@ export function createDetector(deps: {
       });
     }
     partition.lastArrival = Date.now();
+    if (deadLetters.length > 0) metrics.dropped.inc({ reason: 'invalid_envelope' }, deadLetters.length);
     resolveOffset(lastOffset);
     totals.events += batch.messages.length;
     metrics.eventsReceived.inc(batch.messages.length);
