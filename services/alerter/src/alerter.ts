@@ -328,7 +328,9 @@ export function createAlerter(deps: AlerterDeps) {
       await ensureTopics(kafka, [{ topic: options.alertsTopic }, { topic: options.dlqTopic }]);
       await producer.connect();
       await store.start();
-      consumer = kafka.consumer({ groupId: options.groupId });
+      // A short fetch wait keeps shutdown quick (stop waits for the fetch in progress); idle cost is one
+      // small request per second.
+      consumer = kafka.consumer({ groupId: options.groupId, maxWaitTimeInMs: 1000 });
       consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
         joined = true;
         const assigned = new Set(payload.memberAssignment[options.alertsTopic] ?? []);
@@ -365,13 +367,17 @@ export function createAlerter(deps: AlerterDeps) {
       if (stopping) return;
       stopping = true;
       for (const timer of timers.splice(0)) clearInterval(timer);
+      const t0 = now();
       await consumer?.stop();
+      logger.debug({ ms: now() - t0 }, 'consumer stopped');
       await waitForDeliveries(stopOptions.drainTimeoutMs ?? 10_000);
       abort.abort(new Error('alerter stopping'));
       await waitForDeliveries(5000);
       await commit();
       await consumer?.disconnect();
+      logger.debug({ ms: now() - t0 }, 'consumer disconnected');
       await store.stop();
+      logger.debug({ ms: now() - t0 }, 'store stopped');
       await producer.disconnect();
       logger.info({ unacknowledged: offsets.inFlight() }, 'alerter stopped');
     },

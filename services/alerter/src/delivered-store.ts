@@ -75,7 +75,10 @@ export function createDeliveredStore(options: DeliveredStoreOptions) {
       });
       if (waitingFor.size === 0) caughtUp();
 
-      consumer = options.kafka.consumer({ groupId: `${options.groupIdPrefix}.${randomUUID()}` });
+      consumer = options.kafka.consumer({
+        groupId: `${options.groupIdPrefix}.${randomUUID()}`,
+        maxWaitTimeInMs: 1000,
+      });
       await consumer.connect();
       await consumer.subscribe({ topic: options.topic, fromBeginning: true });
       await consumer.run({

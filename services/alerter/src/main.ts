@@ -7,16 +7,8 @@ import {
 } from '@kaudit/service-kit';
 import { createAlerter } from './alerter';
 import { loadAlerterConfig } from './config';
+import { createAlerterLogger } from './logger';
 import { createAlerterMetrics } from './metrics';
-
-/** Besides service-kit's list: fields the alerter could be tempted to log that hold credentials. */
-const ALERTER_REDACT_PATHS = [
-  '*.url',
-  '*.urlFrom',
-  '*.headers.authorization',
-  '*.headers.Authorization',
-  '*.secret',
-];
 
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadAlerterConfig>;
@@ -27,10 +19,7 @@ async function main(): Promise<void> {
     createLogger({ service: 'alerter' }).fatal({ problems: error.problems }, error.message);
     process.exit(1);
   }
-  const logger = createLogger({ service: 'alerter', level: config.env.LOG_LEVEL }).child(
-    {},
-    { redact: { paths: ALERTER_REDACT_PATHS, censor: '[redacted]' } },
-  );
+  const logger = createAlerterLogger(config.env.LOG_LEVEL);
   const metrics = createAlerterMetrics();
   const kafka = createKafka({ clientId: 'kaudit-alerter', brokers: config.env.KAFKA_BROKERS, logger });
   const alerter = createAlerter({
