@@ -1,7 +1,8 @@
 import { type FileHandle, mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AppError, type Logger } from '@kaudit/service-kit';
-import { decodePayload, encodeRecord, HEADER_BYTES, type OutMessage, readHeader } from './spool-format';
+import { readRecord, syncDir, writeAll } from './spool-file';
+import { encodeRecord, type OutMessage } from './spool-format';
 
 /**
  * Durable append-only spool for when Kafka cannot take events. Records are appended to numbered
@@ -382,51 +383,6 @@ export class Spool {
       boundaries.push(offset);
     }
     return { size: offset, boundaries };
-  }
-}
-
-type ReadResult = { ok: true; messages: OutMessage[]; bytes: number } | { ok: false; reason: string };
-
-async function readRecord(fh: FileHandle, offset: number, limit: number): Promise<ReadResult> {
-  if (offset + HEADER_BYTES > limit) return { ok: false, reason: 'incomplete header' };
-  const header = Buffer.alloc(HEADER_BYTES);
-  await readAll(fh, header, offset);
-  const check = readHeader(header);
-  if (!check.ok) return check;
-  if (offset + HEADER_BYTES + check.length > limit) return { ok: false, reason: 'incomplete payload' };
-  const payload = Buffer.alloc(check.length);
-  await readAll(fh, payload, offset + HEADER_BYTES);
-  try {
-    return { ok: true, messages: decodePayload(payload, check.crc), bytes: HEADER_BYTES + check.length };
-  } catch (error) {
-    return { ok: false, reason: (error as Error).message };
-  }
-}
-
-async function readAll(fh: FileHandle, buffer: Buffer, position: number): Promise<void> {
-  let done = 0;
-  while (done < buffer.length) {
-    const { bytesRead } = await fh.read(buffer, done, buffer.length - done, position + done);
-    if (bytesRead === 0) throw new Error('unexpected end of spool file');
-    done += bytesRead;
-  }
-}
-
-async function writeAll(fh: FileHandle, buffer: Buffer, position: number): Promise<void> {
-  let done = 0;
-  while (done < buffer.length) {
-    const { bytesWritten } = await fh.write(buffer, done, buffer.length - done, position + done);
-    done += bytesWritten;
-  }
-}
-
-/** Makes a created, renamed or deleted file name durable. */
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
 }
 
