@@ -178,6 +178,30 @@ describe('redaction > secrets', () => {
     ]);
   });
 
+  it('drops the patch a mutating webhook applied to a Secret (recorded as an audit annotation)', () => {
+    const patch = JSON.stringify({
+      configuration: 'injector',
+      webhook: 'inject.example.com',
+      patch: [{ op: 'add', path: '/data/token', value: SECRET }],
+      patchType: 'JSONPatch',
+    });
+    const key = 'patch.webhook.admission.k8s.io/round_0_index_0';
+    const { event, redactedPaths } = redact(
+      buildEvent({
+        level: 'Request',
+        objectRef: ref,
+        verb: 'create',
+        annotations: { [key]: patch, 'authorization.k8s.io/decision': 'allow' },
+      }),
+    );
+    expect(JSON.stringify(event)).not.toContain(SECRET);
+    expect(redactedPaths).toEqual([`annotations["${key}"]`]);
+    expect(event.annotations?.['authorization.k8s.io/decision']).toBe('allow');
+    // Other resources keep the annotation: it says which webhook changed what.
+    const pod = buildEvent({ objectRef: { resource: 'pods', name: 'p' }, annotations: { [key]: patch } });
+    expect(redact(pod).event).toBe(pod);
+  });
+
   it('keeps the harmless parts of a JSON patch', () => {
     const { event } = redact(
       secretEvent({
@@ -369,6 +393,16 @@ describe('redaction > raw items for the dead-letter topic', () => {
     expect(JSON.stringify(raw)).not.toContain(SECRET);
     expect(redactedPaths).toContain('responseObject.data');
     expect((raw as { verb: number }).verb).toBe(42);
+  });
+
+  it('drops a webhook patch annotation of a redacted resource', () => {
+    const key = 'patch.webhook.admission.k8s.io/round_0_index_0';
+    const { raw } = redact.redactRaw({
+      verb: 1,
+      objectRef: { resource: 'secrets' },
+      annotations: { [key]: SECRET, a: 'b' },
+    });
+    expect(raw).toEqual({ verb: 1, objectRef: { resource: 'secrets' }, annotations: { a: 'b' } });
   });
 
   it('drops the bodies when the resource cannot be told', () => {

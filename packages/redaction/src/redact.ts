@@ -92,7 +92,8 @@ export function createRedactor(policy: RedactionPolicy): Redactor {
   }
 
   const redact = ((event: AuditEvent): RedactionResult => {
-    if (event.requestObject === undefined && event.responseObject === undefined)
+    const patchKeys = webhookPatchKeys(event.annotations);
+    if (event.requestObject === undefined && event.responseObject === undefined && patchKeys.length === 0)
       return { event, redactedPaths: [] };
     const rule = matchRule(event.objectRef);
     const found = new Set<string>();
@@ -103,9 +104,17 @@ export function createRedactor(policy: RedactionPolicy): Redactor {
       if (body === DROP) delete out[field];
       else out[field] = body;
     }
+    const annotations = { ...event.annotations };
+    // A mutating webhook's JSON patch, recorded as an annotation: for a redacted resource it can carry
+    // the very values the bodies lost.
+    if (rule)
+      for (const key of patchKeys) {
+        delete annotations[key];
+        found.add(formatFieldPath('annotations', [key]));
+      }
     if (found.size === 0) return { event, redactedPaths: [] };
     const redactedPaths = [...found];
-    out.annotations = { ...event.annotations, [REDACTED_ANNOTATION]: redactedPaths.join(',') };
+    out.annotations = { ...annotations, [REDACTED_ANNOTATION]: redactedPaths.join(',') };
     return { event: out, redactedPaths };
   }) as Redactor;
 
@@ -131,6 +140,17 @@ export function createRedactor(policy: RedactionPolicy): Redactor {
           ? redactBody(value, rule, key, found)
           : redactBody(value, undefined, key, found);
       if (body !== DROP) out[key] = body;
+    }
+    if (rule !== undefined && isPlainObject(out.annotations)) {
+      const patchKeys = Object.keys(out.annotations).filter((k) => k.startsWith(WEBHOOK_PATCH_PREFIX));
+      if (patchKeys.length > 0) {
+        const annotations = { ...out.annotations };
+        for (const key of patchKeys) {
+          delete annotations[key];
+          found.add(formatFieldPath('annotations', [key]));
+        }
+        out.annotations = annotations;
+      }
     }
     // The item itself may be an object of a redacted kind (a Secret posted instead of an Event).
     const top = byKind.get(typeof raw.kind === 'string' ? raw.kind : '');
@@ -295,6 +315,16 @@ function redactByKind(
     if (!ok) return false;
   }
   return true;
+}
+
+/** Audit annotations in which the API server records the patch a mutating admission webhook applied. */
+const WEBHOOK_PATCH_PREFIX = 'patch.webhook.admission.k8s.io/';
+
+function webhookPatchKeys(annotations: Record<string, string> | undefined): string[] {
+  if (!annotations) return [];
+  const keys: string[] = [];
+  for (const key in annotations) if (key.startsWith(WEBHOOK_PATCH_PREFIX)) keys.push(key);
+  return keys;
 }
 
 function isPlainObject(value: unknown): value is Json {
