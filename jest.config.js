@@ -53,7 +53,7 @@ module.exports = {
       testPathIgnorePatterns: ['/node_modules/', '/dist/'],
       globalSetup: '<rootDir>/test/stack/jest-global-setup.js',
       globalTeardown: '<rootDir>/test/stack/jest-global-teardown.js',
-      testTimeout: 120000,
+      setupFilesAfterEnv: ['<rootDir>/test/stack/jest-integration-setup.js'],
     },
   ],
 };
