@@ -66,6 +66,11 @@ export function createBenchTraffic(options: BenchTrafficOptions) {
     ip: `10.0.${(i >> 8) & 255}.${i & 255}`,
     agent: 'kubelet/v1.31.4 (linux/amd64) kubernetes/a78aa47',
   }));
+  const podsOf = new Map(
+    nodes.map(
+      (node, n) => [node.username, accounts.filter((sa) => sa.namespace === `team-${n % 40}`)] as const,
+    ),
+  );
   let clock = options.startMs;
   let sequence = 0;
   let probes = 0;
@@ -142,7 +147,8 @@ export function createBenchTraffic(options: BenchTrafficOptions) {
         },
       });
     }
-    const sa = pick(accounts);
+    // A kubelet fetches the Secrets of the pods scheduled on it: one team's, here.
+    const sa = pick(podsOf.get(node.username) ?? accounts);
     return event({
       ...node,
       verb: 'get',
