@@ -4,5 +4,7 @@ export * from './kafka';
 export * from './logger';
 export * from './metrics';
 export * from './ops';
+export * from './policy-path';
 export * from './retry';
+export * from './run-service';
 export * from './shutdown';

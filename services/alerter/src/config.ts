@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { DEFAULT_TOPICS } from '@kaudit/audit-schema';
 import {
   ConfigError,
+  defaultPolicyPath,
   envBoolean,
   envDurationMs,
   envInt,
@@ -16,7 +17,7 @@ import { createDestinations, type Destination } from './destinations';
 import { parseRoutingPolicy, type RoutingPolicy } from './routing';
 
 export const DEFAULT_DELIVERED_TOPIC = 'k8s-audit.alerter-delivered';
-export const DEFAULT_ROUTING_FILE = 'policies/routing.yaml';
+export const DEFAULT_ROUTING_FILE = defaultPolicyPath('routing.yaml');
 
 /** Keys are the variable names an operator sets (README "Configuration" lists them). */
 export const EnvSchema = z.object({

@@ -1,24 +1,11 @@
-import {
-  ConfigError,
-  createKafka,
-  createLogger,
-  registerShutdown,
-  startOpsServer,
-} from '@kaudit/service-kit';
+import { createKafka, createLogger, registerShutdown, runService, startOpsServer } from '@kaudit/service-kit';
 import { createAlerter } from './alerter';
 import { loadAlerterConfig } from './config';
 import { createAlerterLogger } from './logger';
 import { createAlerterMetrics } from './metrics';
 
-async function main(): Promise<void> {
-  let config: ReturnType<typeof loadAlerterConfig>;
-  try {
-    config = loadAlerterConfig();
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    createLogger({ service: 'alerter' }).fatal({ problems: error.problems }, error.message);
-    process.exit(1);
-  }
+runService('alerter', async () => {
+  const config = loadAlerterConfig();
   const logger = createAlerterLogger(config.env.LOG_LEVEL);
   const metrics = createAlerterMetrics();
   const kafka = createKafka({ clientId: 'kaudit-alerter', brokers: config.env.KAFKA_BROKERS, logger });
@@ -45,9 +32,4 @@ async function main(): Promise<void> {
     ],
   });
   await alerter.start();
-}
-
-main().catch((err: unknown) => {
-  createLogger({ service: 'alerter' }).fatal({ err }, 'alerter failed to start');
-  process.exit(1);
 });

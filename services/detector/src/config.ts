@@ -2,10 +2,17 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { DEFAULT_TOPICS } from '@kaudit/audit-schema';
 import { loadPolicyText, type Policy, PolicyError } from '@kaudit/detection';
-import { ConfigError, envDurationMs, envInt, envList, loadConfig } from '@kaudit/service-kit';
+import {
+  ConfigError,
+  defaultPolicyPath,
+  envDurationMs,
+  envInt,
+  envList,
+  loadConfig,
+} from '@kaudit/service-kit';
 import { z } from 'zod';
 
-export const DEFAULT_POLICY_FILE = 'policies/detection.yaml';
+export const DEFAULT_POLICY_FILE = defaultPolicyPath('detection.yaml');
 export const DEFAULT_STATE_TOPIC = 'k8s-audit.detector-state';
 
 /** Keys are the variable names an operator sets (services/detector/README.md lists them). */

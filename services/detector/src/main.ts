@@ -1,23 +1,10 @@
-import {
-  ConfigError,
-  createKafka,
-  createLogger,
-  registerShutdown,
-  startOpsServer,
-} from '@kaudit/service-kit';
+import { createKafka, createLogger, registerShutdown, runService, startOpsServer } from '@kaudit/service-kit';
 import { loadDetectorConfig } from './config';
 import { createDetector } from './detector';
 import { createDetectorMetrics } from './metrics';
 
-async function main(): Promise<void> {
-  let config: ReturnType<typeof loadDetectorConfig>;
-  try {
-    config = loadDetectorConfig();
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    createLogger({ service: 'detector' }).fatal({ problems: error.problems }, error.message);
-    process.exit(1);
-  }
+runService('detector', async () => {
+  const config = loadDetectorConfig();
   const { env, policy } = config;
   const logger = createLogger({ service: 'detector', level: env.LOG_LEVEL });
   const metrics = createDetectorMetrics();
@@ -53,9 +40,4 @@ async function main(): Promise<void> {
     ],
   });
   await detector.start();
-}
-
-main().catch((err: unknown) => {
-  createLogger({ service: 'detector' }).fatal({ err }, 'detector failed to start');
-  process.exit(1);
 });

@@ -3,6 +3,7 @@ import { DEFAULT_TOPICS } from '@kaudit/audit-schema';
 import { loadRedactionPolicyFile, type RedactionPolicy } from '@kaudit/redaction';
 import {
   ConfigError,
+  defaultPolicyPath,
   envBoolean,
   envDurationMs,
   envInt,
@@ -12,7 +13,7 @@ import {
 } from '@kaudit/service-kit';
 import { z } from 'zod';
 
-export const DEFAULT_REDACTION_POLICY_FILE = 'policies/redaction.yaml';
+export const DEFAULT_REDACTION_POLICY_FILE = defaultPolicyPath('redaction.yaml');
 const MiB = 1024 * 1024;
 
 /** Cluster names end up in Kafka keys and Elasticsearch fields: keep them plain. */
