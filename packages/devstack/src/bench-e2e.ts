@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -51,9 +51,10 @@ async function main(): Promise<void> {
   const loadBefore = loadavg()[0] ?? 0;
   const run = `bench${Date.now().toString(36)}`;
   const log = (text: string) => process.stderr.write(`[bench:e2e] ${text}\n`);
+  const stateDir = join(defaultRootDir, '.kaudit', 'bench', run);
   log(`starting the pipeline (topics ${run}.*, data streams logs-kaudit.*-${run})`);
   const pipeline = await startPipeline({
-    stateDir: join(defaultRootDir, '.kaudit', 'bench', run),
+    stateDir,
     idPrefix: run,
     esNamespace: run,
     clusterName: 'bench',
@@ -75,6 +76,8 @@ async function main(): Promise<void> {
     await pipeline.stop();
   }
   process.stdout.write(report(results, loadBefore));
+  // The services' logs of a completed run are not needed (a failed run keeps them for a look).
+  rmSync(stateDir, { recursive: true, force: true });
 }
 
 async function measure(pipeline: Pipeline, log: (text: string) => void): Promise<StepResult[]> {
