@@ -9,18 +9,12 @@ import {
   parseAuditEvent,
   REDACTED_ANNOTATION,
 } from '@kaudit/audit-schema';
+// test/ is no package: the devstack, the send command and the engine are imported from their sources.
+import { sendItems } from '@kaudit/cli';
+import { createEngine, loadPolicyText } from '@kaudit/detection';
+import { defaultRootDir, type Pipeline, readTopics, SERVICE_NAMES, startPipeline } from '@kaudit/devstack';
 import { stackEnv, waitFor } from '@kaudit/testkit';
 import { Kafka, logLevel } from 'kafkajs';
-// test/ is no package: the devstack, the send command and the engine are imported from their sources.
-import { sendItems } from '../../packages/cli/src/commands/send';
-import { createEngine, loadPolicyText } from '../../packages/detection/src';
-import {
-  defaultRootDir,
-  type Pipeline,
-  readTopics,
-  SERVICE_NAMES,
-  startPipeline,
-} from '../../packages/devstack/src';
 import { plantedSecrets } from './planted-secrets';
 
 /**
