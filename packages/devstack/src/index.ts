@@ -1,4 +1,4 @@
-export { type DevCerts, type DevCertsOptions, devCertPaths, ensureDevCerts, readDevToken } from './certs';
+export type { DevCerts } from '@kaudit/testkit';
 export {
   defaultRootDir,
   type Pipeline,

@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { DEFAULT_TOPICS } from '@kaudit/audit-schema';
 import { applyResources, createEsClient, DEFAULT_NAMESPACE, dataStreamNames } from '@kaudit/es-resources';
 import { createKafka, createLogger, ensureTopics } from '@kaudit/service-kit';
-import { type DevCerts, ensureDevCerts } from './certs';
+import { type DevCerts, ensureDevCerts } from '@kaudit/testkit';
 import { reservePort } from './ports';
 import { type ServiceProcess, spawnService, waitUntilReady } from './service-process';
 import { type SlackStandin, startSlackStandin } from './slack-standin';

@@ -2,6 +2,16 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type AuditEvent, decodeAuditText, parseAuditEvent } from '@kaudit/audit-schema';
 
+export {
+  DEV_CLIENT_COMMON_NAME,
+  type DevCerts,
+  type DevCertsOptions,
+  devCertPaths,
+  ensureDevCerts,
+  type ForeignClientCerts,
+  readDevToken,
+} from './dev-certs';
+
 /** ../shared/audit-samples beside the checkout (real events from real clusters; never edited). */
 export const samplesDir =
   process.env.KAUDIT_SAMPLES_DIR ?? join(__dirname, '../../../../shared/audit-samples');

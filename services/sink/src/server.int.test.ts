@@ -3,15 +3,14 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '@kaudit/service-kit';
-import { waitFor } from '@kaudit/testkit';
+import { type DevCerts, ensureDevCerts, waitFor } from '@kaudit/testkit';
 import { type SinkServer, startSinkServer } from './server';
-import { generateDevCerts } from './test-certs';
 
 /** The server alone (no Kafka): certificate rotation without a restart. */
 describe('sink > server', () => {
   const dir = mkdtempSync(join(tmpdir(), 'sink-server-'));
-  const first = generateDevCerts(join(dir, 'first'));
-  const second = generateDevCerts(join(dir, 'second'));
+  let first: DevCerts;
+  let second: DevCerts;
   const live = { cert: join(dir, 'tls.crt'), key: join(dir, 'tls.key') };
   let server: SinkServer;
 
@@ -36,6 +35,8 @@ describe('sink > server', () => {
     });
 
   beforeAll(async () => {
+    first = await ensureDevCerts(join(dir, 'first'));
+    second = await ensureDevCerts(join(dir, 'second'));
     copyFileSync(first.serverCert, live.cert);
     copyFileSync(first.serverKey, live.key);
     server = await startSinkServer({

@@ -12,11 +12,19 @@ import {
 } from '@kaudit/audit-schema';
 import { LAST_APPLIED_ANNOTATION } from '@kaudit/redaction';
 import { createKafka, ensureTopics } from '@kaudit/service-kit';
-import { buildEvent, loadSampleEvents, samplesDir, stackEnv, uniqueName } from '@kaudit/testkit';
+import {
+  buildEvent,
+  type DevCerts,
+  ensureDevCerts,
+  type ForeignClientCerts,
+  loadSampleEvents,
+  samplesDir,
+  stackEnv,
+  uniqueName,
+} from '@kaudit/testkit';
 import pino from 'pino';
 import { loadSinkConfig } from './config';
 import { type RunningSink, startSink } from './sink';
-import { generateDevCerts } from './test-certs';
 import { postAudit, readTopic } from './test-helpers';
 
 const { kafkaBrokers } = stackEnv();
@@ -48,22 +56,23 @@ const logger = pino(
 
 describe('sink > end to end (real Kafka)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'sink-int-'));
-  const certs = generateDevCerts(join(dir, 'certs'));
+  let certs: DevCerts & { foreign: ForeignClientCerts };
   const eventsTopic = uniqueName('it-sink-events');
   const dlqTopic = uniqueName('it-sink-dlq');
   const kafka = createKafka({ clientId: 'sink-int-test', brokers: kafkaBrokers, logger });
-  const mtls = { ca: certs.caCert, cert: certs.clientCert, key: certs.clientKey };
   let sink: RunningSink;
   const post = (body: unknown, extra: Partial<Parameters<typeof postAudit>[0]> = {}) =>
     postAudit({
       port: sink.port,
       body: typeof body === 'string' ? body : JSON.stringify(body),
-      tls: mtls,
+      tls: { ca: certs.caCert, cert: certs.clientCert, key: certs.clientKey },
       ...extra,
     });
   const eventList = (items: unknown[]) => ({ kind: 'EventList', apiVersion: 'audit.k8s.io/v1', items });
 
   beforeAll(async () => {
+    // The foreign client (same CN, another CA) is what the sink must refuse.
+    certs = await ensureDevCerts(join(dir, 'certs'), { foreignClient: true });
     await ensureTopics(kafka, [
       { topic: eventsTopic, numPartitions: 3 },
       { topic: dlqTopic, numPartitions: 1 },
@@ -76,7 +85,7 @@ describe('sink > end to end (real Kafka)', () => {
       SINK_TLS_CERT_FILE: certs.serverCert,
       SINK_TLS_KEY_FILE: certs.serverKey,
       SINK_CLIENT_CA_FILE: certs.caCert,
-      SINK_CLIENT_ALLOWED_SUBJECTS: `${certs.clientCn}=${CLUSTER}`,
+      SINK_CLIENT_ALLOWED_SUBJECTS: `${certs.clientCommonName}=${CLUSTER}`,
       SINK_AUTH_TOKEN_FILE: join(dir, 'tokens'),
       AUDIT_EVENTS_TOPIC: eventsTopic,
       AUDIT_DLQ_TOPIC: dlqTopic,
@@ -277,7 +286,7 @@ describe('sink > end to end (real Kafka)', () => {
     const noCredentials = await post(body, { tls: { ca: certs.caCert } });
     expect(noCredentials.status).toBe(401);
     const otherCa = await post(body, {
-      tls: { ca: certs.caCert, cert: certs.otherClientCert, key: certs.otherClientKey },
+      tls: { ca: certs.caCert, cert: certs.foreign.clientCert, key: certs.foreign.clientKey },
     });
     expect(otherCa.status).toBe(401);
     expect(otherCa.body.error.message).toMatch(/client certificate not accepted/);

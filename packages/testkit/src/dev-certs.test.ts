@@ -1,12 +1,12 @@
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureDevCerts } from './certs';
+import { ensureDevCerts } from './dev-certs';
 
 // Runs the openssl CLI (no servers): the TLS handshake itself is proven by the send command's tests and
 // the end-to-end test.
-describe('devstack > certs', () => {
+describe('testkit > dev-certs', () => {
   const dir = mkdtempSync(join(tmpdir(), 'kaudit-certs-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -30,6 +30,41 @@ describe('devstack > certs', () => {
     expect(client.subject).toContain('CN=cluster-a');
     expect(readFileSync(certs.tokenFile, 'utf8').trim()).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(statSync(certs.clientKey).mode & 0o077).toBe(0);
+    expect(statSync(certs.dir).mode & 0o077).toBe(0);
+    expect(readdirSync(certs.dir).sort()).toEqual([
+      'ca.crt',
+      'ca.key',
+      'client.crt',
+      'client.key',
+      'server.crt',
+      'server.key',
+      'token',
+    ]);
+  });
+
+  it('adds a client certificate with the same names from another CA only when asked', async () => {
+    const certs = await ensureDevCerts(join(dir, 'foreign'), { foreignClient: true });
+    const ca = load(certs.caCert);
+    const otherCa = load(certs.foreign.caCert);
+    const client = load(certs.clientCert);
+    const otherClient = load(certs.foreign.clientCert);
+
+    expect(otherCa.subject).toBe(ca.subject);
+    expect(otherClient.subject).toBe(client.subject);
+    expect(otherClient.subject).toContain('CN=kube-apiserver');
+    expect(otherClient.keyUsage).toEqual(['1.3.6.1.5.5.7.3.2']);
+    expect(otherClient.verify(otherCa.publicKey)).toBe(true);
+    expect(otherClient.verify(ca.publicKey)).toBe(false);
+    expect(client.verify(otherCa.publicKey)).toBe(false);
+    expect(statSync(certs.foreign.clientKey).mode & 0o077).toBe(0);
+
+    // An existing plain set gains the foreign files (a new set) rather than returning paths that do not exist.
+    const plain = load((await ensureDevCerts(join(dir, 'upgrade'))).caCert).fingerprint256;
+    const upgraded = await ensureDevCerts(join(dir, 'upgrade'), { foreignClient: true });
+    expect(load(upgraded.foreign.clientCert).verify(load(upgraded.foreign.caCert).publicKey)).toBe(true);
+    expect(load(upgraded.caCert).fingerprint256).not.toBe(plain);
+    const again = await ensureDevCerts(join(dir, 'upgrade'), { foreignClient: true });
+    expect(load(again.foreign.caCert).fingerprint256).toBe(load(upgraded.foreign.caCert).fingerprint256);
   });
 
   it('reuses valid certificates, and makes new ones when forced or when the client name changes', async () => {
