@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
+import { parseRoutingPolicy } from '../../services/alerter/src/routing';
 
 // No Docker engine here: this keeps docker-compose.yml honest without one — it parses, every service
 // under services/ has a compose service built from its own Dockerfile, and every file it mounts exists.
@@ -8,6 +9,7 @@ const root = join(__dirname, '../..');
 
 interface ComposeService {
   image?: string;
+  environment?: Record<string, string>;
   build?: { context: string; dockerfile: string };
   volumes?: string[];
   entrypoint?: string[];
@@ -53,5 +55,15 @@ describe('docker-compose', () => {
     expect(compose.services.kafka?.image).toBe(`apache/kafka:${kafka}`);
     expect(compose.services.elasticsearch?.image).toBe(`docker.elastic.co/elasticsearch/elasticsearch:${es}`);
     expect(compose.services.kibana?.image).toBe(`docker.elastic.co/kibana/kibana:${es}`);
+  });
+
+  it("gives the alerter a routing file that validates with compose's own secrets", () => {
+    const env = compose.services.alerter?.environment ?? {};
+    const file = env.ALERTER_ROUTING_FILE?.replace('/app/', '');
+    expect(file).toBe('policies/routing.local.yaml');
+    const text = readFileSync(join(root, file!), 'utf8');
+    expect(() => parseRoutingPolicy(text, file)).not.toThrow();
+    expect(text).toContain('urlFrom: { env: SLACK_WEBHOOK_URL }');
+    expect(env.SLACK_WEBHOOK_URL).toMatch(/:-http:\/\/slack-standin:8080\//);
   });
 });
