@@ -1,8 +1,9 @@
 // Generates examples/audit-week.jsonl: nine days of a small production cluster's API server audit log
 // (audit.k8s.io/v1, Metadata level, JSON lines as the log backend writes them), then an intrusion on the
 // night of Tuesday 10 February 2026:
-//   02:41 CET  alice@example.com's credentials are used from 203.0.113.66, an address never seen for her,
-//              to read Secrets in `payments` — at night (secret-off-hours, secret-new-source-ip);
+//   02:41 CET  alice@example.com's credentials are used from 203.0.113.66, an address never seen for her:
+//              first `kubectl auth can-i --list`, then Secrets in `payments` are read — at night
+//              (secret-off-hours, secret-new-source-ip);
 //   02:47      with them a new service account default/backup-helper is created, bound to cluster-admin
 //              and given a token;
 //   02:49      that token lists every Secret in the cluster from the same address
@@ -507,8 +508,15 @@ function intrusion(): void {
     emit({ at, who, ip: attacker, reason, ...request });
     at += pause;
   };
-  // The stolen kubeconfig's context points at `payments`: the intruder goes straight for its Secrets,
-  // then looks around with what the credentials allow.
+  // The intruder first asks what the stolen credentials allow (`kubectl auth can-i --list`): a harmless
+  // request from the new address seconds before the first Secret read, which must not make the address
+  // "known" (network.knownAddressMinAge). The kubeconfig's context points at `payments`: its Secrets next.
+  step({
+    verb: 'create',
+    uri: '/apis/authorization.k8s.io/v1/selfsubjectrulesreviews',
+    ref: ref('selfsubjectrulesreviews', undefined, undefined, 'authorization.k8s.io'),
+    code: 201,
+  });
   step({ verb: 'list', uri: '/api/v1/namespaces/payments/secrets?limit=500', ref: secretRef('payments') });
   step({
     verb: 'get',
@@ -519,12 +527,6 @@ function intrusion(): void {
     verb: 'get',
     uri: '/api/v1/namespaces/payments/secrets/postgres-admin',
     ref: secretRef('payments', 'postgres-admin'),
-  });
-  step({
-    verb: 'create',
-    uri: '/apis/authorization.k8s.io/v1/selfsubjectrulesreviews',
-    ref: ref('selfsubjectrulesreviews', undefined, undefined, 'authorization.k8s.io'),
-    code: 201,
   });
   step({ verb: 'list', uri: '/api/v1/namespaces?limit=500', ref: ref('namespaces') });
 

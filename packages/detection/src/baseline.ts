@@ -20,12 +20,24 @@ export interface IdentityState {
   clusterWideReads: boolean;
   /** Source address -> last seen (ms). Learned from every successful request, not only secret reads. */
   ips: Record<string, number>;
+  /**
+   * Source address -> event time from which it counts as known for secret reads: its first sighting plus
+   * network.knownAddressMinAge, or the first secret read from it (judged then) if that is earlier. Same
+   * keys as `ips`. A request that is not a secret read cannot make an address known at once, so stolen
+   * credentials cannot launder their address with `kubectl auth can-i` before reading Secrets.
+   */
+  ipKnownFrom: Record<string, number>;
   /** User-agent product (e.g. "kubectl") -> last seen. */
   agents: Record<string, number>;
   /** Namespaces whose secrets it read -> last seen. */
   namespaces: Record<string, number>;
   /** Hours of the week active, local time: hours[weekday] has bit `hour` set (weekday 0 = Monday). */
   hours: number[];
+  /**
+   * Hour of the day (local, "0".."23") -> last seen, so learned hours age out (baseline.hours.retention):
+   * when an hour is forgotten its bit is cleared on every weekday of `hours`. At most 24 entries.
+   */
+  hoursSeen: Record<string, number>;
   /** Recent secret reads [time, "namespace/name"] for the enumeration rule (sliding window). */
   recentReads: Array<[number, string]>;
   /** Times of recent denied secret reads, for the denied-burst rule. */
@@ -51,9 +63,11 @@ export function newIdentityState(cluster: string, username: string, t: number): 
     secretReads: 0,
     clusterWideReads: false,
     ips: {},
+    ipKnownFrom: {},
     agents: {},
     namespaces: {},
     hours: [0, 0, 0, 0, 0, 0, 0],
+    hoursSeen: {},
     recentReads: [],
     recentDenied: [],
     seen: {},
@@ -72,12 +86,37 @@ export function resetBaseline(state: IdentityState, t: number): void {
     secretReads: 0,
     clusterWideReads: false,
     ips: {},
+    ipKnownFrom: {},
     agents: {},
     namespaces: {},
     hours: [0, 0, 0, 0, 0, 0, 0],
+    hoursSeen: {},
     recentReads: [],
     recentDenied: [],
   });
+}
+
+/**
+ * Brings state persisted by an earlier version up to date (the detector's changelog outlives a deploy):
+ * addresses learned before ipKnownFrom existed were already trusted, so they stay known; learned hours
+ * without a last-seen time start ageing from the identity's last request.
+ */
+export function upgradeIdentityState(state: IdentityState): IdentityState {
+  if (!state.ipKnownFrom) {
+    state.ipKnownFrom = {};
+    for (const ip of Object.keys(state.ips)) state.ipKnownFrom[ip] = 0;
+  }
+  if (!state.hoursSeen) {
+    state.hoursSeen = {};
+    for (const hour of learnedHours(state)) state.hoursSeen[hour] = state.lastSeen;
+  }
+  return state;
+}
+
+/** Whether a secret read at `t` from `ip` comes from an address known for the identity. */
+export function isKnownAddress(state: IdentityState, ip: string, t: number): boolean {
+  const from = state.ipKnownFrom[ip];
+  return state.ips[ip] !== undefined && from !== undefined && from <= t;
 }
 
 /** "kubectl/v1.31.0 (linux/amd64) kubernetes/abc" -> "kubectl": upgrades do not make an agent new. */
@@ -100,11 +139,19 @@ export function learnedHours(state: IdentityState): number[] {
 export function prune(state: IdentityState, t: number, policy: Policy): void {
   if (t - state.prunedAt < 3_600_000) return;
   state.prunedAt = t;
-  const { sourceIPs, userAgents, namespaces } = policy.baseline;
+  const { sourceIPs, userAgents, namespaces, hours } = policy.baseline;
   dropOlder(state.ips, t - sourceIPs.retention);
+  for (const ip of Object.keys(state.ipKnownFrom))
+    if (state.ips[ip] === undefined) delete state.ipKnownFrom[ip];
   dropOlder(state.agents, t - userAgents.retention);
   dropOlder(state.namespaces, t - namespaces.retention);
   dropOlder(state.seen, t - policy.eventTime.dedupRetention);
+  for (const hour of Object.keys(state.hoursSeen)) {
+    if (state.hoursSeen[hour]! >= t - hours.retention) continue;
+    delete state.hoursSeen[hour];
+    const bit = ~(1 << Number(hour));
+    state.hours = state.hours.map((day) => day & bit);
+  }
 }
 
 /** Learns from one request (after the rules judged it against what was known before). */
@@ -119,11 +166,21 @@ export function learn(
   if (t < state.firstSeen) state.firstSeen = t;
   const ok = succeeded(observation);
   const { sourceIPs, userAgents, namespaces } = policy.baseline;
-  if (ok && observation.sourceIP) remember(state.ips, observation.sourceIP, t, sourceIPs.max);
+  const secret = observation.secret;
+  const ip = observation.sourceIP;
+  if (ok && ip) {
+    const evicted = remember(state.ips, ip, t, sourceIPs.max);
+    if (evicted !== undefined) delete state.ipKnownFrom[evicted];
+    // min(): requests of one identity may be learned out of order (late arrivals).
+    const knownFrom = secret ? t : t + policy.network.knownAddressMinAge;
+    state.ipKnownFrom[ip] = Math.min(state.ipKnownFrom[ip] ?? knownFrom, knownFrom);
+  }
   if (ok && observation.userAgent)
     remember(state.agents, agentProduct(observation.userAgent), t, userAgents.max);
-  if (ok) state.hours[local.weekday] = (state.hours[local.weekday] ?? 0) | (1 << local.hour);
-  const secret = observation.secret;
+  if (ok) {
+    state.hours[local.weekday] = (state.hours[local.weekday] ?? 0) | (1 << local.hour);
+    if ((state.hoursSeen[local.hour] ?? 0) < t) state.hoursSeen[local.hour] = t;
+  }
   if (secret && secret.outcome !== 'failed') {
     const { window, distinctSecrets, distinctNamespaces } = policy.rules['secret-enumeration'];
     slide(state.recentReads, t - window, 2 * Math.max(distinctSecrets, distinctNamespaces));
@@ -146,15 +203,16 @@ export function learn(
   }
 }
 
-function remember(map: Record<string, number>, key: string, t: number, max: number): void {
+/** Records `key` as seen at `t`; returns the key evicted to stay within `max`, if any. */
+function remember(map: Record<string, number>, key: string, t: number, max: number): string | undefined {
   const previous = map[key];
   if (previous !== undefined) {
     if (t > previous) map[key] = t;
-    return;
+    return undefined;
   }
   map[key] = t;
   const keys = Object.keys(map);
-  if (keys.length <= max) return;
+  if (keys.length <= max) return undefined;
   // Evict the least recently seen; ties broken by key so eviction is deterministic.
   let oldest = keys[0]!;
   for (const candidate of keys) {
@@ -163,6 +221,7 @@ function remember(map: Record<string, number>, key: string, t: number, max: numb
     if (a < b || (a === b && candidate < oldest)) oldest = candidate;
   }
   delete map[oldest];
+  return oldest;
 }
 
 /** Keeps entries newer than `since`, at most `max` of them (the newest). */

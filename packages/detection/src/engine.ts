@@ -1,5 +1,12 @@
 import { type AuditEvent, type Finding, partitionKey, type RuleId, ruleIds } from '@kaudit/audit-schema';
-import { type IdentityState, learn, newIdentityState, prune, resetBaseline } from './baseline';
+import {
+  type IdentityState,
+  learn,
+  newIdentityState,
+  prune,
+  resetBaseline,
+  upgradeIdentityState,
+} from './baseline';
 import { createBusinessHours, createLocalClock } from './business-hours';
 import { createDueQueue, type DueQueue } from './due-queue';
 import {
@@ -165,8 +172,9 @@ export function createEngine({ policy, state }: { policy: Policy; state?: Partia
     const learning = observation.t < cluster.firstEvent + policy.learningPeriod;
     const mature = observation.t - state.firstSeen >= policy.baseline.matureAfter;
     const windowStart = windowStartOf(observation.t, limits.windowMs);
+    const active = (id: RuleId) => policy.rules[id].enabled && !ruleAllowed[id](observation);
     for (const rule of RULES) {
-      if (!policy.rules[rule.id].enabled || ruleAllowed[rule.id](observation)) continue;
+      if (!active(rule.id)) continue;
       let group = state.groups[rule.id];
       // Requests of one identity are processed in time order: a later window means the earlier one is complete.
       if (group && group.windowStart < windowStart) {
@@ -184,6 +192,7 @@ export function createEngine({ policy, state }: { policy: Policy; state?: Partia
         clusterCIDRs,
         businessHours,
         groupOpen,
+        active,
       });
       if (!hit) continue;
       if (group && groupOpen) {
@@ -278,6 +287,7 @@ export function createEngine({ policy, state }: { policy: Policy; state?: Partia
   };
 
   const restoreIdentity = (key: string, state: IdentityState) => {
+    upgradeIdentityState(state);
     const previous = identities.get(key);
     if (previous) counters.pending -= previous.pending.length;
     identities.set(key, state);

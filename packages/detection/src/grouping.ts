@@ -11,6 +11,8 @@ export interface Hit {
   summary: string;
   /** Facts that justify it; arrays are merged across the requests of a group, other values kept from the first. */
   details?: Record<string, unknown>;
+  /** ATT&CK techniques this request adds to the rule's own (e.g. T1528 for a token used off-cluster). */
+  mitre?: string[];
 }
 
 /**
@@ -35,6 +37,8 @@ export interface Group {
   firstSeen: number;
   lastSeen: number;
   details: Record<string, unknown>;
+  /** Techniques beyond the rule's own, from hits that named them. */
+  mitre?: string[];
 }
 
 export interface GroupLimits {
@@ -106,6 +110,10 @@ export function addToGroup(group: Group, hit: Hit, observation: Observation, lim
     group.severity = hit.severity;
     group.summary = hit.summary;
   }
+  for (const technique of hit.mitre ?? []) {
+    group.mitre ??= [];
+    if (!group.mitre.includes(technique)) group.mitre.push(technique);
+  }
   if (observation.t < group.firstSeen) group.firstSeen = observation.t;
   if (observation.t > group.lastSeen) group.lastSeen = observation.t;
   if (!group.verbs.includes(observation.verb)) group.verbs.push(observation.verb);
@@ -159,7 +167,7 @@ export function toFinding(group: Group, cluster: string): Finding {
     lastSeen: new Date(group.lastSeen).toISOString(),
     auditIDs: group.auditIDs,
     count: group.count,
-    mitre: MITRE[group.rule],
+    mitre: [...new Set([...MITRE[group.rule], ...(group.mitre ?? [])])],
     details: { ...group.details, windowStart: new Date(group.windowStart).toISOString() },
   };
   if (group.sourceIP) finding.sourceIP = group.sourceIP;

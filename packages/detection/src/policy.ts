@@ -68,6 +68,8 @@ const rules = z
     'secret-new-service-account': rule('medium', {
       /** Cluster-wide list/watch, or a read outside the account's own namespace. */
       escalatedSeverity: severity.default('high'),
+      /** Its first read comes from outside network.clusterCIDRs: a minted or stolen token used from outside. */
+      outsideClusterSeverity: severity.default('high'),
     }),
     'secret-enumeration': rule('high', {
       window: duration.prefault('5m'),
@@ -122,6 +124,12 @@ export const PolicySchema = z
       .strictObject({
         clusterCIDRs: z.array(cidr).default([]),
         trustedProxies: z.array(cidr).default([]),
+        /**
+         * For secret reads, an address counts as known only once it has been seen for the identity this
+         * long (or a secret read from it was already judged): otherwise stolen credentials could make
+         * their own address "known" with a harmless request just before reading Secrets.
+         */
+        knownAddressMinAge: duration.prefault('1h'),
       })
       .prefault({}),
     baseline: z
@@ -131,6 +139,8 @@ export const PolicySchema = z
         /** Learned hours judge a non-human identity only once its baseline is this old. */
         matureAfter: duration.prefault('7d'),
         sourceIPs: retained(64, '30d'),
+        /** Hours of the day active (learned hours); at most 24, each forgotten when unused this long. */
+        hours: z.strictObject({ retention: duration.prefault('30d') }).prefault({}),
         userAgents: retained(16, '30d'),
         namespaces: retained(64, '90d'),
       })

@@ -1,5 +1,6 @@
 import { FindingSchema } from '@kaudit/audit-schema';
-import type { PolicyInput } from '../policy';
+import { createEngine, type EngineState } from '../engine';
+import { defaultPolicy, type PolicyInput } from '../policy';
 import { byRule, otherRequest, run, secretObject, secretRead, serviceAccount, WARMUP } from '../test-events';
 
 const berlin: PolicyInput = { timezone: 'Europe/Berlin', network: { clusterCIDRs: ['10.0.0.0/8'] } };
@@ -158,6 +159,88 @@ describe('detection > rules > secret-new-source-ip', () => {
     expect(finding!.summary).toMatch(/outside the cluster networks 10\.0\.0\.0\/8: possible token theft/);
   });
 
+  describe('an address is known for secret reads only after knownAddressMinAge', () => {
+    // Stolen credentials: `kubectl auth can-i --list` from the new address, then the Secrets.
+    const canI = (at: string) =>
+      otherRequest(at, {
+        sourceIPs: ['198.51.100.7'],
+        verb: 'create',
+        requestURI: '/apis/authorization.k8s.io/v1/selfsubjectrulesreviews',
+        objectRef: {
+          resource: 'selfsubjectrulesreviews',
+          apiGroup: 'authorization.k8s.io',
+          apiVersion: 'v1',
+        },
+        responseStatus: { code: 201 },
+      });
+    const read = (at: string) => secretRead(at, { sourceIPs: ['198.51.100.7'] });
+
+    it("reports the attacker's read when the first request from the address was not a secret read", () => {
+      const { findings } = run([known, canI('2026-01-12T02:41:07Z'), read('2026-01-12T02:41:15Z')]);
+      const [finding, ...rest] = byRule(findings, 'secret-new-source-ip');
+      expect(rest).toEqual([]);
+      expect(finding).toMatchObject({
+        severity: 'medium',
+        sourceIP: '198.51.100.7',
+        details: { newIPs: ['198.51.100.7'], knownIPs: ['203.0.113.10'], firstSeenBeforeMs: 8_000 },
+      });
+      expect(finding!.summary).toBe(
+        'alice@example.com read secrets from 198.51.100.7, an address first seen for it only 8 seconds before, in requests that were not secret reads; known addresses: 203.0.113.10.',
+      );
+    });
+
+    it.each([
+      ['seen 59 minutes before: still new', '2026-01-12T09:01:00Z', {}, 1],
+      ['seen an hour before: known', '2026-01-12T09:00:00Z', {}, 0],
+      [
+        'seen 5 minutes before with a 5m minimum age: known',
+        '2026-01-12T09:55:00Z',
+        { network: { knownAddressMinAge: '5m' } },
+        0,
+      ],
+      [
+        'minimum age 0 (learn at once, the old behaviour)',
+        '2026-01-12T09:59:59Z',
+        { network: { knownAddressMinAge: 0 } },
+        0,
+      ],
+    ])('%s', (_name, seenAt, policy, expected) => {
+      const { findings } = run([known, canI(seenAt), read('2026-01-12T10:00:00Z')], policy);
+      expect(byRule(findings, 'secret-new-source-ip')).toHaveLength(expected);
+    });
+
+    it('reports the address once: a later secret read from it (next window, within the hour) is known', () => {
+      const { findings } = run([
+        known,
+        canI('2026-01-12T10:00:00Z'),
+        read('2026-01-12T10:01:00Z'),
+        read('2026-01-12T10:25:00Z'),
+      ]);
+      expect(byRule(findings, 'secret-new-source-ip')).toHaveLength(1);
+    });
+
+    it('keeps addresses learned by state from before knownAddressMinAge existed', () => {
+      const policy = defaultPolicy();
+      const before = createEngine({ policy });
+      before.process({
+        cluster: 'prod',
+        event: otherRequest('2026-01-12T09:59:00Z', { sourceIPs: ['198.51.100.7'] }),
+      });
+      before.flush();
+      const legacy = JSON.parse(JSON.stringify(before.snapshot())) as EngineState;
+      for (const state of Object.values(legacy.identities))
+        delete (state as Partial<typeof state>).ipKnownFrom;
+      const after = createEngine({ policy, state: legacy });
+      const findings = [
+        ...after.process({ cluster: 'prod', event: known }),
+        ...after.process({ cluster: 'prod', event: read('2026-01-12T10:00:00Z') }),
+        ...after.flush(),
+      ];
+      expect(byRule(findings, 'secret-new-source-ip')).toEqual([]);
+      expect(after.snapshot('prod/alice@example.com')!.ipKnownFrom['198.51.100.7']).toBe(0);
+    });
+  });
+
   it('forgets an address unseen past its retention', () => {
     const events = [
       known,
@@ -166,6 +249,91 @@ describe('detection > rules > secret-new-source-ip', () => {
     ];
     const [finding] = byRule(run(events).findings, 'secret-new-source-ip');
     expect(finding?.details).toMatchObject({ knownIPs: ['198.51.100.1'] });
+  });
+});
+
+describe('detection > rules > token theft by a never-seen service account', () => {
+  const helper = serviceAccount('default', 'backup-helper');
+  const warm = otherRequest(WARMUP, {
+    user: serviceAccount('kube-system', 'other'),
+    sourceIPs: ['10.0.0.10'],
+  });
+  const stolen = (at: string, extra: Record<string, unknown> = {}) =>
+    secretRead(at, {
+      user: helper,
+      sourceIPs: ['203.0.113.66'],
+      verb: 'list',
+      ...secretObject(undefined),
+      ...extra,
+    });
+
+  it('its first request, a read from outside clusterCIDRs, is one high finding that says both what is new', () => {
+    const { findings } = run([warm, stolen('2026-01-12T02:49:31Z')], berlin);
+    expect(byRule(findings, 'secret-new-source-ip')).toEqual([]);
+    const [finding, ...rest] = byRule(findings, 'secret-new-service-account');
+    expect(rest).toEqual([]);
+    expect(finding).toMatchObject({
+      severity: 'high',
+      sourceIP: '203.0.113.66',
+      mitre: ['T1552.007', 'T1078.004', 'T1528'],
+      details: { outsideClusterCIDRs: true },
+    });
+    expect(finding!.summary).toBe(
+      'Service account system:serviceaccount:default:backup-helper read secrets in all namespaces (list), cluster-wide, from 203.0.113.66 outside the cluster networks 10.0.0.0/8 (possible token theft); it had never read a secret before.',
+    );
+  });
+
+  it('a read of its own namespace from outside is high too (outsideClusterSeverity)', () => {
+    const { findings } = run(
+      [warm, stolen('2026-01-12T02:49:31Z', { verb: 'get', ...secretObject('default', 'x') })],
+      berlin,
+    );
+    expect(byRule(findings, 'secret-new-service-account')[0]).toMatchObject({ severity: 'high' });
+  });
+
+  it('secret-new-source-ip reports it when secret-new-service-account is off', () => {
+    const { findings } = run([warm, stolen('2026-01-12T02:49:31Z')], {
+      ...berlin,
+      rules: { 'secret-new-service-account': { enabled: false } },
+    });
+    const [finding] = byRule(findings, 'secret-new-source-ip');
+    expect(finding).toMatchObject({ severity: 'high', details: { outsideClusterCIDRs: true, knownIPs: [] } });
+    expect(finding!.summary).toBe(
+      'system:serviceaccount:default:backup-helper (a serviceaccount credential) read secrets from 203.0.113.66, outside the cluster networks 10.0.0.0/8: possible token theft; no address was known for it before.',
+    );
+  });
+
+  it('an account that read secrets before, with every address aged out, is token theft from outside', () => {
+    const inside = secretRead('2026-01-02T10:00:00Z', {
+      user: helper,
+      sourceIPs: ['10.1.2.3'],
+      ...secretObject('default', 'x'),
+    });
+    const { findings } = run([warm, inside, stolen('2026-02-12T02:49:31Z')], berlin);
+    expect(byRule(findings, 'secret-new-service-account')).toEqual([]);
+    expect(byRule(findings, 'secret-new-source-ip')[0]).toMatchObject({
+      severity: 'high',
+      details: { knownIPs: [] },
+    });
+  });
+
+  it('with an in-cluster address known, both fire and each says its own news', () => {
+    const seen = otherRequest('2026-01-12T01:00:00Z', { user: helper, sourceIPs: ['10.1.2.3'] });
+    const { findings } = run([warm, seen, stolen('2026-01-12T02:49:31Z')], berlin);
+    expect(byRule(findings, 'secret-new-source-ip')[0]!.summary).toMatch(
+      /possible token theft; it was only seen from 10\.1\.2\.3\.$/,
+    );
+    expect(byRule(findings, 'secret-new-service-account')[0]!.summary).toMatch(
+      /it had never read a secret before\.$/,
+    );
+  });
+
+  it('inside clusterCIDRs a never-seen account is only secret-new-service-account', () => {
+    const { findings } = run([warm, stolen('2026-01-12T02:49:31Z', { sourceIPs: ['10.44.0.7'] })], berlin);
+    expect(byRule(findings, 'secret-new-source-ip')).toEqual([]);
+    const [finding] = byRule(findings, 'secret-new-service-account');
+    expect(finding!.mitre).toEqual(['T1552.007', 'T1078.004']);
+    expect(finding!.summary).not.toMatch(/token theft/);
   });
 });
 

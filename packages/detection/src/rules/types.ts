@@ -20,6 +20,8 @@ export interface RuleContext {
   businessHours: BusinessHours;
   /** A group of this rule is open for this identity in the current window (later requests join it). */
   groupOpen: boolean;
+  /** Whether a rule is enabled and not allow-listed for this request (so one rule may defer to another). */
+  active(rule: RuleId): boolean;
 }
 
 export interface Rule {
@@ -40,4 +42,13 @@ export function listSome(items: readonly string[], max = 5): string {
   if (items.length === 0) return 'none';
   const shown = items.slice(0, max).join(', ');
   return items.length > max ? `${shown} and ${items.length - max} more` : shown;
+}
+
+/** 252_000 -> "4 minutes": how long ago, for summaries (not exact on purpose). */
+export function roughDuration(ms: number): string {
+  const plural = (n: number, unit: string) => `${n} ${unit}${n === 1 ? '' : 's'}`;
+  if (ms < 90_000) return plural(Math.max(0, Math.round(ms / 1000)), 'second');
+  if (ms < 90 * 60_000) return plural(Math.round(ms / 60_000), 'minute');
+  if (ms < 36 * 3_600_000) return plural(Math.round(ms / 3_600_000), 'hour');
+  return plural(Math.round(ms / 86_400_000), 'day');
 }
