@@ -368,6 +368,16 @@ export function createAlerter(deps: AlerterDeps) {
       stopping = true;
       for (const timer of timers.splice(0)) clearInterval(timer);
       const t0 = now();
+      // Each kafkajs consumer's stop waits for its fetch in progress (up to maxWaitTimeInMs), so the two
+      // are stopped together rather than one after the other. The store's tail is not needed while
+      // draining: outcomes are written through the producer and remembered in memory as they are.
+      let storeError: unknown;
+      const storeStopped = store.stop().then(
+        () => logger.debug({ ms: now() - t0 }, 'store stopped'),
+        (err: unknown) => {
+          storeError = err;
+        },
+      );
       await consumer?.stop();
       logger.debug({ ms: now() - t0 }, 'consumer stopped');
       await waitForDeliveries(stopOptions.drainTimeoutMs ?? 10_000);
@@ -376,9 +386,9 @@ export function createAlerter(deps: AlerterDeps) {
       await commit();
       await consumer?.disconnect();
       logger.debug({ ms: now() - t0 }, 'consumer disconnected');
-      await store.stop();
-      logger.debug({ ms: now() - t0 }, 'store stopped');
+      await storeStopped;
       await producer.disconnect();
+      if (storeError !== undefined) throw storeError;
       logger.info({ unacknowledged: offsets.inFlight() }, 'alerter stopped');
     },
 
