@@ -47,7 +47,12 @@ export function createLocalClock(timezone: string): (ms: number) => LocalTime {
 }
 
 export interface BusinessHours {
-  /** True inside business hours: a listed weekday, not a holiday, start <= local time < end. */
+  /**
+   * True inside business hours: a listed weekday, not a holiday, start <= local time < end. When start is
+   * after end the hours span midnight and belong to the day they start on: with mon-fri 22:00-06:00,
+   * Tuesday 03:00 is Monday's shift (inside), Monday 03:00 is Sunday's (outside), and a holiday on
+   * Monday cancels the shift that starts on Monday evening.
+   */
   contains(local: LocalTime): boolean;
   /** "mon-fri 08:00-19:00 Europe/Berlin", for summaries. */
   describe(): string;
@@ -57,15 +62,26 @@ export function createBusinessHours(policy: Pick<Policy, 'businessHours' | 'time
   const { days, start, end, holidays } = policy.businessHours;
   const dayIndexes = new Set(days.map((day) => weekdays.indexOf(day)));
   const holidaySet = new Set(holidays);
+  const overnight = start > end;
+  const workday = (weekday: number, date: string) => dayIndexes.has(weekday) && !holidaySet.has(date);
   const hhmm = (minutes: number) =>
     `${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}`;
   return {
-    contains: (local) =>
-      dayIndexes.has(local.weekday) &&
-      !holidaySet.has(local.date) &&
-      local.minuteOfDay >= start &&
-      local.minuteOfDay < end,
+    contains: (local) => {
+      if (!overnight) {
+        return workday(local.weekday, local.date) && local.minuteOfDay >= start && local.minuteOfDay < end;
+      }
+      if (local.minuteOfDay >= start) return workday(local.weekday, local.date);
+      // After midnight: the shift that started the evening before (by local date, so DST nights are the
+      // same as any other: the wall clock decides).
+      return local.minuteOfDay < end && workday((local.weekday + 6) % 7, previousDate(local.date));
+    },
     describe: () =>
-      `${days.join(',')} ${hhmm(start)}-${hhmm(end)} ${policy.timezone}${holidays.length > 0 ? ' except holidays' : ''}`,
+      `${days.join(',')} ${hhmm(start)}-${hhmm(end)}${overnight ? ' (overnight)' : ''} ${policy.timezone}${holidays.length > 0 ? ' except holidays' : ''}`,
   };
+}
+
+/** "2026-03-01" -> "2026-02-28" (calendar arithmetic on the local date, no zone involved). */
+function previousDate(date: string): string {
+  return new Date(Date.parse(`${date}T00:00:00Z`) - 86_400_000).toISOString().slice(0, 10);
 }

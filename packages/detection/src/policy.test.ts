@@ -44,11 +44,19 @@ describe('detection > policy', () => {
       /rules\.secret-enumeration: Unrecognized key: "treshold"/,
     ],
     ['rules:\n  secret-made-up: {}', /rules: Unrecognized key: "secret-made-up"/],
-    ['businessHours:\n  start: "18:00"\n  end: "09:00"', /businessHours\.end: start must be before end/],
+    ['businessHours:\n  start: "09:00"\n  end: "09:00"', /businessHours\.end: start and end must differ/],
+    ['businessHours:\n  start: "24:00"\n  end: "06:00"', /businessHours\.start: must be before 24:00/],
     ['businessHours:\n  holidays: ["25.12.2026"]', /businessHours\.holidays\.0: must be a date/],
     ['learningPeriod: [', /not valid YAML/],
   ])('rejects %j naming the path', (yaml, message) => {
     expect(() => loadPolicyText(yaml)).toThrow(message);
+  });
+
+  it('accepts hours that span midnight (start after end)', () => {
+    expect(loadPolicyText('businessHours:\n  start: "22:00"\n  end: "06:00"').businessHours).toMatchObject({
+      start: 1320,
+      end: 360,
+    });
   });
 
   it('lists every problem at once', () => {

@@ -104,13 +104,18 @@ export const PolicySchema = z
     businessHours: z
       .strictObject({
         days: z.array(z.enum(weekdays)).min(1).default(['mon', 'tue', 'wed', 'thu', 'fri']),
+        /** start > end: the hours span midnight (a night shift 22:00-06:00 belongs to the day it starts). */
         start: clockTime.prefault('08:00'),
         end: clockTime.prefault('19:00'),
         /** Local dates (YYYY-MM-DD in `timezone`) that count as outside business hours all day. */
         holidays: z.array(z.iso.date({ message: 'must be a date YYYY-MM-DD' })).default([]),
       })
       .prefault({})
-      .refine((hours) => hours.start < hours.end, { message: 'start must be before end', path: ['end'] }),
+      .refine((hours) => hours.start !== hours.end, {
+        message: 'start and end must differ (start after end spans midnight)',
+        path: ['end'],
+      })
+      .refine((hours) => hours.start < 24 * 60, { message: 'must be before 24:00', path: ['start'] }),
     learningPeriod: duration.prefault('7d'),
     eventTime: z
       .strictObject({

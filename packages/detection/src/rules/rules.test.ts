@@ -28,6 +28,19 @@ describe('detection > rules > secret-off-hours', () => {
     }
   });
 
+  it('a night shift (22:00-06:00, spanning midnight) reads secrets at 03:00 without a finding, at noon with one', () => {
+    const nightShift: PolicyInput = { ...berlin, businessHours: { start: '22:00', end: '06:00' } };
+    const { findings } = run(
+      [secretRead('2026-01-13T02:00:00Z'), secretRead('2026-01-13T11:00:00Z')],
+      nightShift,
+    );
+    const [finding, ...rest] = byRule(findings, 'secret-off-hours');
+    expect(rest).toEqual([]);
+    expect(finding!.summary).toMatch(
+      /at tue 2026-01-13 12:00 GMT\+1, outside business hours \(mon,tue,wed,thu,fri 22:00-06:00 \(overnight\) Europe\/Berlin\)/,
+    );
+  });
+
   it('judges humans during the learning period too (off hours is not a "new" rule)', () => {
     const { findings } = run([secretRead('2026-01-03T09:00:00Z')], berlin);
     expect(byRule(findings, 'secret-off-hours')).toHaveLength(1);
