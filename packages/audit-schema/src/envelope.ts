@@ -11,6 +11,12 @@ export const DEFAULT_TOPICS = {
 /** Annotation the sink sets on every event it redacted; value = comma-separated JSON paths removed. */
 export const REDACTED_ANNOTATION = 'kaudit.dev/redacted';
 
+/**
+ * Annotation the sink sets on an event too large for one Kafka message, whose request/response bodies
+ * it dropped; value = the fields dropped, comma-separated (`requestObject`, `responseObject`).
+ */
+export const TRUNCATED_ANNOTATION = 'kaudit.dev/truncated';
+
 /** The value of every message on the events topic. */
 export const EnvelopeSchema = z.object({
   cluster: z.string().min(1),

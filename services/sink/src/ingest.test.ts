@@ -1,7 +1,12 @@
-import { DeadLetterSchema, EnvelopeSchema, REDACTED_ANNOTATION } from '@kaudit/audit-schema';
+import {
+  DeadLetterSchema,
+  EnvelopeSchema,
+  REDACTED_ANNOTATION,
+  TRUNCATED_ANNOTATION,
+} from '@kaudit/audit-schema';
 import { createRedactor, DEFAULT_REDACTION_POLICY } from '@kaudit/redaction';
 import { buildEvent } from '@kaudit/testkit';
-import { decodeBody, ingestItems, safeJsonError, TRUNCATED_ANNOTATION } from './ingest';
+import { decodeBody, ingestItems, safeJsonError } from './ingest';
 
 const options = {
   redactor: createRedactor(DEFAULT_REDACTION_POLICY),
@@ -136,6 +141,8 @@ describe('sink > ingest > messages', () => {
     const out = JSON.parse(result.messages[0]!.value).event;
     expect(out.responseObject).toBeUndefined();
     expect(out.annotations[TRUNCATED_ANNOTATION]).toBe('responseObject');
+    // The name is a contract (services/sink/README.md): renaming it must fail here.
+    expect(Object.keys(out.annotations)).toContain('kaudit.dev/truncated');
   });
 
   it('rejects an event too large even without bodies', () => {

@@ -5,12 +5,11 @@ import {
   type Envelope,
   parseAuditEvent,
   partitionKey,
+  TRUNCATED_ANNOTATION,
 } from '@kaudit/audit-schema';
 import type { Redactor } from '@kaudit/redaction';
 import type { OutMessage } from './spool-format';
 
-/** Set (comma-separated field names) on events whose bodies were dropped to fit the Kafka limit. */
-export const TRUNCATED_ANNOTATION = 'kaudit.dev/truncated';
 /** Below the broker's default message.max.bytes (1048588) even before compression. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 1_000_000;
 const MAX_ERRORS = 1000;
