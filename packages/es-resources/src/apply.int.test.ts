@@ -27,6 +27,7 @@ describe('es-resources > apply (real Elasticsearch)', () => {
       { name: names.events, outcome: 'existed' },
       { name: names.findings, outcome: 'existed' },
     ]);
+    expect(['updated', 'unsupported']).toContain(second.streamLifecycle);
 
     const templates = await client.indices.getIndexTemplate({ name: 'logs-kaudit.audit' });
     const template = templates.index_templates[0]!.index_template;
@@ -42,6 +43,40 @@ describe('es-resources > apply (real Elasticsearch)', () => {
     expect(properties.source?.properties?.ip?.type).toBe('ip');
     // Nothing was stored by creating the streams.
     expect((await client.count({ index: names.events })).count).toBe(0);
+  });
+
+  it('applies a changed retention to data streams that already exist, or says in one line that it cannot', async () => {
+    const ns = namespace();
+    await applyResources(client, { namespace: ns, numberOfReplicas: 0, retention: '400d' });
+    const warnings: Array<{ details: object; message: string }> = [];
+    const logger = {
+      info: () => {},
+      warn: (details: object, message: string) => warnings.push({ details, message }),
+    };
+    const result = await applyResources(client, {
+      namespace: ns,
+      numberOfReplicas: 0,
+      retention: '30d',
+      logger,
+    });
+    const names = Object.values(dataStreamNames(ns));
+    if (result.streamLifecycle === 'unsupported') {
+      // The test stack's integ-test distribution has no _data_stream/<name>/_lifecycle endpoint.
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]!.message).toMatch(/existing data streams keep their lifecycle/);
+      expect(warnings[0]!.details).toMatchObject({
+        dataStreams: names,
+        request: `PUT /_data_stream/${names[0]}/_lifecycle`,
+        reason: expect.stringMatching(/no handler found/),
+      });
+    } else {
+      expect(result.streamLifecycle).toBe('updated');
+      const lifecycle = await client.indices.getDataLifecycle({ name: names.join(',') });
+      expect(lifecycle.data_streams.map((d) => d.lifecycle?.data_retention)).toEqual(['30d', '30d']);
+    }
+    // Either way the templates carry the new retention for the streams created from now on.
+    const templates = await client.indices.getIndexTemplate({ name: 'logs-kaudit.audit' });
+    expect(templates.index_templates[0]!.index_template.template?.lifecycle?.data_retention).toBe('30d');
   });
 
   it('skips the ILM policy with a log line when the cluster has no ILM API, keeping the lifecycle', async () => {

@@ -1,6 +1,7 @@
 import { type Client, errors } from '@elastic/elasticsearch';
 import { DEFAULT_NAMESPACE, dataStreamNames } from './names';
 import { DEFAULT_RETENTION, defaultPoliciesDir, loadResources, type ResourceOptions } from './resources';
+import { isMissingApi, streamLifecycleRequests } from './stream-lifecycle';
 
 /** The part of a pino logger applyResources uses. */
 export interface ApplyLogger {
@@ -24,14 +25,20 @@ export interface ApplyResult {
   ilm: 'off' | 'applied' | 'skipped';
   retention: string;
   dataStreams: Array<{ name: string; outcome: DataStreamOutcome }>;
+  /**
+   * Whether the retention (or the switch to ILM) reached the data streams themselves: 'unsupported'
+   * when the cluster has no data stream lifecycle API, so only streams created later get it.
+   */
+  streamLifecycle: 'updated' | 'unsupported';
 }
 
 const silent: ApplyLogger = { info: () => {}, warn: () => {} };
 
 /**
- * Puts the component and index templates (and the ILM policy when asked), then creates the data
- * streams of `namespace` when missing. Idempotent: every call PUTs the same definitions, and a data
- * stream that exists (or appears concurrently) is left alone.
+ * Puts the component and index templates (and the ILM policy when asked), creates the data streams
+ * of `namespace` when missing, and sets their lifecycle (or ILM policy) directly, since a template's
+ * lifecycle reaches a data stream only when the stream is created. Idempotent: every call PUTs the
+ * same definitions, and a data stream that exists (or appears concurrently) is kept.
  */
 export async function applyResources(client: Client, options: ApplyOptions = {}): Promise<ApplyResult> {
   const logger = options.logger ?? silent;
@@ -81,13 +88,48 @@ export async function applyResources(client: Client, options: ApplyOptions = {})
     dataStreams.push({ name, outcome });
     if (outcome !== 'existed') logger.info({ dataStream: name, outcome }, 'data stream created');
   }
+  const streamLifecycle = await updateStreamLifecycles(
+    client,
+    dataStreams.map((d) => d.name),
+    { retention, ilm: ilm === 'applied' },
+    logger,
+  );
   return {
     componentTemplates: resources.componentTemplates.map((t) => t.name),
     indexTemplates: resources.indexTemplates.map((t) => t.name),
     ilm,
     retention,
     dataStreams,
+    streamLifecycle,
   };
+}
+
+async function updateStreamLifecycles(
+  client: Client,
+  names: string[],
+  options: { retention: string; ilm: boolean },
+  logger: ApplyLogger,
+): Promise<ApplyResult['streamLifecycle']> {
+  for (const name of names) {
+    for (const request of streamLifecycleRequests(name, options)) {
+      try {
+        await client.transport.request({ method: request.method, path: request.path, body: request.body });
+      } catch (error) {
+        if (!isMissingApi(error)) throw error;
+        // One cluster, one answer: no point asking for the other streams.
+        logger.warn(
+          { dataStreams: names, request: `${request.method} ${request.path}`, reason: reasonOf(error) },
+          'existing data streams keep their lifecycle: the cluster has no API to change it; only streams created from now on follow the templates',
+        );
+        return 'unsupported';
+      }
+    }
+  }
+  logger.info(
+    { dataStreams: names, retention: options.ilm ? 'ILM policy' : options.retention },
+    'data stream lifecycle applied',
+  );
+  return 'updated';
 }
 
 async function put(client: Client, path: string, body: Record<string, unknown>): Promise<void> {

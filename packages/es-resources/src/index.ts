@@ -9,3 +9,4 @@ export * from './mapping-fields';
 export * from './names';
 export { OBJECT_FIELDS } from './object-fields';
 export * from './resources';
+export * from './stream-lifecycle';

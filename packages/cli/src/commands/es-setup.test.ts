@@ -37,12 +37,14 @@ describe('cli > es-setup', () => {
       ilm: 'skipped',
       retention: '30d',
       dataStreams: [{ name: 'logs-kaudit.audit-default', outcome: 'existed' }],
+      streamLifecycle: 'unsupported',
     });
     expect(text.split('\n')).toEqual([
       'component template kaudit-settings: applied',
       'index template logs-kaudit.audit: applied',
       'retention: data stream lifecycle, 30d (ILM requested but not available on this cluster)',
       'data stream logs-kaudit.audit-default: existed',
+      'data stream lifecycle: unchanged (this cluster has no data stream lifecycle API; only new streams follow the templates)',
       '',
     ]);
   });

@@ -89,6 +89,9 @@ export function formatEsSetupResult(result: ApplyResult): string {
       result.ilm === 'skipped' ? ' (ILM requested but not available on this cluster)' : ''
     }`,
     ...result.dataStreams.map((stream) => `data stream ${stream.name}: ${stream.outcome}`),
+    result.streamLifecycle === 'updated'
+      ? 'data stream lifecycle: updated'
+      : 'data stream lifecycle: unchanged (this cluster has no data stream lifecycle API; only new streams follow the templates)',
   ];
   return `${lines.join('\n')}\n`;
 }
