@@ -28,6 +28,8 @@ describe('detection > policy', () => {
     expect(policy.timezone).toBe('UTC');
     expect(policy.grouping.window).toBe(600_000);
     expect(policy.rules['secret-access-denied-burst'].threshold).toBe(5);
+    expect(policy.network.knownAddressMinAge).toBe(3_600_000);
+    expect(policy.baseline.hours.retention).toBe(30 * 86_400_000);
   });
 
   it.each([
@@ -48,6 +50,8 @@ describe('detection > policy', () => {
     ['businessHours:\n  start: "24:00"\n  end: "06:00"', /businessHours\.start: must be before 24:00/],
     ['businessHours:\n  holidays: ["25.12.2026"]', /businessHours\.holidays\.0: must be a date/],
     ['learningPeriod: [', /not valid YAML/],
+    ['baseline:\n  hours:\n    retention: forever', /baseline\.hours\.retention: must be a duration/],
+    ['network:\n  knownAddressMinAge: -1', /network\.knownAddressMinAge: must be a duration/],
   ])('rejects %j naming the path', (yaml, message) => {
     expect(() => loadPolicyText(yaml)).toThrow(message);
   });

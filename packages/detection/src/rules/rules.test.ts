@@ -91,6 +91,49 @@ describe('detection > rules > secret-off-hours', () => {
     expect(finding!.details).toMatchObject({ learnedHours: [11], toleranceHours: 1 });
   });
 
+  describe('learned hours age out (baseline.hours.retention)', () => {
+    const controller = serviceAccount('ops', 'controller');
+    const at = (day: number, hourUtc: number) =>
+      secretRead(new Date(Date.UTC(2026, 0, 1 + day, hourUtc)).toISOString(), {
+        user: controller,
+        sourceIPs: ['10.1.0.5'],
+        ...secretObject('ops', 'config'),
+      });
+    // Ten nights at 02:00 Berlin, then six weeks at 11:00 only, then 02:00 again.
+    const events = [
+      ...Array.from({ length: 10 }, (_, day) => at(day, 1)),
+      ...Array.from({ length: 46 }, (_, day) => at(10 + day, 10)),
+      at(56, 1),
+    ];
+    it.each([
+      ['forgotten after 30 days unused (default)', {}, 1],
+      ['kept with a 90-day retention', { baseline: { hours: { retention: '90d' } } }, 0],
+    ])('an hour %s', (_name, policy, expected) => {
+      const { findings, engine } = run(events, { ...berlin, ...policy });
+      // (The move to 11:00 on 11 January is itself reported; only the return to 02:00 is looked at.)
+      const offHours = byRule(findings, 'secret-off-hours').filter((f) => f.firstSeen >= '2026-02');
+      expect(offHours).toHaveLength(expected);
+      if (expected) {
+        expect(offHours[0]).toMatchObject({ details: { learnedHours: [11] } });
+        expect(offHours[0]!.firstSeen).toBe('2026-02-26T01:00:00.000Z');
+      }
+      // Relearned either way: 02:00 is known again after the read.
+      expect(engine.snapshot('prod/system:serviceaccount:ops:controller')!.hoursSeen).toMatchObject({
+        2: Date.parse('2026-02-26T01:00:00Z'),
+      });
+    });
+
+    it('state from before hours had a last-seen time ages from the last request', () => {
+      const first = run(events.slice(0, 10), berlin).engine;
+      const legacy = JSON.parse(JSON.stringify(first.snapshot())) as EngineState;
+      for (const state of Object.values(legacy.identities)) delete (state as Partial<typeof state>).hoursSeen;
+      const restored = createEngine({ policy: defaultPolicy(berlin), state: legacy });
+      expect(restored.snapshot('prod/system:serviceaccount:ops:controller')!.hoursSeen).toEqual({
+        2: Date.parse('2026-01-10T01:00:00Z'),
+      });
+    });
+  });
+
   it('tolerates an hour next to a learned one, and ignores immature baselines', () => {
     const controller = serviceAccount('ops', 'controller');
     const nextHour = run(
