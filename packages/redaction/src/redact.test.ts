@@ -343,7 +343,24 @@ describe('redaction > secrets inside other resources', () => {
     expect(event.requestObject).toBeUndefined();
     expect(redactedPaths).toEqual(['requestObject']);
   });
+
+  it.each([
+    ['a redacted resource', { resource: 'secrets', name: 'x' }],
+    ['any other resource', { resource: 'configmaps', name: 'x' }],
+  ])('drops a body nested thousands deep without overflowing the stack (%s)', (_name, objectRef) => {
+    const { event, redactedPaths } = redact(
+      secretEvent({ objectRef, requestObject: JSON.parse(deeplyNested(20_000)) }),
+    );
+    expect(event.requestObject).toBeUndefined();
+    expect(redactedPaths).toEqual(['requestObject']);
+    expect(() => JSON.stringify(event)).not.toThrow();
+  });
 });
+
+/** `{"a":{"a":…1…}}`: about 100 KB at 20,000 levels, well past the depth V8 can clone or stringify. */
+function deeplyNested(levels: number): string {
+  return `${'{"a":'.repeat(levels)}1${'}'.repeat(levels)}`;
+}
 
 describe('redaction > configured resources', () => {
   const policy = parseRedactionPolicy({
@@ -413,6 +430,34 @@ describe('redaction > raw items for the dead-letter topic', () => {
     });
     expect(raw).toEqual({ objectRef: 'secrets/db', verb: 'create' });
     expect(redactedPaths).toEqual(['requestObject']);
+  });
+
+  it('drops the bodies of an item without objectRef, which a kind-less merge patch would pass', () => {
+    const { raw, redactedPaths, note } = redact.redactRaw({
+      verb: 'patch',
+      requestObject: { data: { password: SECRET } },
+      responseObject: { kind: 'Status' },
+    });
+    expect(raw).toEqual({ verb: 'patch' });
+    expect(redactedPaths).toEqual(['requestObject', 'responseObject']);
+    expect(note).toMatch(/^requestObject and responseObject withheld: no valid objectRef/);
+  });
+
+  it('keeps the bodies of an item whose resource is known and not redacted', () => {
+    const item = { verb: 1, objectRef: { resource: 'pods' }, requestObject: { spec: { x: 1 } } };
+    expect(redact.redactRaw(item)).toEqual({ raw: item, redactedPaths: [], note: undefined });
+  });
+
+  it('never overflows the stack on an item nested thousands deep', () => {
+    const deep = JSON.parse(deeplyNested(20_000));
+    expect(redact.redactRaw(deep)).toMatchObject({ raw: {}, redactedPaths: ['a'] });
+    expect(redact.redactRaw([deep])).toMatchObject({ raw: null, note: expect.stringMatching(/too deep/) });
+    const item = { objectRef: { resource: 'pods' }, requestObject: deep, user: deep };
+    expect(redact.redactRaw(item)).toMatchObject({
+      raw: { objectRef: { resource: 'pods' } },
+      redactedPaths: ['requestObject', 'user'],
+      note: expect.stringMatching(/^requestObject withheld: nested too deep/),
+    });
   });
 
   it('strips a Secret posted instead of an event, and withholds strings', () => {

@@ -23,6 +23,8 @@ export interface RedactionResult {
 export interface RawRedactionResult {
   raw: unknown;
   redactedPaths: string[];
+  /** Why whole bodies were withheld, for the dead letter's reason; undefined when none was. */
+  note: string | undefined;
 }
 
 export interface Redactor {
@@ -78,7 +80,14 @@ export function createRedactor(policy: RedactionPolicy): Redactor {
       found.add(base);
       return DROP;
     }
-    if (rule === undefined && !containsKind(value, byKind, 0)) return value;
+    // Checked before anything recursive of V8's runs on the value: structuredClone (and JSON.stringify
+    // later) throw RangeError on a body nested some thousands deep, which a 100 KB request can be.
+    const scan = scanBody(value, byKind, 0);
+    if (scan === 'too deep') {
+      found.add(base);
+      return DROP;
+    }
+    if (rule === undefined && scan === 'clean') return value;
     const copy = typeof value === 'object' && value !== null ? structuredClone(value) : value;
     if (rule !== undefined && !redactForResource(copy, rule, base, found)) {
       found.add(base);
@@ -122,17 +131,22 @@ export function createRedactor(policy: RedactionPolicy): Redactor {
     const found = new Set<string>();
     if (typeof raw === 'string') {
       // A string item cannot be inspected field by field: it may be a whole serialized Secret.
-      return { raw: `[string of ${raw.length} characters withheld]`, redactedPaths: ['(root)'] };
+      return {
+        raw: `[string of ${raw.length} characters withheld]`,
+        redactedPaths: ['(root)'],
+        note: 'the item is a string and was withheld',
+      };
     }
     if (!isPlainObject(raw)) {
       const body = redactBody(raw, undefined, '', found);
-      return { raw: body === DROP ? null : body, redactedPaths: [...found] };
+      if (body === DROP)
+        return { raw: null, redactedPaths: [...found], note: 'the item is nested too deep to inspect' };
+      return { raw: body, redactedPaths: [...found], note: undefined };
     }
+    // Without a valid objectRef the resource is unknown, and kind-less bodies (a merge patch
+    // {"data": {...}}) cannot be told apart from a Secret's: fail closed, the bodies go.
     const ref = raw.objectRef;
-    let rule: RuleMatch;
-    if (ref === undefined) rule = undefined;
-    else if (isObjectRef(ref)) rule = matchRule(ref);
-    else rule = UNKNOWN_RESOURCE;
+    const rule: RuleMatch = isObjectRef(ref) ? matchRule(ref) : UNKNOWN_RESOURCE;
     const out: Json = {};
     for (const [key, value] of Object.entries(raw)) {
       const body =
@@ -152,12 +166,19 @@ export function createRedactor(policy: RedactionPolicy): Redactor {
         out.annotations = annotations;
       }
     }
+    const bodies = (['requestObject', 'responseObject'] as const).filter((k) => k in raw && !(k in out));
+    const note =
+      bodies.length === 0
+        ? undefined
+        : rule === UNKNOWN_RESOURCE
+          ? `${bodies.join(' and ')} withheld: no valid objectRef, so the resource and its secret fields are unknown`
+          : `${bodies.join(' and ')} withheld: nested too deep or of a shape the redaction policy cannot vet`;
     // The item itself may be an object of a redacted kind (a Secret posted instead of an Event).
     const top = byKind.get(typeof raw.kind === 'string' ? raw.kind : '');
-    if (!top) return { raw: out, redactedPaths: [...found] };
+    if (!top) return { raw: out, redactedPaths: [...found], note };
     const copy = structuredClone(out);
     applyPaths(copy, top.paths, '', found);
-    return { raw: copy, redactedPaths: [...found] };
+    return { raw: copy, redactedPaths: [...found], note };
   };
 
   return redact;
@@ -274,18 +295,28 @@ function applyPaths(target: Json, paths: readonly FieldPath[], base: string, fou
   }
 }
 
-/** Pass 2 check without copying: is there an object of a redacted kind (or nesting too deep to tell)? */
-function containsKind(value: unknown, byKind: Map<string, CompiledRule>, depth: number): boolean {
-  if (typeof value !== 'object' || value === null) return false;
-  if (depth > MAX_DEPTH) return true;
+type Scan = 'clean' | 'has kind' | 'too deep';
+
+/**
+ * One walk without copying, never deeper than MAX_DEPTH (so it cannot overflow the stack itself):
+ * is the body nested too deep to inspect, else does it hold an object of a redacted kind?
+ */
+function scanBody(value: unknown, byKind: Map<string, CompiledRule>, depth: number): Scan {
+  if (typeof value !== 'object' || value === null) return 'clean';
+  if (depth > MAX_DEPTH) return 'too deep';
+  let result: Scan = 'clean';
+  const visit = (inner: Scan) => {
+    if (inner !== 'clean') result = inner;
+    return inner === 'too deep';
+  };
   if (Array.isArray(value)) {
-    for (const item of value) if (containsKind(item, byKind, depth + 1)) return true;
-    return false;
+    for (const item of value) if (visit(scanBody(item, byKind, depth + 1))) return result;
+    return result;
   }
   const kind = (value as Json).kind;
-  if (typeof kind === 'string' && byKind.has(kind)) return true;
-  for (const key in value) if (containsKind((value as Json)[key], byKind, depth + 1)) return true;
-  return false;
+  if (typeof kind === 'string' && byKind.has(kind)) result = 'has kind';
+  for (const key in value) if (visit(scanBody((value as Json)[key], byKind, depth + 1))) return result;
+  return result;
 }
 
 /** Pass 2. Mutates `value`; false when nesting is too deep to inspect. */
