@@ -85,18 +85,20 @@ describe('indexer > bulk writer', () => {
   });
 
   it('re-sends only the 429 and 5xx items, with growing jittered delays', async () => {
-    const { writer, hooks, requests, waits, metrics } = setup([
+    const [rateLimited] = fixture('bulk-reply-429-503.json').items;
+    const { writer, hooks, requests, waits, metrics, events } = setup([
       () => ({
         errors: true,
         items: [
           { create: { _id: 'a', status: 201 } },
-          ...fixture('bulk-reply-429-503.json').items,
+          rateLimited,
+          { create: { _id: 'y', status: 500, error: { type: 'exception', reason: 'boom' } } },
           { create: { _id: 'd', status: 409 } },
         ],
       }),
       (ids) => ({
         errors: true,
-        items: [{ create: { _id: ids[0], status: 201 } }, { create: { _id: ids[1], status: 503 } }],
+        items: [{ create: { _id: ids[0], status: 201 } }, { create: { _id: ids[1], status: 500 } }],
       }),
       ok(201),
     ]);
@@ -104,11 +106,63 @@ describe('indexer > bulk writer', () => {
     expect(requests).toEqual([['a', 'x', 'y', 'd'], ['x', 'y'], ['y']]);
     expect(results.map((r) => r.result)).toEqual(['created', 'created', 'created', 'duplicate']);
     expect(waits).toEqual([50, 100]);
+    expect(events).toEqual([]);
     const retries = await metrics.retries.get();
     expect(Object.fromEntries(retries.values.map((v) => [v.labels.reason, v.value]))).toEqual({
       rate_limited: 1,
       server_error: 2,
     });
+  });
+
+  it('never dead-letters items Elasticsearch cannot write now (restart, read-only): retried past maxItemRetries, paused like an outage', async () => {
+    const [, unavailableShards] = fixture('bulk-reply-429-503.json').items;
+    const readOnly = {
+      create: {
+        _id: 'b',
+        status: 403,
+        error: {
+          type: 'cluster_block_exception',
+          reason:
+            'index [.ds-logs-kaudit.audit-default-2026.01.05-000001] blocked by: [FORBIDDEN/8/index write (api)];',
+        },
+      },
+    };
+    const mappingError = {
+      create: { _id: 'c', status: 400, error: { type: 'document_parsing_exception', reason: 'bad field' } },
+    };
+    const notYet = (ids: string[]) => ({
+      errors: true,
+      items: ids.map((id) =>
+        id === 'a'
+          ? unavailableShards
+          : id === 'b'
+            ? readOnly
+            : id === 'c'
+              ? mappingError
+              : { create: { status: 503 } },
+      ),
+    });
+    const { writer, hooks, requests, events, metrics } = setup(
+      [notYet, notYet, notYet, notYet, notYet, ok(201)],
+      1,
+    );
+    const results = await writer.write([item('a'), item('b'), item('c'), item('d')], hooks);
+    expect(results).toEqual([
+      { result: 'created' },
+      { result: 'created' },
+      {
+        result: 'rejected',
+        status: 400,
+        reason: 'document_parsing_exception: bad field',
+        retriesExhausted: false,
+      },
+      { result: 'created' },
+    ]);
+    expect(requests).toEqual([['a', 'b', 'c', 'd'], ...new Array(5).fill(['a', 'b', 'd'])]);
+    expect(events).toEqual(['unreachable', 'reachable']);
+    const retries = await metrics.retries.get();
+    expect(retries.values.map((v) => [v.labels.reason, v.value])).toEqual([['unavailable', 15]]);
+    expect((await metrics.elasticsearchUp.get()).values[0]!.value).toBe(1);
   });
 
   it('gives up on an item that keeps failing with 5xx after maxItemRetries', async () => {

@@ -42,10 +42,12 @@ interface EsError {
 
 /**
  * Writes documents with the `create` op and settles every one of them. Per item: 201 created, 409
- * already stored (a re-delivery: success), 429 re-sent until accepted, 5xx re-sent up to
- * maxItemRetries, any other 4xx rejected for its content. Only the items still pending are re-sent.
- * A request that gets no answer (Elasticsearch down, credentials refused, 5xx for the whole request)
- * is retried until it is answered, with exponential backoff and full jitter: nothing is dropped.
+ * already stored (a re-delivery: success), 429 re-sent until accepted, "cannot write now" (503,
+ * unavailable shards, a cluster block such as a read-only index) re-sent until accepted with
+ * consumption paused as for an outage, other 5xx re-sent up to maxItemRetries, any other 4xx rejected
+ * for its content. Only the items still pending are re-sent. A request that gets no answer
+ * (Elasticsearch down, credentials refused, 5xx for the whole request) is retried until it is
+ * answered, with exponential backoff and full jitter: nothing is dropped.
  */
 export function createBulkWriter(options: BulkWriterOptions) {
   const { client, logger, metrics } = options;
@@ -56,11 +58,44 @@ export function createBulkWriter(options: BulkWriterOptions) {
 
   async function write(items: BulkItem[], hooks: BulkWriteHooks): Promise<ItemResult[]> {
     const results: Array<ItemResult | undefined> = new Array(items.length);
-    const serverErrors = new Array<number>(items.length).fill(0);
-    let pending = items.map((_, i) => i);
+    await settle(
+      items,
+      items.map((_, i) => i),
+      results,
+      hooks,
+    );
+    return results.map(
+      (result) => result ?? { result: 'rejected', status: 0, reason: 'unsettled', retriesExhausted: false },
+    );
+  }
+
+  /** Settles items[i] for every i of `indices` into results[i]. */
+  async function settle(
+    items: BulkItem[],
+    indices: number[],
+    results: Array<ItemResult | undefined>,
+    hooks: BulkWriteHooks,
+  ): Promise<void> {
+    const serverErrors = new Map<number, number>();
+    let pending = indices;
     let itemAttempt = 0;
     let unreachableAttempt = 0;
     let unreachable = false;
+    const becomeUnreachable = (error: unknown, message: string) => {
+      metrics.elasticsearchUp.set(0);
+      if (unreachable) return;
+      unreachable = true;
+      logger.warn({ err: error, documents: pending.length }, message);
+      hooks.onUnreachable?.(error);
+    };
+    const becomeReachable = () => {
+      metrics.elasticsearchUp.set(1);
+      if (!unreachable) return;
+      unreachable = false;
+      unreachableAttempt = 0;
+      logger.info({ documents: pending.length }, 'Elasticsearch answers again');
+      hooks.onReachable?.();
+    };
 
     while (pending.length > 0) {
       const started = process.hrtime.bigint();
@@ -76,32 +111,22 @@ export function createBulkWriter(options: BulkWriterOptions) {
         const rejection = wholeRequestRejection(error);
         if (rejection) {
           // The request itself is malformed or too large: each item is settled as rejected.
+          becomeReachable();
           for (const i of pending) results[i] = { result: 'rejected', ...rejection, retriesExhausted: false };
           break;
         }
         metrics.errors.inc({ stage: 'bulk', type: errorType(error) });
         metrics.retries.inc({ reason: retryReason(error) });
-        metrics.elasticsearchUp.set(0);
-        if (!unreachable) {
-          unreachable = true;
-          logger.warn(
-            { err: error, documents: pending.length },
-            'Elasticsearch unreachable: retrying until it answers',
-          );
-          hooks.onUnreachable?.(error);
-        }
+        becomeUnreachable(error, 'Elasticsearch unreachable: retrying until it answers');
         await hooks.wait(backoff(unreachableAttempt++));
         continue;
       }
-      metrics.elasticsearchUp.set(1);
-      if (unreachable) {
-        unreachable = false;
-        unreachableAttempt = 0;
-        logger.info({ documents: pending.length }, 'Elasticsearch answers again');
-        hooks.onReachable?.();
+      if (response.items.length !== pending.length) {
+        throw new Error(`_bulk answered ${response.items.length} items for ${pending.length} documents`);
       }
 
       const retry: number[] = [];
+      let unavailable: { status: number; error?: EsError } | undefined;
       response.items.forEach((entry, position) => {
         const i = pending[position]!;
         const { status, error } = Object.values(entry)[0] ?? { status: 0 };
@@ -110,9 +135,15 @@ export function createBulkWriter(options: BulkWriterOptions) {
         else if (status === 429) {
           metrics.retries.inc({ reason: 'rate_limited' });
           retry.push(i);
+        } else if (cannotWriteNow(status, error)) {
+          // The cluster, not the document: like an outage, never a reason to dead-letter.
+          metrics.retries.inc({ reason: 'unavailable' });
+          unavailable ??= { status, error };
+          retry.push(i);
         } else if (status >= 500 || status === 0) {
-          serverErrors[i]! += 1;
-          if (serverErrors[i]! > options.maxItemRetries) {
+          const count = (serverErrors.get(i) ?? 0) + 1;
+          serverErrors.set(i, count);
+          if (count > options.maxItemRetries) {
             results[i] = { result: 'rejected', status, reason: describe(error), retriesExhausted: true };
           } else {
             metrics.retries.inc({ reason: 'server_error' });
@@ -125,10 +156,17 @@ export function createBulkWriter(options: BulkWriterOptions) {
         seconds(started),
       );
       metrics.bulkDocuments.observe(pending.length);
-      if (response.items.length !== pending.length) {
-        throw new Error(`_bulk answered ${response.items.length} items for ${pending.length} documents`);
-      }
       pending = retry;
+
+      if (unavailable) {
+        becomeUnreachable(
+          new Error(`HTTP ${unavailable.status} ${describe(unavailable.error)}`),
+          'Elasticsearch cannot write these documents now: retrying until it can',
+        );
+        await hooks.wait(backoff(unreachableAttempt++));
+        continue;
+      }
+      becomeReachable();
       if (pending.length > 0) {
         logger.info(
           { documents: pending.length, attempt: itemAttempt + 1 },
@@ -137,9 +175,6 @@ export function createBulkWriter(options: BulkWriterOptions) {
         await hooks.wait(backoff(itemAttempt++));
       }
     }
-    return results.map(
-      (result) => result ?? { result: 'rejected', status: 0, reason: 'unsettled', retriesExhausted: false },
-    );
   }
 
   return { write };
@@ -160,6 +195,27 @@ function wholeRequestRejection(error: unknown): { status: number; reason: string
   const reason = typeof body?.error === 'string' ? body.error : describe(body?.error);
   return { status, reason: `the whole _bulk request was refused: ${reason}` };
 }
+
+/**
+ * An item Elasticsearch cannot write for the state of the cluster rather than for the document:
+ * shards not available (a restart, a lost node), or a block such as a read-only index or a cluster
+ * not yet recovered. Retried like an outage however long it lasts.
+ */
+function cannotWriteNow(status: number, error: EsError | undefined): boolean {
+  if (status === 503) return true;
+  const types = new Set<string>();
+  for (let e: EsError | undefined = error; e; e = e.caused_by) if (e.type) types.add(e.type);
+  return [...types].some((type) => UNAVAILABLE_TYPES.has(type));
+}
+
+const UNAVAILABLE_TYPES = new Set([
+  'unavailable_shards_exception',
+  'cluster_block_exception',
+  'no_shard_available_action_exception',
+  'node_not_connected_exception',
+  'node_closed_exception',
+  'primary_missing_action_exception',
+]);
 
 function retryReason(error: unknown): 'rate_limited' | 'server_error' | 'unreachable' {
   const status = error instanceof errors.ResponseError ? (error.meta.statusCode ?? 0) : 0;

@@ -34,7 +34,7 @@ export function createIndexerMetrics(metrics: Metrics = createMetrics({ service:
     }),
     retries: metrics.counter({
       name: 'kaudit_indexer_retries_total',
-      help: 'Bulk retries: rate_limited (429), server_error (5xx), unreachable (no answer / auth refused)',
+      help: 'Bulk retries: rate_limited (429), unavailable (503, unavailable shards, cluster block: retried without limit), server_error (other 5xx), unreachable (no answer / auth refused)',
       labelNames: ['reason'],
     }),
     deadLetters: metrics.counter({
@@ -54,7 +54,7 @@ export function createIndexerMetrics(metrics: Metrics = createMetrics({ service:
     }),
     elasticsearchUp: metrics.gauge({
       name: 'kaudit_indexer_elasticsearch_up',
-      help: '1 when the last request reached Elasticsearch, 0 while it is unreachable (consumption paused)',
+      help: '1 when the last request reached Elasticsearch and it could write, 0 while it is unreachable or cannot write (consumption paused)',
     }),
   };
 }
