@@ -165,6 +165,25 @@ describe('indexer > bulk writer', () => {
     expect((await metrics.elasticsearchUp.get()).values[0]!.value).toBe(1);
   });
 
+  it('splits a request Elasticsearch refuses as too large (413); only a document too large alone is rejected', async () => {
+    const tooLarge = () =>
+      new errors.ResponseError({
+        body: '<html>413 Request Entity Too Large</html>',
+        statusCode: 413,
+        headers: {},
+        warnings: null,
+        meta: {} as never,
+      });
+    const answer = (ids: string[]) => (ids.length > 2 || ids.includes('c') ? tooLarge() : ok(201)(ids));
+    const { writer, hooks, requests, events } = setup(new Array(5).fill(answer));
+    const results = await writer.write([item('a'), item('b'), item('c'), item('d')], hooks);
+    expect(requests).toEqual([['a', 'b', 'c', 'd'], ['a', 'b'], ['c', 'd'], ['c'], ['d']]);
+    expect(results.map((r) => r.result)).toEqual(['created', 'created', 'rejected', 'created']);
+    expect(results[2]).toMatchObject({ status: 413, retriesExhausted: false });
+    expect(results[2]!.result === 'rejected' && results[2]!.reason).toMatch(/^the document alone is larger/);
+    expect(events).toEqual([]);
+  });
+
   it('gives up on an item that keeps failing with 5xx after maxItemRetries', async () => {
     const { writer, hooks, requests } = setup([ok(500), ok(500), ok(500)], 2);
     const [result] = await writer.write([item('a')], hooks);

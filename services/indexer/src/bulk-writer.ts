@@ -47,7 +47,8 @@ interface EsError {
  * consumption paused as for an outage, other 5xx re-sent up to maxItemRetries, any other 4xx rejected
  * for its content. Only the items still pending are re-sent. A request that gets no answer
  * (Elasticsearch down, credentials refused, 5xx for the whole request) is retried until it is
- * answered, with exponential backoff and full jitter: nothing is dropped.
+ * answered, with exponential backoff and full jitter: nothing is dropped. A request too large for
+ * Elasticsearch (413) is split in halves; only a document too large on its own is rejected.
  */
 export function createBulkWriter(options: BulkWriterOptions) {
   const { client, logger, metrics } = options;
@@ -108,9 +109,22 @@ export function createBulkWriter(options: BulkWriterOptions) {
       } catch (error) {
         metrics.bulkDuration.observe({ outcome: 'error' }, seconds(started));
         if (error instanceof errors.RequestAbortedError) throw error;
+        if (statusOf(error) === 413 && pending.length > 1) {
+          // Too large as a whole, not for its content: each half is settled on its own.
+          metrics.errors.inc({ stage: 'bulk', type: 'http_413' });
+          const half = Math.ceil(pending.length / 2);
+          logger.info(
+            { documents: pending.length, halves: [half, pending.length - half] },
+            'Elasticsearch refused the _bulk request as too large (413): splitting it',
+          );
+          const halves = [pending.slice(0, half), pending.slice(half)];
+          becomeReachable();
+          for (const part of halves) await settle(items, part, results, hooks);
+          return;
+        }
         const rejection = wholeRequestRejection(error);
         if (rejection) {
-          // The request itself is malformed or too large: each item is settled as rejected.
+          // The request itself is malformed, or one document too large: each item is rejected.
           becomeReachable();
           for (const i of pending) results[i] = { result: 'rejected', ...rejection, retriesExhausted: false };
           break;
@@ -193,6 +207,13 @@ function wholeRequestRejection(error: unknown): { status: number; reason: string
   }
   const body = error.meta.body as { error?: EsError | string } | undefined;
   const reason = typeof body?.error === 'string' ? body.error : describe(body?.error);
+  if (status === 413) {
+    // Only a request of one document gets here: larger ones are split first.
+    return {
+      status,
+      reason: `the document alone is larger than Elasticsearch accepts in one request (http.max_content_length): ${reason}`,
+    };
+  }
   return { status, reason: `the whole _bulk request was refused: ${reason}` };
 }
 
@@ -216,6 +237,10 @@ const UNAVAILABLE_TYPES = new Set([
   'node_closed_exception',
   'primary_missing_action_exception',
 ]);
+
+function statusOf(error: unknown): number | undefined {
+  return error instanceof errors.ResponseError ? error.meta.statusCode : undefined;
+}
 
 function retryReason(error: unknown): 'rate_limited' | 'server_error' | 'unreachable' {
   const status = error instanceof errors.ResponseError ? (error.meta.statusCode ?? 0) : 0;
