@@ -105,6 +105,22 @@ describe('sink > app', () => {
     ).toMatch(/ 1$/);
   });
 
+  it('delivers a batch with one item nested 20,000 deep (100 KB) instead of failing it whole', async () => {
+    const { app, delivered } = setup({ maxBodyBytes: 1024 * 1024 });
+    const deep = `${'{"a":'.repeat(20_000)}1${'}'.repeat(20_000)}`;
+    const poisoned = `${JSON.stringify(buildEvent({ level: 'RequestResponse' })).slice(0, -1)},"requestObject":${deep}}`;
+    const res = await post(app).send(
+      `{"kind":"EventList","items":[${JSON.stringify(buildEvent())},${poisoned},${JSON.stringify(buildEvent())}]}`,
+    );
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({
+      accepted: 2,
+      rejected: 1,
+      errors: [{ index: 1, reason: expect.stringMatching(/nested deeper than/) }],
+    });
+    expect(delivered[0]!.map((m) => m.topic)).toEqual(['events', 'dlq', 'events']);
+  });
+
   it('answers 400 when nothing in the body is valid (still dead-lettered)', async () => {
     const { app, delivered } = setup();
     const res = await post(app).send(JSON.stringify({ ...buildEvent(), user: {} }));

@@ -4,9 +4,10 @@ import {
   REDACTED_ANNOTATION,
   TRUNCATED_ANNOTATION,
 } from '@kaudit/audit-schema';
+import type { Redactor } from '@kaudit/redaction';
 import { createRedactor, DEFAULT_REDACTION_POLICY } from '@kaudit/redaction';
 import { buildEvent } from '@kaudit/testkit';
-import { decodeBody, ingestItems, safeJsonError } from './ingest';
+import { decodeBody, ingestItems, MAX_ITEM_DEPTH, nestedDeeperThan, safeJsonError } from './ingest';
 
 const options = {
   redactor: createRedactor(DEFAULT_REDACTION_POLICY),
@@ -173,6 +174,96 @@ describe('sink > ingest > messages', () => {
       options,
     );
     expect(result.rejected).toBe(items.length);
+    expect(JSON.stringify(result.messages)).not.toContain(SECRET);
+  });
+});
+
+/** `{"a":{"a":…1…}}`: 20,000 levels are about 100 KB, past the depth V8 can clone or stringify. */
+const nested = (levels: number) => `${'{"a":'.repeat(levels)}1${'}'.repeat(levels)}`;
+const withRequestObject = (event: object, json: string) =>
+  `${JSON.stringify(event).slice(0, -1)},"requestObject":${json}}`;
+const deadLetters = (result: ReturnType<typeof ingestItems>) =>
+  result.messages.filter((m) => m.topic === 'dlq').map((m) => DeadLetterSchema.parse(JSON.parse(m.value)));
+
+describe('sink > ingest > one bad item never fails the batch', () => {
+  it('dead-letters an item nested 20,000 deep without its content, and the others go on', () => {
+    const deep = withRequestObject(buildEvent({ level: 'RequestResponse' }), nested(20_000));
+    const result = ingest(
+      `{"kind":"EventList","items":[${JSON.stringify(buildEvent())},${deep},${JSON.stringify(buildEvent())}]}`,
+    );
+    expect(result).toMatchObject({ accepted: 2, rejected: 1 });
+    expect(result.errors).toEqual([
+      { index: 1, reason: `item is nested deeper than ${MAX_ITEM_DEPTH} levels (raw item withheld)` },
+    ]);
+    expect(result.messages.map((m) => m.topic)).toEqual(['events', 'dlq', 'events']);
+    expect(deadLetters(result)[0]!.raw).toBeNull();
+  });
+
+  it('dead-letters an invalid item nested 20,000 deep the same way', () => {
+    const result = ingest(`[${nested(20_000)}, ${JSON.stringify(buildEvent())}]`);
+    expect(result).toMatchObject({ accepted: 1, rejected: 1 });
+    expect(deadLetters(result)[0]).toMatchObject({
+      raw: null,
+      reason: expect.stringMatching(/nested deeper/),
+    });
+  });
+
+  it('keeps an event whose body alone is too deep to inspect, without that body', () => {
+    const event = buildEvent({ level: 'RequestResponse', objectRef: { resource: 'configmaps', name: 'c' } });
+    const result = ingest(withRequestObject(event, nested(150)));
+    expect(result).toMatchObject({ accepted: 1, rejected: 0, redacted: 1 });
+    const out = JSON.parse(result.messages[0]!.value).event;
+    expect(out.requestObject).toBeUndefined();
+    expect(out.annotations[REDACTED_ANNOTATION]).toBe('requestObject');
+  });
+
+  it('dead-letters an item whose validation, redaction or serialization throws, and goes on', () => {
+    const throwing = Object.assign(
+      (event: Parameters<Redactor>[0]) => {
+        if (event.verb === 'boom') throw new RangeError(`Maximum call stack size exceeded near ${SECRET}`);
+        return { event, redactedPaths: [] };
+      },
+      {
+        redactRaw: () => {
+          throw new TypeError(SECRET);
+        },
+      },
+    ) as Redactor;
+    const items = [buildEvent(), buildEvent({ verb: 'boom' }), { verb: 7 }, buildEvent()];
+    const result = ingestItems(
+      items.map((raw) => ({ ok: true, raw, line: 1 })),
+      'prod',
+      at,
+      { ...options, redactor: throwing },
+    );
+    expect(result).toMatchObject({ accepted: 2, rejected: 2 });
+    expect(result.errors).toEqual([
+      { index: 1, reason: 'item could not be processed (RangeError; raw item withheld)' },
+      { index: 2, reason: expect.stringMatching(/; the raw item could not be redacted \(TypeError\)$/) },
+    ]);
+    expect(deadLetters(result).map((l) => l.raw)).toEqual([null, null]);
+    expect(JSON.stringify(result)).not.toContain(SECRET);
+  });
+
+  it('measures nesting without going deeper than the limit', () => {
+    expect(nestedDeeperThan(JSON.parse(nested(3)), 3)).toBe(false);
+    expect(nestedDeeperThan(JSON.parse(nested(4)), 3)).toBe(true);
+    expect(nestedDeeperThan([[[1]]], 3)).toBe(false);
+    expect(nestedDeeperThan([[[[]]]], 3)).toBe(true);
+    expect(nestedDeeperThan(JSON.parse(nested(100_000)), MAX_ITEM_DEPTH)).toBe(true);
+  });
+});
+
+describe('sink > ingest > dead letters of unknown resources', () => {
+  it('drops the bodies of an invalid item without objectRef and says so in the reason', () => {
+    const { objectRef: _ref, ...event } = buildEvent({ level: 'RequestResponse', verb: 'patch' });
+    const result = ingest(
+      JSON.stringify({ ...event, stage: 'Done', requestObject: { data: { password: SECRET } } }),
+    );
+    expect(result).toMatchObject({ accepted: 0, rejected: 1 });
+    const [letter] = deadLetters(result);
+    expect(letter!.reason).toMatch(/^stage: .*; requestObject withheld: no valid objectRef/);
+    expect((letter!.raw as Record<string, unknown>).requestObject).toBeUndefined();
     expect(JSON.stringify(result.messages)).not.toContain(SECRET);
   });
 });

@@ -7,12 +7,19 @@ import {
   partitionKey,
   TRUNCATED_ANNOTATION,
 } from '@kaudit/audit-schema';
-import type { Redactor } from '@kaudit/redaction';
+import type { RawRedactionResult, Redactor } from '@kaudit/redaction';
 import type { OutMessage } from './spool-format';
 
 /** Below the broker's default message.max.bytes (1048588) even before compression. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 1_000_000;
 const MAX_ERRORS = 1000;
+/**
+ * Items nested deeper than this (objects and arrays) are dead-lettered whole, before anything recursive
+ * (validation, redaction, JSON.stringify, the consumers) walks them: about 20,000 levels, 100 KB of
+ * `{"a":`, overflow V8's stack. Real audit events stay far below: the redactor already drops request
+ * and response bodies past 100 levels, and the rest of an event is a few levels deep.
+ */
+export const MAX_ITEM_DEPTH = 256;
 
 export type BodyFormat = 'json' | 'ndjson';
 export type BodyDecode = { ok: true; items: DecodedItem[] } | { ok: false; reason: string };
@@ -112,13 +119,61 @@ export function ingestItems(
   };
 
   const reject = (index: number, reason: string, raw: unknown) => {
-    result.rejected += 1;
-    if (result.errors.length < MAX_ERRORS) result.errors.push({ index, reason });
     const letter: DeadLetter = { source: 'sink', reason, at: receivedAt, cluster, raw };
-    let value = JSON.stringify(letter);
-    if (tooLarge(value, maxBytes))
-      value = JSON.stringify({ ...letter, raw: `[${value.length} characters withheld: too large]` });
+    let value: string;
+    try {
+      value = JSON.stringify(letter);
+      if (tooLarge(value, maxBytes))
+        value = JSON.stringify({ ...letter, raw: `[${value.length} characters withheld: too large]` });
+    } catch (error) {
+      letter.reason = `${reason}; the raw item could not be serialized (${errorName(error)})`;
+      letter.raw = null;
+      value = JSON.stringify(letter);
+    }
+    result.rejected += 1;
+    if (result.errors.length < MAX_ERRORS) result.errors.push({ index, reason: letter.reason });
     result.messages.push({ topic: options.dlqTopic, key: cluster, value });
+  };
+
+  /** An invalid item goes to the dead-letter topic redacted, or without its content when it cannot be. */
+  const rejectInvalid = (index: number, reason: string, raw: unknown) => {
+    let redacted: RawRedactionResult;
+    try {
+      redacted = options.redactor.redactRaw(raw);
+    } catch (error) {
+      return reject(index, `${reason}; the raw item could not be redacted (${errorName(error)})`, null);
+    }
+    reject(index, redacted.note === undefined ? reason : `${reason}; ${redacted.note}`, redacted.raw);
+  };
+
+  const ingestOne = (index: number, raw: unknown) => {
+    if (nestedDeeperThan(raw, MAX_ITEM_DEPTH))
+      return reject(index, `item is nested deeper than ${MAX_ITEM_DEPTH} levels (raw item withheld)`, null);
+    const parsed = parseAuditEvent(raw);
+    if (!parsed.ok) return rejectInvalid(index, parsed.reason, raw);
+    const { event, redactedPaths } = options.redactor(parsed.event);
+    let value = serialize(cluster, receivedAt, event);
+    let truncated = false;
+    if (tooLarge(value, maxBytes)) {
+      const dropped = (['requestObject', 'responseObject'] as const).filter((f) => event[f] !== undefined);
+      const { requestObject: _request, responseObject: _response, ...rest } = event;
+      value = serialize(cluster, receivedAt, {
+        ...rest,
+        annotations: { ...event.annotations, [TRUNCATED_ANNOTATION]: dropped.join(',') },
+      });
+      if (tooLarge(value, maxBytes))
+        return reject(
+          index,
+          `event is larger than ${maxBytes} bytes even without its request/response bodies`,
+          null,
+        );
+      truncated = true;
+    }
+    // Counted only here, once nothing can throw any more: a failing item is one rejection, nothing else.
+    if (redactedPaths.length > 0) result.redacted += 1;
+    if (truncated) result.truncated += 1;
+    result.accepted += 1;
+    result.messages.push({ topic: options.eventsTopic, key: partitionKey(cluster, event), value });
   };
 
   for (const [index, item] of items.entries()) {
@@ -127,35 +182,32 @@ export function ingestItems(
       reject(index, item.reason, null);
       continue;
     }
-    const parsed = parseAuditEvent(item.raw);
-    if (!parsed.ok) {
-      reject(index, parsed.reason, options.redactor.redactRaw(item.raw).raw);
-      continue;
+    // One item must never fail the batch: the API server would retry, then drop, every event in it.
+    try {
+      ingestOne(index, item.raw);
+    } catch (error) {
+      reject(index, `item could not be processed (${errorName(error)}; raw item withheld)`, null);
     }
-    const { event, redactedPaths } = options.redactor(parsed.event);
-    if (redactedPaths.length > 0) result.redacted += 1;
-    let value = serialize(cluster, receivedAt, event);
-    if (tooLarge(value, maxBytes)) {
-      const dropped = (['requestObject', 'responseObject'] as const).filter((f) => event[f] !== undefined);
-      const { requestObject: _request, responseObject: _response, ...rest } = event;
-      value = serialize(cluster, receivedAt, {
-        ...rest,
-        annotations: { ...event.annotations, [TRUNCATED_ANNOTATION]: dropped.join(',') },
-      });
-      if (tooLarge(value, maxBytes)) {
-        reject(
-          index,
-          `event is larger than ${maxBytes} bytes even without its request/response bodies`,
-          null,
-        );
-        continue;
-      }
-      result.truncated += 1;
-    }
-    result.accepted += 1;
-    result.messages.push({ topic: options.eventsTopic, key: partitionKey(cluster, event), value });
   }
   return result;
+}
+
+/** Bounded recursion: never goes deeper than `limit`, so it cannot overflow the stack itself. */
+export function nestedDeeperThan(value: unknown, limit: number): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  if (limit === 0) return true;
+  if (Array.isArray(value)) {
+    for (const item of value) if (nestedDeeperThan(item, limit - 1)) return true;
+    return false;
+  }
+  for (const key in value)
+    if (nestedDeeperThan((value as Record<string, unknown>)[key], limit - 1)) return true;
+  return false;
+}
+
+/** The error's class only: messages of arbitrary errors may quote the input. */
+function errorName(error: unknown): string {
+  return error instanceof Error ? error.name : typeof error;
 }
 
 function serialize(cluster: string, receivedAt: string, event: AuditEvent): string {
