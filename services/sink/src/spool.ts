@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { AppError, type Logger } from '@kaudit/service-kit';
 import { readRecord, syncDir, writeAll } from './spool-file';
 import { encodeRecord, type OutMessage } from './spool-format';
+import { lockSpoolDir, type SpoolLock } from './spool-lock';
 
 /**
  * Durable append-only spool for when Kafka cannot take events. Records are appended to numbered
@@ -13,7 +14,7 @@ import { encodeRecord, type OutMessage } from './spool-format';
  * After a crash: a torn or zero-filled tail of the last segment never got its fsync (so never got a
  * 2xx) and is truncated away; a record between head and tail whose checksum fails is counted as
  * dropped and logged. A crash between a Kafka ack and the head update re-sends (at least once).
- * One process per directory.
+ * One process per directory: open() takes a lock file (spool-lock.ts) and refuses a directory in use.
  */
 export interface SpoolOptions {
   dir: string;
@@ -80,6 +81,7 @@ export class Spool {
   private closed = false;
   private readonly segmentBytes: number;
   private readonly logger: Logger;
+  private dirLock: SpoolLock | undefined;
 
   private constructor(private readonly options: SpoolOptions) {
     this.segmentBytes = options.segmentBytes ?? 64 * 1024 * 1024;
@@ -88,7 +90,15 @@ export class Spool {
 
   static async open(options: SpoolOptions): Promise<Spool> {
     const spool = new Spool(options);
-    await spool.recover();
+    await mkdir(options.dir, { recursive: true });
+    // Before recovery, which truncates and deletes files another sink may still be using.
+    spool.dirLock = await lockSpoolDir(options.dir);
+    try {
+      await spool.recover();
+    } catch (error) {
+      await spool.dirLock.release();
+      throw error;
+    }
     return spool;
   }
 
@@ -206,10 +216,14 @@ export class Spool {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.locked(async () => {
-      await this.flush();
-      for (const segment of this.segments) await segment.fh.close();
-    });
+    try {
+      await this.locked(async () => {
+        await this.flush();
+        for (const segment of this.segments) await segment.fh.close();
+      });
+    } finally {
+      await this.dirLock?.release();
+    }
   }
 
   private locked<T>(fn: () => Promise<T>): Promise<T> {
@@ -291,7 +305,6 @@ export class Spool {
 
   private async recover(): Promise<void> {
     const { dir } = this.options;
-    await mkdir(dir, { recursive: true });
     const ids = (await readdir(dir))
       .map((name) => SEGMENT.exec(name)?.[1])
       .filter((id): id is string => id !== undefined)
