@@ -231,9 +231,20 @@ async function main(): Promise<void> {
       .map((l) => l.toFixed(1))
       .join(' ')}`,
   );
-  const engine = benchEngine();
-  const state = benchState();
-  const kafka = await benchKafka();
+  // BENCH_ONLY=kafka (or engine, state) runs one part, e.g. under `node --expose-gc --cpu-prof`.
+  const only = process.env.BENCH_ONLY;
+  const skipped = {
+    eventsPerSecond: Number.NaN,
+    findings: 0,
+    bytesPerIdentity: Number.NaN,
+    jsonBytesPerIdentity: Number.NaN,
+  };
+  const engine = !only || only === 'engine' ? benchEngine() : skipped;
+  const state = !only || only === 'state' ? benchState() : skipped;
+  const kafka =
+    !only || only === 'kafka'
+      ? await benchKafka()
+      : { bareEventsPerSecond: Number.NaN, detectorEventsPerSecond: Number.NaN };
   const rows: Array<[string, string, string]> = [
     [
       'engine, one core, realistic mix',
