@@ -121,12 +121,32 @@ describe('sink > app', () => {
     expect(delivered[0]!.map((m) => m.topic)).toEqual(['events', 'dlq', 'events']);
   });
 
-  it('answers 400 when nothing in the body is valid (still dead-lettered)', async () => {
+  it('answers 200 with the counts when no item is valid, once they are dead-lettered (a 400 would be retried)', async () => {
     const { app, delivered } = setup();
+    const res = await post(app).send(
+      eventList([
+        { ...buildEvent(), user: {} },
+        { ...buildEvent(), verb: '' },
+      ]),
+    );
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({
+      accepted: 0,
+      rejected: 2,
+      errors: [
+        { index: 0, reason: expect.stringMatching(/^user/) },
+        { index: 1, reason: expect.stringMatching(/^verb/) },
+      ],
+    });
+    expect(delivered[0]!.map((m) => m.topic)).toEqual(['dlq', 'dlq']);
+  });
+
+  it('answers 503, not 200, when the dead letters of an all-invalid batch could not be stored', async () => {
+    const { app } = setup({}, async () => {
+      throw spoolFullError(1024);
+    });
     const res = await post(app).send(JSON.stringify({ ...buildEvent(), user: {} }));
-    expect(res.status).toBe(400);
-    expect(res.body).toMatchObject({ accepted: 0, rejected: 1 });
-    expect(delivered[0]!.map((m) => m.topic)).toEqual(['dlq']);
+    expect(res.status).toBe(503);
   });
 
   it.each([

@@ -116,8 +116,10 @@ export function createApp(deps: AppDeps): express.Express {
     metrics.rejected.inc(result.rejected);
     metrics.redacted.inc(result.redacted);
     metrics.truncated.inc(result.truncated);
-    // Nothing valid at all: a clear 400 (the invalid items are dead-lettered all the same).
-    const status = result.accepted === 0 && result.rejected > 0 ? 400 : 200;
+    // 200 even when no item was valid: every rejected item is durably dead-lettered by now, and the API
+    // server treats anything but 2xx as a failure (it would retry, dead-lettering each item 5 times,
+    // then drop the batch). The counts say what happened; 400 is for bodies that are no batch at all.
+    const status = 200;
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     const fields = {
       status,
@@ -128,8 +130,8 @@ export function createApp(deps: AppDeps): express.Express {
       redacted: result.redacted,
       ms,
     };
-    if (status === 200) logger.debug(fields, 'audit batch stored');
-    else logger.info(fields, 'audit batch had no valid event');
+    if (result.accepted === 0 && result.rejected > 0) logger.info(fields, 'audit batch had no valid event');
+    else logger.debug(fields, 'audit batch stored');
     metrics.requests.inc({ status });
     res.status(status).json({ accepted: result.accepted, rejected: result.rejected, errors: result.errors });
   });

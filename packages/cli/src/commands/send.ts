@@ -145,8 +145,8 @@ export function createWebhookClient(options: WebhookOptions): WebhookClient {
             resolve({ status, ...countsOf(parsed, serializedItems.length), body: parsed ?? text });
             return;
           }
-          // The kaudit sink answers 400 to a batch with no valid event, having dead-lettered every item:
-          // the batch was received, its events rejected. Not a delivery failure, and no retry helps.
+          // Sinks before the 200-with-counts answer sent 400 to a batch with no valid event, having
+          // dead-lettered every item: received, its events rejected. Not a delivery failure; no retry helps.
           if (status === 400 && hasCounts(parsed)) {
             resolve({ status, ...countsOf(parsed, serializedItems.length), body: parsed });
             return;
