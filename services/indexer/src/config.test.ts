@@ -25,6 +25,7 @@ describe('indexer > config', () => {
       alertsTopic: 'k8s-audit.alerts',
       dlqTopic: 'k8s-audit.dlq',
       groupId: 'kaudit-indexer',
+      lagIntervalMs: 10_000,
       port: 9302,
     });
   });
@@ -46,6 +47,7 @@ describe('indexer > config', () => {
       INDEXER_BATCH_MAX_DOCS: '500',
       INDEXER_BATCH_MAX_BYTES: '1048576',
       INDEXER_FLUSH_INTERVAL_MS: '250ms',
+      INDEXER_LAG_INTERVAL_MS: '2s',
       INDEXER_PORT: '0',
       LOG_LEVEL: 'debug',
     });
@@ -63,6 +65,7 @@ describe('indexer > config', () => {
       batchMaxDocs: 500,
       batchMaxBytes: 1048576,
       flushIntervalMs: 250,
+      lagIntervalMs: 2000,
       port: 0,
       logLevel: 'debug',
     });
@@ -78,6 +81,7 @@ describe('indexer > config', () => {
       ES_RETENTION: '1y',
       INDEXER_BATCH_MAX_DOCS: '0',
       INDEXER_FLUSH_INTERVAL_MS: 'soon',
+      INDEXER_LAG_INTERVAL_MS: '10ms',
       AUDIT_ALERTS_TOPIC: 'k8s-audit.events',
     }).join('\n');
     for (const name of [
@@ -89,6 +93,7 @@ describe('indexer > config', () => {
       'ES_RETENTION',
       'INDEXER_BATCH_MAX_DOCS',
       'INDEXER_FLUSH_INTERVAL_MS',
+      'INDEXER_LAG_INTERVAL_MS',
       'AUDIT_DLQ_TOPIC',
     ]) {
       expect(problems).toContain(`${name}:`);

@@ -55,6 +55,7 @@ export const IndexerEnvSchema = z.object({
   INDEXER_PARTITIONS_CONCURRENCY: envInt(2, { min: 1, max: 64 }),
   INDEXER_MAX_ITEM_RETRIES: envInt(10, { min: 0 }),
   INDEXER_RETRY_MAX_DELAY_MS: envDurationMs(10_000).refine((ms) => ms >= 10, 'must be at least 10ms'),
+  INDEXER_LAG_INTERVAL_MS: envDurationMs(10_000).refine((ms) => ms >= 100, 'must be at least 100ms'),
   INDEXER_PORT: envInt(9302, { min: 0, max: 65535 }),
   INDEXER_HOST: z.string().min(1).default('0.0.0.0'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -109,6 +110,8 @@ export interface IndexerConfig {
   partitionsConcurrency: number;
   maxItemRetries: number;
   retryMaxDelayMs: number;
+  /** How often kaudit_indexer_consumer_lag is refreshed from the broker. */
+  lagIntervalMs: number;
   port: number;
   host: string;
   logLevel: IndexerEnv['LOG_LEVEL'];
@@ -151,6 +154,7 @@ export function loadIndexerConfig(env: Record<string, string | undefined> = proc
     partitionsConcurrency: parsed.INDEXER_PARTITIONS_CONCURRENCY,
     maxItemRetries: parsed.INDEXER_MAX_ITEM_RETRIES,
     retryMaxDelayMs: parsed.INDEXER_RETRY_MAX_DELAY_MS,
+    lagIntervalMs: parsed.INDEXER_LAG_INTERVAL_MS,
     port: parsed.INDEXER_PORT,
     host: parsed.INDEXER_HOST,
     logLevel: parsed.LOG_LEVEL,

@@ -208,6 +208,7 @@ describe('indexer > real Kafka and Elasticsearch', () => {
       const { names, service, streams } = await start('ix-outage', {
         ES_NODE: proxy.url,
         INDEXER_BATCH_MAX_DOCS: '25',
+        INDEXER_LAG_INTERVAL_MS: '500ms',
       });
       const events = Array.from({ length: 300 }, () => envelope(buildEvent()));
       await produceEnvelopes(producer, names.events, events.slice(0, 100));
@@ -226,6 +227,16 @@ describe('indexer > real Kafka and Elasticsearch', () => {
       await produceEnvelopes(producer, names.events, events.slice(200));
       const whileDown = await countDocs(es, streams.events);
       expect(whileDown).toBeLessThan(300);
+      // Nothing is committed while Elasticsearch is away, yet the lag gauge shows the growing backlog.
+      const committed = await committedOffset(kafka, names.group, names.events);
+      expect(committed).toBeLessThan(300);
+      await waitFor('the lag gauge to show the backlog', async () => {
+        const text = await (await fetch(`http://127.0.0.1:${service.opsPort}/metrics`)).text();
+        const pattern = new RegExp(
+          `kaudit_indexer_consumer_lag\\{[^}]*topic="${names.events.replaceAll('.', '\\.')}"[^}]*\\} (\\d+)`,
+        );
+        return Number(pattern.exec(text)?.[1]) === 300 - committed ? true : undefined;
+      });
 
       await proxy.restore();
       await waitForCommitted(kafka, names.group, names.events, 120_000);
@@ -242,6 +253,17 @@ describe('indexer > real Kafka and Elasticsearch', () => {
     }
   });
 });
+
+async function committedOffset(kafka: Kafka, group: string, topic: string): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const [offsets] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
+    return Math.max(0, Number(offsets?.partitions[0]?.offset ?? 0));
+  } finally {
+    await admin.disconnect();
+  }
+}
 
 async function readDeadLetters(kafka: Kafka, names: TestNames, expected: number): Promise<DeadLetter[]> {
   const letters: DeadLetter[] = [];

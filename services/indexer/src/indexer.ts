@@ -6,6 +6,7 @@ import { type Logger, retry, sleep } from '@kaudit/service-kit';
 import type { EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import { createBulkWriter, type ItemResult } from './bulk-writer';
 import type { IndexerConfig } from './config';
+import { createLagSampler } from './consumer-lag';
 import type { DeadLetterPublisher } from './dead-letters';
 import { chunkByLimits, type Decoded, decodeMessage } from './decode-message';
 import type { IndexerMetrics } from './metrics';
@@ -28,6 +29,7 @@ export interface IndexerDeps {
     | 'partitionsConcurrency'
     | 'maxItemRetries'
     | 'retryMaxDelayMs'
+    | 'lagIntervalMs'
   >;
   /** The consumer crashed for good (kafkajs will not restart it): the process should exit. */
   onFatal?: (error: Error) => void;
@@ -86,6 +88,14 @@ export function createIndexer(deps: IndexerDeps) {
   let stopping = false;
   let acknowledged = 0;
   let sampler: NodeJS.Timeout | undefined;
+  const lag = createLagSampler({
+    admin: kafka.admin(),
+    groupId: config.groupId,
+    topics,
+    metrics,
+    logger: deps.logger.child({ component: 'lag' }),
+    intervalMs: config.lagIntervalMs,
+  });
 
   consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
     joined = true;
@@ -259,12 +269,14 @@ export function createIndexer(deps: IndexerDeps) {
         last = now;
       }, SAMPLE_INTERVAL_MS);
       sampler.unref();
+      lag.start();
     },
     /** Leaves the group; an unfinished batch is abandoned uncommitted and consumed again later. */
     async stop(): Promise<void> {
       stopping = true;
       abort.abort();
       if (sampler) clearInterval(sampler);
+      await lag.stop();
       await consumer.disconnect();
     },
     isReady: () => joined && esReachable && !stopping,

@@ -44,12 +44,12 @@ export function createIndexerMetrics(metrics: Metrics = createMetrics({ service:
     }),
     errors: metrics.counter({
       name: 'kaudit_indexer_errors_total',
-      help: 'Errors by stage (bulk|dead_letter|commit|consumer) and type',
+      help: 'Errors by stage (bulk|dead_letter|commit|consumer|lag) and type',
       labelNames: ['stage', 'type'],
     }),
     consumerLag: metrics.gauge({
       name: 'kaudit_indexer_consumer_lag',
-      help: 'Messages between the last committed offset and the high watermark, by topic and partition',
+      help: 'Messages between the committed offset and the high watermark, by topic and partition (refreshed every INDEXER_LAG_INTERVAL_MS and after each commit)',
       labelNames: ['topic', 'partition'],
     }),
     elasticsearchUp: metrics.gauge({
