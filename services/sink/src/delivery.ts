@@ -2,7 +2,7 @@ import type { DeadLetter } from '@kaudit/audit-schema';
 import { isAppError, type Logger } from '@kaudit/service-kit';
 import type { SinkMetrics } from './metrics';
 import type { Sender } from './producer';
-import type { Spool } from './spool';
+import { type Spool, spoolFullError } from './spool';
 import type { OutMessage } from './spool-format';
 
 /**
@@ -16,13 +16,16 @@ export interface Delivery {
   start(): void;
   /** Stops the drainer after its current batch; the spool keeps the rest for the next start. */
   stop(): Promise<void>;
-  /** Can take events now (not stopping, the spool not full). */
+  /** Can take events now: not stopping, the spool not full, and its last write did not fail. */
   ready(): boolean;
 }
 
+/** What delivery needs of the spool (a fake in unit tests). */
+export type DeliverySpool = Pick<Spool, 'append' | 'read' | 'ack' | 'isEmpty' | 'usedBytes' | 'maxBytes'>;
+
 export interface DeliveryOptions {
   sender: Sender;
-  spool: Spool;
+  spool: DeliverySpool;
   logger: Logger;
   metrics: SinkMetrics;
   dlqTopic: string;
@@ -42,6 +45,13 @@ export function createDelivery(options: DeliveryOptions): Delivery {
   let drainer: Promise<void> | undefined;
   let wake: (() => void) | undefined;
   const stopSignal = new AbortController();
+  /**
+   * Why the last write to the spool failed (a failed fsync, a disk error, a spool left unusable by a
+   * write it could not cut off), until a write succeeds again. While set the sink is not ready: with
+   * Kafka slow or down it could not keep its guarantee, and another replica can. A full spool is not
+   * a fault (it empties as it drains).
+   */
+  let spoolFault: unknown;
 
   const nudge = () => wake?.();
   const waitForWork = (ms: number) =>
@@ -58,9 +68,42 @@ export function createDelivery(options: DeliveryOptions): Delivery {
       stopSignal.signal.addEventListener('abort', done, { once: true });
     });
 
+  const isSpoolFull = (err: unknown) =>
+    isAppError(err) && err.message === spoolFullError(spool.maxBytes).message;
+
+  async function appendToSpool(messages: readonly OutMessage[]): Promise<void> {
+    try {
+      await spool.append(messages);
+    } catch (err) {
+      if (!isSpoolFull(err) && !stopping) {
+        if (spoolFault === undefined)
+          logger.error({ err }, 'spool write failed: not ready until a write to the spool succeeds');
+        spoolFault = err;
+      }
+      throw err;
+    }
+    if (spoolFault !== undefined) logger.info('spool writes again: ready');
+    spoolFault = undefined;
+  }
+
   async function drainLoop(): Promise<void> {
     let backoff = retryMs.initial;
+    let probeBackoff = retryMs.initial;
     while (!stopping) {
+      if (spoolFault !== undefined) {
+        // Not ready keeps requests (and their writes) away: only a write of our own can tell that the
+        // spool works again. An empty record, which the drainer acknowledges like any other.
+        const healed = await appendToSpool([]).then(
+          () => true,
+          () => false,
+        );
+        if (!healed) {
+          await waitForWork(probeBackoff);
+          probeBackoff = Math.min(retryMs.max, probeBackoff * 2);
+          continue;
+        }
+        probeBackoff = retryMs.initial;
+      }
       if (spool.isEmpty() || !sender.isConnected()) {
         await waitForWork(spool.isEmpty() ? 1000 : backoff);
         continue;
@@ -133,7 +176,7 @@ export function createDelivery(options: DeliveryOptions): Delivery {
           logger.warn({ err, messages: messages.length }, 'Kafka did not take the request: spooling it');
         }
       }
-      await spool.append(messages);
+      await appendToSpool(messages);
       metrics.spooledMessages.inc(messages.length);
       metrics.deliveries.inc({ to: 'spool' });
       nudge();
@@ -147,6 +190,6 @@ export function createDelivery(options: DeliveryOptions): Delivery {
       stopSignal.abort();
       await drainer;
     },
-    ready: () => !stopping && spool.usedBytes() < spool.maxBytes,
+    ready: () => !stopping && spoolFault === undefined && spool.usedBytes() < spool.maxBytes,
   };
 }
