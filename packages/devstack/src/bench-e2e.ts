@@ -3,10 +3,9 @@ import { Agent, request } from 'node:https';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@elastic/elasticsearch';
-import { consumerLag, createKafka, createLogger } from '@kaudit/service-kit';
+import { consumerLag, createKafka, createLogger, suppressKafkajsTimeoutWarning } from '@kaudit/service-kit';
 import { createBenchTraffic, type Probe } from './bench-traffic';
 import { defaultRootDir, type Pipeline, startPipeline } from './pipeline';
-import { quietKafkajsTimerWarning } from './quiet-warnings';
 
 /**
  * `pnpm bench:e2e`: events/s through the whole pipeline (sink -> Kafka -> detector and indexer ->
@@ -47,7 +46,7 @@ const percentile = (values: number[], p: number) => {
 };
 
 async function main(): Promise<void> {
-  quietKafkajsTimerWarning();
+  suppressKafkajsTimeoutWarning();
   const loadBefore = loadavg()[0] ?? 0;
   const run = `bench${Date.now().toString(36)}`;
   const log = (text: string) => process.stderr.write(`[bench:e2e] ${text}\n`);

@@ -1,9 +1,8 @@
 import { relative } from 'node:path';
 import { FindingSchema } from '@kaudit/audit-schema';
-import { createKafka, createLogger } from '@kaudit/service-kit';
+import { createKafka, createLogger, suppressKafkajsTimeoutWarning } from '@kaudit/service-kit';
 import type { Consumer } from 'kafkajs';
 import { defaultRootDir, type Pipeline, startPipeline } from './pipeline';
-import { quietKafkajsTimerWarning } from './quiet-warnings';
 
 /**
  * `pnpm start`: the whole pipeline on this machine (scripts/start.sh builds first). Prints what runs
@@ -11,7 +10,7 @@ import { quietKafkajsTimerWarning } from './quiet-warnings';
  * everything it started (the test stack too, when this run started it).
  */
 async function main(): Promise<void> {
-  quietKafkajsTimerWarning();
+  suppressKafkajsTimeoutWarning();
   const root = defaultRootDir;
   const rel = (path: string) => relative(root, path) || '.';
   let pipeline: Pipeline | undefined;

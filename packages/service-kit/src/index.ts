@@ -1,6 +1,7 @@
 export * from './config';
 export * from './errors';
 export * from './kafka';
+export * from './kafkajs-warnings';
 export * from './logger';
 export * from './metrics';
 export * from './ops';

@@ -1,8 +1,16 @@
-import { createKafka, createLogger, registerShutdown, runService, startOpsServer } from '@kaudit/service-kit';
+import {
+  createKafka,
+  registerShutdown,
+  runService,
+  startOpsServer,
+  suppressKafkajsTimeoutWarning,
+} from '@kaudit/service-kit';
 import { createAlerter } from './alerter';
 import { loadAlerterConfig } from './config';
 import { createAlerterLogger } from './logger';
 import { createAlerterMetrics } from './metrics';
+
+suppressKafkajsTimeoutWarning();
 
 runService('alerter', async () => {
   const config = loadAlerterConfig();

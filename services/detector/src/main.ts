@@ -1,7 +1,16 @@
-import { createKafka, createLogger, registerShutdown, runService, startOpsServer } from '@kaudit/service-kit';
+import {
+  createKafka,
+  createLogger,
+  registerShutdown,
+  runService,
+  startOpsServer,
+  suppressKafkajsTimeoutWarning,
+} from '@kaudit/service-kit';
 import { loadDetectorConfig } from './config';
 import { createDetector } from './detector';
 import { createDetectorMetrics } from './metrics';
+
+suppressKafkajsTimeoutWarning();
 
 runService('detector', async () => {
   const config = loadDetectorConfig();

@@ -1,6 +1,13 @@
-import { createLogger, registerShutdown, runService } from '@kaudit/service-kit';
+import {
+  createLogger,
+  registerShutdown,
+  runService,
+  suppressKafkajsTimeoutWarning,
+} from '@kaudit/service-kit';
 import { loadIndexerConfig } from './config';
 import { startIndexerService } from './service';
+
+suppressKafkajsTimeoutWarning();
 
 runService('indexer', async () => {
   const config = loadIndexerConfig();

@@ -1,6 +1,13 @@
-import { createLogger, registerShutdown, runService } from '@kaudit/service-kit';
+import {
+  createLogger,
+  registerShutdown,
+  runService,
+  suppressKafkajsTimeoutWarning,
+} from '@kaudit/service-kit';
 import { insecureWarnings, loadSinkConfig } from './config';
 import { startSink } from './sink';
+
+suppressKafkajsTimeoutWarning();
 
 runService('sink', async () => {
   const config = loadSinkConfig();
