@@ -53,6 +53,8 @@ export function createApp(deps: AppDeps): express.Express {
       metrics.errors.inc({ stage: 'auth', type: result.code });
       return next(new AppError(result.code, result.reason, { statusCode: result.status }));
     }
+    if (result.note)
+      logger.info({ client: result.identity.subject, remote: req.socket.remoteAddress }, result.note);
     (res.locals as Locals).identity = result.identity;
     next();
   };

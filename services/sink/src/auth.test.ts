@@ -73,9 +73,37 @@ describe('sink > auth > requests', () => {
       { ok: false, status: 403, code: 'KAUDIT_ERR_FORBIDDEN' },
     ],
     [
-      'a wrong token beside a good certificate',
+      'a wrong token beside a good certificate (either valid credential is enough)',
       request({ authorization: `Bearer ${B}` }, tlsSocket(true, 'apiserver')),
-      { ok: false, status: 401 },
+      {
+        ok: true,
+        identity: { method: 'mtls', subject: 'CN=apiserver', cluster: 'eu' },
+        note: expect.stringMatching(/bearer token is not valid: authenticated by the client certificate/),
+      },
+    ],
+    [
+      'a good token beside a certificate from another CA',
+      request({ authorization: `Bearer ${A}` }, tlsSocket(false, 'apiserver')),
+      { ok: true, identity: { method: 'token', cluster: 'prod' } },
+    ],
+    [
+      'a wrong token beside a certificate from another CA',
+      request({ authorization: `Bearer ${B}` }, tlsSocket(false, 'apiserver')),
+      {
+        ok: false,
+        status: 401,
+        reason: expect.stringMatching(/^bearer token is not valid; client certificate not accepted/),
+      },
+    ],
+    [
+      'a wrong token beside a valid certificate with another CN',
+      request({ authorization: `Bearer ${B}` }, tlsSocket(true, 'intruder')),
+      { ok: false, status: 403, reason: expect.stringMatching(/^bearer token is not valid; .*CN=intruder/) },
+    ],
+    [
+      'a wrong token alone',
+      request({ authorization: `Bearer ${B}` }),
+      { ok: false, status: 401, reason: 'bearer token is not valid' },
     ],
     [
       'nothing',

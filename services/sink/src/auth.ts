@@ -7,8 +7,10 @@ import { CLUSTER_NAME } from './config';
 
 /**
  * Who is posting. kube-apiserver authenticates to its webhook with a client certificate and/or a
- * bearer token from the webhook kubeconfig; either is enough when both are configured. A certificate
- * subject or a token may name the cluster its events belong to.
+ * bearer token from the webhook kubeconfig; either valid credential is enough when both are
+ * configured, also when the other one presented is wrong (a stale token beside a good certificate
+ * must not cost the audit trail; the answer's `note` says so, for an info log). A certificate subject
+ * or a token may name the cluster its events belong to.
  */
 export interface ClientIdentity {
   method: 'mtls' | 'token' | 'none';
@@ -18,7 +20,7 @@ export interface ClientIdentity {
 }
 
 export type AuthResult =
-  | { ok: true; identity: ClientIdentity }
+  | { ok: true; identity: ClientIdentity; note?: string }
   | { ok: false; status: 401 | 403; code: ErrorCode; reason: string };
 
 export type Authenticator = (req: IncomingMessage) => AuthResult;
@@ -94,40 +96,56 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
     reason,
   });
 
-  return (req) => {
+  /** undefined when no token was presented (or token auth is off). */
+  const checkToken = (req: IncomingMessage): AuthResult | undefined => {
     const header = req.headers.authorization;
-    if (options.tokens && header !== undefined) {
-      const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-      const entry = match ? matchToken(options.tokens(), match[1]!) : undefined;
-      if (!entry) return unauthenticated('bearer token is not valid');
-      return {
-        ok: true,
-        identity: { method: 'token', subject: `token#${entry.line}`, cluster: entry.cluster },
-      };
-    }
+    if (!options.tokens || header === undefined) return undefined;
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    const entry = match ? matchToken(options.tokens(), match[1]!) : undefined;
+    if (!entry) return unauthenticated('bearer token is not valid');
+    return {
+      ok: true,
+      identity: { method: 'token', subject: `token#${entry.line}`, cluster: entry.cluster },
+    };
+  };
+
+  /** undefined when no client certificate was presented (or mTLS is off). */
+  const checkCertificate = (req: IncomingMessage): AuthResult | undefined => {
     const socket = req.socket as Partial<TLSSocket>;
-    if (options.mtls && socket.encrypted && typeof socket.getPeerCertificate === 'function') {
-      const cert = socket.getPeerCertificate();
-      if (cert && Object.keys(cert).length > 0) {
-        if (!socket.authorized)
-          return unauthenticated(
-            `client certificate not accepted: ${String(socket.authorizationError ?? 'untrusted')}`,
-          );
-        const cn = cert.subject?.CN;
-        if (typeof cn !== 'string') return unauthenticated('client certificate has no single subject CN');
-        if (options.allowedSubjects.size > 0 && !options.allowedSubjects.has(cn))
-          return {
-            ok: false,
-            status: 403,
-            code: 'KAUDIT_ERR_FORBIDDEN',
-            reason: `certificate subject CN=${cn} is not allowed`,
-          };
-        return {
-          ok: true,
-          identity: { method: 'mtls', subject: `CN=${cn}`, cluster: options.allowedSubjects.get(cn) },
-        };
-      }
-    }
+    if (!options.mtls || !socket.encrypted || typeof socket.getPeerCertificate !== 'function')
+      return undefined;
+    const cert = socket.getPeerCertificate();
+    if (!cert || Object.keys(cert).length === 0) return undefined;
+    if (!socket.authorized)
+      return unauthenticated(
+        `client certificate not accepted: ${String(socket.authorizationError ?? 'untrusted')}`,
+      );
+    const cn = cert.subject?.CN;
+    if (typeof cn !== 'string') return unauthenticated('client certificate has no single subject CN');
+    if (options.allowedSubjects.size > 0 && !options.allowedSubjects.has(cn))
+      return {
+        ok: false,
+        status: 403,
+        code: 'KAUDIT_ERR_FORBIDDEN',
+        reason: `certificate subject CN=${cn} is not allowed`,
+      };
+    return {
+      ok: true,
+      identity: { method: 'mtls', subject: `CN=${cn}`, cluster: options.allowedSubjects.get(cn) },
+    };
+  };
+
+  return (req) => {
+    // A valid token decides (as before) and the certificate is not looked at.
+    const token = checkToken(req);
+    if (token?.ok) return token;
+    const cert = checkCertificate(req);
+    if (cert?.ok)
+      return token
+        ? { ...cert, note: 'bearer token is not valid: authenticated by the client certificate instead' }
+        : cert;
+    if (cert) return token ? { ...cert, reason: `bearer token is not valid; ${cert.reason}` } : cert;
+    if (token) return token;
     if (options.allowAnonymous)
       return { ok: true, identity: { method: 'none', subject: 'anonymous', cluster: undefined } };
     return unauthenticated('a client certificate or a bearer token is required');
