@@ -1,9 +1,10 @@
-import { type DeadLetter, EnvelopeSchema, type Finding, formatIssues } from '@kaudit/audit-schema';
+import type { DeadLetter, Finding } from '@kaudit/audit-schema';
 import { createEngine, type Engine, type Policy } from '@kaudit/detection';
 import type { Logger } from '@kaudit/service-kit';
 import { AppError, ensureTopics } from '@kaudit/service-kit';
 import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
 import { changedStateMessages, type PartitionState, readChangelog } from './changelog';
+import { decodeEnvelope } from './decode-envelope';
 import type { DetectorMetrics } from './metrics';
 
 export interface DetectorOptions {
@@ -371,24 +372,6 @@ export function createDetector(deps: {
 
     stats: () => ({ ...totals, partitions: [...partitions.keys()].sort((a, b) => a - b) }),
   };
-}
-
-type Decoded =
-  | { ok: true; envelope: { cluster: string; event: import('@kaudit/audit-schema').AuditEvent } }
-  | { ok: false; reason: string };
-
-function decodeEnvelope(value: Buffer | null): Decoded {
-  if (value === null) return { ok: false, reason: 'empty message' };
-  let json: unknown;
-  try {
-    json = JSON.parse(value.toString('utf8'));
-  } catch (error) {
-    return { ok: false, reason: `not valid JSON (${(error as Error).message})` };
-  }
-  const parsed = EnvelopeSchema.safeParse(json);
-  return parsed.success
-    ? { ok: true, envelope: parsed.data }
-    : { ok: false, reason: formatIssues(parsed.error) };
 }
 
 function deadLetter(
