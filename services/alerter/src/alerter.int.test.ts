@@ -454,6 +454,43 @@ routes:
     expect(siem.accepted()).toHaveLength(10);
   });
 
+  test('a dead letter is re-driven by a tombstone for its outcome and the finding produced again', async () => {
+    let rejecting = true;
+    const siem = await receiver(() => (rejecting ? { status: 400, body: 'bad' } : ok));
+    const alerter = await h.start(
+      `
+destinations:
+  siem: { type: webhook, url: '${siem.url}', hmacKeyFrom: { env: K } }
+routes:
+  - { name: all, destinations: [siem] }
+`,
+      { K: 'k' },
+    );
+    const finding = buildFinding();
+    await h.produce([finding]);
+    await waitFor('the dead letter', async () => (h.deadLetters().length === 1 ? true : undefined));
+    await waitFor('its outcome remembered', async () =>
+      alerter.stats().deliveredIds === 1 ? true : undefined,
+    );
+    rejecting = false;
+
+    // The operator's re-drive (README "Dead letters"): forget the outcome, produce `raw` again.
+    const dead = h.deadLetters()[0]!;
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({
+      topic: h.topics.delivered,
+      messages: [{ key: `${dead.target}/${(dead.raw as Finding).id}`, value: null }],
+    });
+    await producer.disconnect();
+    await waitFor('the tombstone read', async () => (alerter.stats().deliveredIds === 0 ? true : undefined));
+    await h.produce([dead.raw as Finding]);
+
+    await waitFor('all committed', async () => ((await h.lag()) === 0 ? true : undefined));
+    expect(countBy(idsIn(siem.accepted(), [finding.id]))).toEqual({ [finding.id]: 1 });
+    expect(h.deadLetters()).toHaveLength(1);
+  });
+
   test('a message that is not a finding goes to the dead-letter topic and the partition moves on', async () => {
     const siem = await receiver(() => ok);
     await h.start(

@@ -101,7 +101,7 @@ function setup() {
     type: 'slack',
     timeoutMs: 60_000,
     concurrency: 1,
-    retry: { retries: 0, initialDelayMs: 1, maxDelayMs: 1, maxRetryAfterMs: 1 },
+    retry: { retries: 0, maxElapsedMs: 60_000, initialDelayMs: 1, maxDelayMs: 1, maxRetryAfterMs: 1 },
     secrets: [],
     send: () => {
       const send = deferred();

@@ -64,8 +64,9 @@ describe('alerter > config', () => {
     const hec = config.destinations.find((d) => d.name === 'hec')!;
     expect(hec.retry).toEqual({
       retries: 2,
+      maxElapsedMs: 7_200_000,
       initialDelayMs: 50,
-      maxDelayMs: 60_000,
+      maxDelayMs: 300_000,
       maxRetryAfterMs: 600_000,
     });
     expect(hec.secrets.map((s) => s.reveal()).sort()).toEqual([goodEnv.HEC_TOKEN, goodEnv.HEC_URL].sort());

@@ -10,6 +10,7 @@ export function createBoundedMap<V>(maxEntries: number) {
   return {
     get: (key: string) => map.get(key),
     has: (key: string) => map.has(key),
+    delete: (key: string) => map.delete(key),
     set(key: string, value: V) {
       map.delete(key);
       map.set(key, value);
@@ -86,8 +87,13 @@ export function createDeliveredStore(options: DeliveredStoreOptions) {
         eachMessage: async ({ partition, message }) => {
           const key = message.key?.toString('utf8');
           if (key) {
-            const value = message.value ? safeOutcome(message.value.toString('utf8')) : undefined;
-            if (value) outcomes.set(key, value);
+            // A tombstone is how an operator re-drives a dead letter (README "Dead letters"): the
+            // outcome is forgotten, so the finding produced again is delivered again.
+            if (!message.value) outcomes.delete(key);
+            else {
+              const value = safeOutcome(message.value.toString('utf8'));
+              if (value) outcomes.set(key, value);
+            }
           }
           const target = waitingFor.get(partition);
           if (target !== undefined && BigInt(message.offset) >= target) {

@@ -2,7 +2,7 @@ import { createLogger } from '@kaudit/service-kit';
 import { deferred } from '@kaudit/testkit';
 import { findingAlert } from './alert';
 import { createDeliveryQueue } from './delivery-queue';
-import { DeliveryError, type Destination } from './destinations';
+import { DEFAULT_RETRY, DeliveryError, type Destination } from './destinations';
 import { buildFinding } from './finding-fixture';
 import { Secret } from './secrets';
 
@@ -14,7 +14,7 @@ function fakeDestination(send: Destination['send'], overrides: Partial<Destinati
     type: 'webhook',
     timeoutMs: 1000,
     concurrency: 1,
-    retry: { retries: 3, initialDelayMs: 1, maxDelayMs: 2, maxRetryAfterMs: 1000 },
+    retry: { retries: 3, maxElapsedMs: 60_000, initialDelayMs: 1, maxDelayMs: 2, maxRetryAfterMs: 1000 },
     secrets: [new Secret('https://hooks.example.com/SECRET-PATH')],
     send,
     ...overrides,
@@ -99,6 +99,50 @@ describe('alerter > delivery-queue', () => {
       status: 'dead-lettered',
       cause: 'retry_after_too_long',
       attempts: 1,
+    });
+  });
+
+  describe('the default retry budget (fake clock)', () => {
+    const start = Date.parse('2026-01-06T10:00:00.000Z');
+    beforeEach(() => jest.useFakeTimers({ now: start }));
+    afterEach(() => jest.useRealTimers());
+
+    /** Advances the fake clock a minute at a time until the delivery has an outcome (at most 6 h). */
+    async function outcomeOf(send: Destination['send']) {
+      const queue = createDeliveryQueue(fakeDestination(send, { retry: DEFAULT_RETRY }), {
+        logger,
+        signal: new AbortController().signal,
+        random: () => 0.5,
+      });
+      let outcome: Awaited<ReturnType<typeof queue.push>> | undefined;
+      void queue.push(findingAlert(buildFinding())).then((o) => {
+        outcome = o;
+      });
+      for (let minute = 0; outcome === undefined && minute < 360; minute++) {
+        await jest.advanceTimersByTimeAsync(60_000);
+      }
+      return { outcome, at: Date.now() };
+    }
+
+    test('a destination down for an hour still gets the alert, no dead letter', async () => {
+      const backAt = start + 61 * 60_000;
+      const { outcome } = await outcomeOf(async () => {
+        if (Date.now() < backAt) throw http(503);
+      });
+      expect(outcome).toMatchObject({ status: 'delivered' });
+    });
+
+    test('a destination down for good dead-letters once maxElapsed (2 h) has passed, not before', async () => {
+      const { outcome, at } = await outcomeOf(async () => {
+        throw http(503);
+      });
+      expect(outcome).toMatchObject({ status: 'dead-lettered', cause: 'retries_exhausted' });
+      expect(outcome?.status === 'dead-lettered' && outcome.reason).toMatch(
+        /^gave up after \d+ attempts in \d+ s: fake: HTTP 503$/,
+      );
+      // The last retry starts before 2 h; its backoff is at most maxDelay (5 min), plus the minute step.
+      expect(at - start).toBeGreaterThanOrEqual(DEFAULT_RETRY.maxElapsedMs);
+      expect(at - start).toBeLessThanOrEqual(DEFAULT_RETRY.maxElapsedMs + DEFAULT_RETRY.maxDelayMs + 60_000);
     });
   });
 

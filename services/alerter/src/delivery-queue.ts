@@ -9,7 +9,7 @@ export type DeliveryOutcome =
       status: 'dead-lettered';
       attempts: number;
       reason: string;
-      cause: 'rejected' | 'retries_exhausted' | 'retry_after_too_long';
+      cause: 'rejected' | 'retries_exhausted' | 'retry_after_too_long' | 'backlog_full';
     }
   /** Shutdown interrupted it: neither delivered nor dead-lettered, so its message is not acknowledged. */
   | { status: 'aborted' };
@@ -31,8 +31,15 @@ function failureLabel(error: unknown): string {
  */
 export function createDeliveryQueue(
   destination: Destination,
-  options: { logger: Logger; signal: AbortSignal; hooks?: DeliveryQueueHooks; random?: () => number },
+  options: {
+    logger: Logger;
+    signal: AbortSignal;
+    hooks?: DeliveryQueueHooks;
+    random?: () => number;
+    now?: () => number;
+  },
 ) {
+  const now = options.now ?? (() => Date.now());
   const logger = options.logger.child({ component: 'delivery', destination: destination.name });
   const waiting: Array<{ alert: Alert; resolve: (outcome: DeliveryOutcome) => void }> = [];
   let running = 0;
@@ -40,6 +47,8 @@ export function createDeliveryQueue(
   async function deliver(alert: Alert): Promise<DeliveryOutcome> {
     let attempts = 0;
     let tooLong = false;
+    let outOfTime = false;
+    const startedAt = now();
     try {
       await retry(
         async () => {
@@ -56,6 +65,10 @@ export function createDeliveryQueue(
             if (!isAppError(error) || !error.retriable) return false;
             if ((error.retryAfterMs ?? 0) > destination.retry.maxRetryAfterMs) {
               tooLong = true;
+              return false;
+            }
+            if (now() - startedAt >= destination.retry.maxElapsedMs) {
+              outOfTime = true;
               return false;
             }
             return true;
@@ -84,7 +97,9 @@ export function createDeliveryQueue(
           ? `rejected: ${message}`
           : cause === 'retry_after_too_long'
             ? `Retry-After exceeds ${destination.retry.maxRetryAfterMs} ms: ${message}`
-            : `gave up after ${attempts} attempts: ${message}`;
+            : outOfTime
+              ? `gave up after ${attempts} attempts in ${Math.round((now() - startedAt) / 1000)} s: ${message}`
+              : `gave up after ${attempts} attempts: ${message}`;
       return { status: 'dead-lettered', attempts, reason, cause };
     }
   }

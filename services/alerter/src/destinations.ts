@@ -8,7 +8,10 @@ import { buildHecEvent, hecAuthorization } from './splunk-hec';
 import { SIGNATURE_HEADER, signatureHeaderValue } from './webhook-signature';
 
 export interface RetryBudget {
+  /** Attempts after the first; Infinity when only maxElapsedMs bounds them. */
   retries: number;
+  /** No retry after this long since the first attempt (the budget that outlasts an outage). */
+  maxElapsedMs: number;
   initialDelayMs: number;
   maxDelayMs: number;
   /** A Retry-After longer than this is not waited for: the delivery dead-letters instead. */
@@ -27,10 +30,15 @@ export interface Destination {
   send(alert: Alert, signal?: AbortSignal): Promise<void>;
 }
 
+/**
+ * Time-based, so that an alert outlives an hour-long outage of its destination (Slack, a SIEM being
+ * upgraded): retried for up to 2 h, backing off to one attempt every 5 min at most.
+ */
 export const DEFAULT_RETRY: RetryBudget = {
-  retries: 8,
+  retries: Number.POSITIVE_INFINITY,
+  maxElapsedMs: 7_200_000,
   initialDelayMs: 1000,
-  maxDelayMs: 60_000,
+  maxDelayMs: 300_000,
   maxRetryAfterMs: 600_000,
 };
 export const DEFAULT_TIMEOUT_MS = 10_000;
@@ -135,6 +143,7 @@ export function createDestination(
     concurrency: spec.concurrency ?? defaults.concurrency ?? (spec.type === 'slack' ? 1 : 4),
     retry: {
       retries: retrySpec.retries ?? DEFAULT_RETRY.retries,
+      maxElapsedMs: retrySpec.maxElapsed ?? DEFAULT_RETRY.maxElapsedMs,
       initialDelayMs: retrySpec.initialDelay ?? DEFAULT_RETRY.initialDelayMs,
       maxDelayMs: retrySpec.maxDelay ?? DEFAULT_RETRY.maxDelayMs,
       maxRetryAfterMs: retrySpec.maxRetryAfter ?? DEFAULT_RETRY.maxRetryAfterMs,

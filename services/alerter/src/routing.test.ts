@@ -37,6 +37,10 @@ describe('alerter > routing', () => {
       window: 600_000,
     });
     expect(policy.defaults.retry?.initialDelay).toBe(1000);
+    // "Even if Slack was down for an hour": the default budget is time-based and outlasts that.
+    expect(policy.defaults.retry?.retries).toBeUndefined();
+    expect(policy.defaults.retry?.maxElapsed).toBeGreaterThan(3_600_000);
+    expect(policy.defaults.retry?.maxDelay).toBeLessThanOrEqual(300_000);
   });
 
   // Every condition of a route's match must hold; any entry of one list may match.

@@ -35,8 +35,10 @@ const TimezoneSchema = z
 
 const RetrySchema = z
   .object({
-    /** Attempts after the first one. */
-    retries: z.number().int().min(0).max(100).optional(),
+    /** Attempts after the first one; unlimited unless given (maxElapsed still bounds them). */
+    retries: z.number().int().min(0).max(10_000).optional(),
+    /** No retry starts after this long since the first attempt: the delivery dead-letters instead. */
+    maxElapsed: DurationSchema.refine((ms) => ms >= 1000, 'must be at least 1s').optional(),
     initialDelay: DurationSchema.optional(),
     maxDelay: DurationSchema.optional(),
     /** A Retry-After longer than this is not waited for: the delivery dead-letters instead. */
