@@ -2,11 +2,13 @@ import { randomUUID } from 'node:crypto';
 import type { ClusterState, Engine, EngineState, IdentityState } from '@kaudit/detection';
 import type { Logger } from '@kaudit/service-kit';
 import type { Kafka, Message } from 'kafkajs';
+import { decodeIdentity, encodeIdentity } from './state-codec';
 
 /**
  * The detector's state on Kafka: one compacted topic with as many partitions as the events topic. The
  * state of events partition p lives in changelog partition p, one record per identity (key "i:" +
- * partition key) and one per cluster ("c:" + cluster); a forgotten identity is a tombstone.
+ * partition key, encoded by state-codec.ts) and one per cluster ("c:" + cluster, JSON); a forgotten
+ * identity is a tombstone.
  */
 const IDENTITY = 'i:';
 const CLUSTER = 'c:';
@@ -34,7 +36,7 @@ export function changedStateMessages(
   const messages: Message[] = [];
   for (const key of dirty.identities) {
     const state = engine.snapshot(key);
-    const value = state === undefined ? null : JSON.stringify(state);
+    const value = state === undefined ? null : encodeIdentity(state);
     if (value === null) sizes.delete(IDENTITY + key);
     else sizes.set(IDENTITY + key, value.length);
     messages.push({ key: IDENTITY + key, value, partition });
@@ -55,7 +57,7 @@ export function applyStateRecord(target: PartitionState, key: string, value: Buf
       delete target.state.identities[id];
       target.sizes.delete(key);
     } else {
-      target.state.identities[id] = JSON.parse(value.toString('utf8')) as IdentityState;
+      target.state.identities[id] = decodeIdentity(value.toString('utf8'));
       target.sizes.set(key, value.length);
     }
   } else if (key.startsWith(CLUSTER) && value !== null) {

@@ -198,6 +198,7 @@ export function createDetector(deps: {
     const lastOffset = batch.messages[batch.messages.length - 1]!.offset;
     const processed = Date.now();
     const state = changedStateMessages(partition.engine, batch.partition, partition.sizes);
+    const encoded = Date.now();
     try {
       await commit({
         findings,
@@ -212,7 +213,8 @@ export function createDetector(deps: {
           findings: findings.length,
           stateRecords: state.length,
           processMs: processed - started,
-          commitMs: Date.now() - processed,
+          stateMs: encoded - processed,
+          commitMs: Date.now() - encoded,
         },
         'batch committed',
       );
