@@ -4,6 +4,7 @@ import type { Logger } from '@kaudit/service-kit';
 import { AppError, ensureTopics } from '@kaudit/service-kit';
 import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
 import { changedStateMessages, type PartitionState, readChangelog } from './changelog';
+import { createCommitQueue, type Work } from './commit-queue';
 import { decodeEnvelope } from './decode-envelope';
 import type { DetectorMetrics } from './metrics';
 
@@ -17,8 +18,10 @@ export interface DetectorOptions {
   idleFlushMs: number;
   transactionTimeoutMs: number;
   sessionTimeoutMs: number;
-  /** Most bytes fetched per partition per batch (one transaction each); default 8 MiB. */
+  /** Most bytes fetched per partition per batch; default 8 MiB. */
   maxBatchBytes?: number;
+  /** Partitions whose batches are processed while another's transaction is in flight (default 4). */
+  partitionsConsumedConcurrently?: number;
   /** Read the events topic from the beginning when the group has no committed offset (default true). */
   fromBeginning?: boolean;
 }
@@ -36,11 +39,19 @@ interface Partition {
   sizes: Map<string, number>;
   /** Wall-clock time of the last message, for the idle flush. */
   lastArrival: number;
+  /**
+   * The transaction carrying this partition's last processed work, until it settles. No further work is
+   * computed from the engine before then: if it fails, the engine is dropped and restored.
+   */
+  inFlight?: Promise<void>;
+  /** A batch is being run through the engine (it yields to the event loop now and then). */
+  processing?: boolean;
 }
 
 /** State records are chunked so no record batch approaches the broker's message.max.bytes. */
 const MAX_SEND_BYTES = 512 * 1024;
 const METRICS_REFRESH_MS = 15_000;
+const YIELD_EVERY_MESSAGES = 1000;
 
 /**
  * The detector's consumer loop. Each batch of one events partition runs through that partition's
@@ -67,14 +78,6 @@ export function createDetector(deps: {
   let flushTimer: NodeJS.Timeout | undefined;
   let lastMetricsRefresh = 0;
   const totals = { events: 0, findings: 0 };
-
-  // One transaction at a time: batches and the idle flush share the transactional producer.
-  let chain: Promise<unknown> = Promise.resolve();
-  const serialize = <T>(fn: () => Promise<T>): Promise<T> => {
-    const next = chain.then(fn);
-    chain = next.catch(() => undefined);
-    return next;
-  };
 
   const restore = (wanted: number[]): Promise<Map<number, PartitionState>> => {
     const started = Date.now();
@@ -143,12 +146,7 @@ export function createDetector(deps: {
     }
   };
 
-  const commit = async (work: {
-    findings: Finding[];
-    state: Message[];
-    deadLetters: Message[];
-    offsets: Array<{ partition: number; offset: string }>;
-  }) => {
+  const commit = async (work: Work) => {
     const tx = await producer!.transaction();
     try {
       const batches: Array<{ topic: string; messages: Message[] }> = [];
@@ -180,27 +178,63 @@ export function createDetector(deps: {
       metrics.findings.inc({ rule: finding.rule, severity: finding.severity });
     totals.findings += work.findings.length;
   };
+  // Batches and idle flushes share the transactional producer: one transaction at a time, grouped.
+  const queue = createCommitQueue(commit);
+
+  /** Commits `work` of `numbers`; on failure those partitions' engines are dropped (then restored). */
+  const submit = (numbers: number[], work: Work): Promise<void> => {
+    const done = queue.submit(work);
+    const settled = done.then(
+      () => undefined,
+      () => {
+        for (const number of numbers) drop(number);
+      },
+    );
+    for (const number of numbers) {
+      const partition = partitions.get(number);
+      if (!partition) continue;
+      partition.inFlight = settled;
+      void settled.then(() => {
+        if (partition.inFlight === settled) partition.inFlight = undefined;
+      });
+    }
+    return done;
+  };
 
   const handleBatch = async ({ batch, resolveOffset, heartbeat }: EachBatchPayload) => {
     if (batch.messages.length === 0) return;
     const started = Date.now();
-    const partition = await partitionFor(batch.partition, heartbeat);
+    let partition = await partitionFor(batch.partition, heartbeat);
+    // An idle flush of this partition may still be committing: wait, since its failure drops the engine.
+    while (partition.inFlight) {
+      await partition.inFlight;
+      partition = await partitionFor(batch.partition, heartbeat);
+    }
     const findings: Finding[] = [];
     const deadLetters: Message[] = [];
-    for (const message of batch.messages) {
-      const decoded = decodeEnvelope(message.value);
-      if (!decoded.ok) {
-        deadLetters.push(deadLetter(message, batch.topic, batch.partition, decoded.reason));
-        continue;
+    partition.processing = true;
+    try {
+      for (let i = 0; i < batch.messages.length; i++) {
+        // Let the transaction in flight (another partition's) take its next round trip meanwhile.
+        if (i > 0 && i % YIELD_EVERY_MESSAGES === 0) await new Promise(setImmediate);
+        const message = batch.messages[i]!;
+        const decoded = decodeEnvelope(message.value);
+        if (!decoded.ok) {
+          deadLetters.push(deadLetter(message, batch.topic, batch.partition, decoded.reason));
+          continue;
+        }
+        findings.push(...partition.engine.process(decoded.envelope));
       }
-      findings.push(...partition.engine.process(decoded.envelope));
+    } finally {
+      partition.processing = false;
     }
     const lastOffset = batch.messages[batch.messages.length - 1]!.offset;
     const processed = Date.now();
     const state = changedStateMessages(partition.engine, batch.partition, partition.sizes);
     const encoded = Date.now();
+    partition.lastArrival = encoded;
     try {
-      await commit({
+      await submit([batch.partition], {
         findings,
         deadLetters,
         state,
@@ -220,13 +254,11 @@ export function createDetector(deps: {
       );
     } catch (err) {
       metrics.errors.inc({ stage: 'transaction', type: errorType(err) });
-      drop(batch.partition);
       throw new AppError('KAUDIT_ERR_KAFKA', `committing partition ${batch.partition} failed`, {
         retriable: true,
         cause: err,
       });
     }
-    partition.lastArrival = Date.now();
     if (deadLetters.length > 0) metrics.dropped.inc({ reason: 'invalid_envelope' }, deadLetters.length);
     resolveOffset(lastOffset);
     totals.events += batch.messages.length;
@@ -244,7 +276,7 @@ export function createDetector(deps: {
     const touched: number[] = [];
     for (const [number, partition] of partitions) {
       const idleMs = now - partition.lastArrival;
-      if (idleMs < options.idleFlushMs) continue;
+      if (idleMs < options.idleFlushMs || partition.processing || partition.inFlight) continue;
       const closed = partition.engine.flush({ idleMs });
       const changed = changedStateMessages(partition.engine, number, partition.sizes);
       if (closed.length > 0 || changed.length > 0) {
@@ -255,11 +287,10 @@ export function createDetector(deps: {
     }
     if (touched.length > 0) {
       try {
-        await commit({ findings, state, deadLetters: [], offsets: [] });
+        await submit(touched, { findings, state, deadLetters: [], offsets: [] });
       } catch (err) {
         metrics.errors.inc({ stage: 'flush', type: errorType(err) });
         logger.error({ err, partitions: touched }, 'idle flush failed; partitions will be restored');
-        for (const number of touched) drop(number);
       }
     }
     if (now - lastMetricsRefresh >= METRICS_REFRESH_MS) refreshStateMetrics(now);
@@ -351,10 +382,12 @@ export function createDetector(deps: {
       await consumer.run({
         autoCommit: false,
         eachBatchAutoResolve: false,
-        eachBatch: (payload) => serialize(() => handleBatch(payload)),
+        // While one partition's transaction is in flight, the next partitions' batches are processed.
+        partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? 4,
+        eachBatch: handleBatch,
       });
       flushTimer = setInterval(
-        () => void serialize(idleFlush).catch((err: unknown) => logger.error({ err }, 'idle flush failed')),
+        () => void idleFlush().catch((err: unknown) => logger.error({ err }, 'idle flush failed')),
         Math.min(options.idleFlushMs, 5000),
       );
       flushTimer.unref();
@@ -365,7 +398,7 @@ export function createDetector(deps: {
       stopping = true;
       if (flushTimer) clearInterval(flushTimer);
       await consumer?.disconnect();
-      await chain;
+      await queue.idle();
       await producer?.disconnect();
       logger.info(totals, 'detector stopped');
     },
