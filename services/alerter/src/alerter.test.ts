@@ -2,7 +2,7 @@ import { createLogger } from '@kaudit/service-kit';
 import { type Deferred, deferred } from '@kaudit/testkit';
 import type { EachMessagePayload, Kafka } from 'kafkajs';
 import { type AlerterOptions, createAlerter } from './alerter';
-import type { Destination } from './destinations';
+import { DeliveryError, type Destination } from './destinations';
 import { buildFinding } from './finding-fixture';
 import { createAlerterMetrics } from './metrics';
 import { parseRoutingPolicy } from './routing';
@@ -21,7 +21,7 @@ interface FakeConsumer {
 
 function fakeKafka() {
   const consumers: FakeConsumer[] = [];
-  const sent: Array<{ topic: string }> = [];
+  const sent: Array<{ topic: string; messages: Array<{ key: string | null; value: string | null }> }> = [];
   const kafka = {
     admin: () => ({
       connect: async () => {},
@@ -32,7 +32,7 @@ function fakeKafka() {
     producer: () => ({
       connect: async () => {},
       disconnect: async () => {},
-      send: async (record: { topic: string }) => {
+      send: async (record: (typeof sent)[number]) => {
         sent.push(record);
         return [];
       },
@@ -84,7 +84,8 @@ const options: AlerterOptions = {
   deliveredTopic: 'delivered',
   groupId: 'alerter-test',
   fromBeginning: true,
-  maxInFlight: 100,
+  maxHeld: 100,
+  maxQueued: 100,
   commitIntervalMs: 60_000,
   throttleFlushIntervalMs: 60_000,
   throttleGraceMs: 0,
@@ -170,5 +171,93 @@ describe('alerter > stop', () => {
     await stopping;
     expect(sent.map((r) => r.topic)).toEqual(['delivered']);
     expect(main().commits).toEqual([[{ topic: 'alerts', partition: 0, offset: '42' }]]);
+  });
+});
+
+/** One message of the alerts topic, handed to the alerter the way kafkajs would. */
+function message(offset: number, value: unknown): EachMessagePayload {
+  return {
+    topic: 'alerts',
+    partition: 0,
+    message: { offset: String(offset), key: null, value: Buffer.from(JSON.stringify(value)) },
+    heartbeat: async () => {},
+  } as unknown as EachMessagePayload;
+}
+
+describe('alerter > one destination down', () => {
+  it('a down destination with a full queue does not stop reading, nor delivery to a healthy one', async () => {
+    const fake = fakeKafka();
+    const healthy: string[] = [];
+    const hanging: Array<Deferred<void>> = [];
+    const destination = (name: string, send: Destination['send']): Destination => ({
+      name,
+      type: 'webhook',
+      timeoutMs: 60_000,
+      concurrency: 1,
+      retry: { retries: 0, maxElapsedMs: 60_000, initialDelayMs: 1, maxDelayMs: 1, maxRetryAfterMs: 1 },
+      secrets: [],
+      send,
+    });
+    const routing = parseRoutingPolicy(
+      [
+        'destinations:',
+        '  down: { type: slack, urlFrom: { env: UNUSED } }',
+        '  healthy: { type: slack, urlFrom: { env: UNUSED } }',
+        'routes:',
+        '  - { name: all, destinations: [down, healthy] }',
+        '  - { name: healthy-only, match: { minSeverity: critical }, destinations: [healthy] }',
+      ].join('\n'),
+    );
+    const alerter = createAlerter({
+      kafka: fake.kafka,
+      logger: createLogger({ service: 'alerter-test', level: 'silent' }),
+      metrics: createAlerterMetrics(),
+      routing,
+      destinations: [
+        {
+          ...destination('down', async () => {
+            hanging.push(deferred());
+            throw new DeliveryError('down: HTTP 503', '503', { statusCode: 503, retriable: true });
+          }),
+          // Retried for a long time: the first delivery stays in progress for the whole test.
+          retry: {
+            retries: 100,
+            maxElapsedMs: 7_200_000,
+            initialDelayMs: 600_000,
+            maxDelayMs: 600_000,
+            maxRetryAfterMs: 1,
+          },
+        },
+        destination('healthy', async (alert) => {
+          healthy.push(alert.id);
+        }),
+      ],
+      // The old global limit (3 unacknowledged messages) would have stopped reading at the 4th, and
+      // a healthy destination's full queue is waited for: the burst must not dead-letter its deliveries.
+      options: { ...options, maxHeld: 3, maxQueued: 3 },
+      random: () => 1, // the full backoff: no second attempt within the test
+    });
+    await alerter.start();
+    const findings = Array.from({ length: 10 }, (_, i) =>
+      buildFinding({ severity: i % 2 === 0 ? 'critical' : 'high' }),
+    );
+    for (const [i, finding] of findings.entries()) await fake.main().eachMessage!(message(i, finding));
+    await flush();
+
+    expect(healthy.sort()).toEqual(findings.map((f) => f.id).sort());
+    expect(hanging).toHaveLength(1); // one in progress (waiting to retry), two waiting: the queue is full
+    const dead = fake.sent
+      .filter((r) => r.topic === 'dlq')
+      .flatMap((r) => r.messages.map((m) => JSON.parse(m.value!) as { target: string; reason: string }));
+    expect(dead).toHaveLength(7);
+    expect(dead.every((d) => d.target === 'down' && d.reason.startsWith('backlog full: 3 deliveries'))).toBe(
+      true,
+    );
+    const stopping = alerter.stop({ drainTimeoutMs: 0 });
+    fake.main().stopped.resolve();
+    fake.store().stopped.resolve();
+    await stopping;
+    // The first message still waits on the down destination: nothing could be committed.
+    expect(fake.main().commits).toEqual([]);
   });
 });

@@ -17,8 +17,13 @@ export interface AlerterOptions {
   groupId: string;
   /** A new consumer group starts at the oldest finding still on the topic (true) or at new ones. */
   fromBeginning: boolean;
-  /** Messages read but not yet acknowledged; reading pauses at this many. */
-  maxInFlight: number;
+  /**
+   * Findings held in open throttle windows; reading pauses at this many (until digests release them).
+   * Deliveries waiting on a destination do not count: each destination has its own maxQueued.
+   */
+  maxHeld: number;
+  /** Per destination: deliveries waiting or in progress; beyond it a delivery is dead-lettered at once. */
+  maxQueued: number;
   commitIntervalMs: number;
   throttleFlushIntervalMs: number;
   /** A window's digest waits this long after the window ended for late findings. */
@@ -86,6 +91,7 @@ export function createAlerter(deps: AlerterDeps) {
       createDeliveryQueue(d, {
         logger: deps.logger,
         signal: abort.signal,
+        maxQueued: options.maxQueued,
         ...(deps.random ? { random: deps.random } : {}),
         hooks: { onRetry: (destination, reason) => metrics.retried.inc({ destination, reason }) },
       }),
@@ -221,8 +227,20 @@ export function createAlerter(deps: AlerterDeps) {
     return { problem: `not a valid finding: ${issues.join('; ')}`, raw };
   }
 
-  async function waitForCapacity(heartbeat: () => Promise<void>): Promise<void> {
-    while (offsets.inFlight() >= options.maxInFlight && !stopping) {
+  /**
+   * Reading pauses for findings held for digests (maxHeld) and for a healthy destination's full queue
+   * (backpressure: it is slow, not down, and everything it gets will be delivered). A destination that
+   * is failing is never waited for: past maxQueued its deliveries are dead-lettered at once, so it
+   * holds only its own queue, never the others' deliveries.
+   */
+  async function waitForCapacity(heartbeat: () => Promise<void>, targets: Iterable<string> = []) {
+    const busy = () =>
+      throttle.heldCount() >= options.maxHeld ||
+      [...targets].some((name) => {
+        const queue = queues.get(name)!;
+        return queue.full() && !queue.failing();
+      });
+    while (busy() && !stopping) {
       await sleep(100);
       await heartbeat();
     }
@@ -273,6 +291,7 @@ export function createAlerter(deps: AlerterDeps) {
       }
       for (const destination of route.destinations) targets.add(destination);
     }
+    await waitForCapacity(heartbeat, targets);
     const alert = findingAlert(finding);
     for (const destination of targets) settle(tracker, dispatch(destination, alert, source));
     tracker.done();

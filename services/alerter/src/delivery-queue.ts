@@ -37,12 +37,21 @@ export function createDeliveryQueue(
     hooks?: DeliveryQueueHooks;
     random?: () => number;
     now?: () => number;
+    /**
+     * Deliveries waiting or in progress before the queue counts as full. A full queue of a destination
+     * that is failing dead-letters one more delivery at once (backlog_full), so a destination that is
+     * down never makes the alerter stop reading for the others; a healthy one is waited for instead.
+     */
+    maxQueued?: number;
   },
 ) {
+  const maxQueued = options.maxQueued ?? Number.POSITIVE_INFINITY;
   const now = options.now ?? (() => Date.now());
   const logger = options.logger.child({ component: 'delivery', destination: destination.name });
   const waiting: Array<{ alert: Alert; resolve: (outcome: DeliveryOutcome) => void }> = [];
   let running = 0;
+  /** Attempts failed since the last one that succeeded: > 0 means the destination is failing now. */
+  let failuresInARow = 0;
 
   async function deliver(alert: Alert): Promise<DeliveryOutcome> {
     let attempts = 0;
@@ -53,7 +62,13 @@ export function createDeliveryQueue(
       await retry(
         async () => {
           attempts += 1;
-          await destination.send(alert, options.signal);
+          try {
+            await destination.send(alert, options.signal);
+          } catch (error) {
+            if (!options.signal.aborted) failuresInARow += 1;
+            throw error;
+          }
+          failuresInARow = 0;
         },
         {
           retries: destination.retry.retries,
@@ -133,11 +148,23 @@ export function createDeliveryQueue(
     name: destination.name,
     push(alert: Alert): Promise<DeliveryOutcome> {
       if (options.signal.aborted) return Promise.resolve({ status: 'aborted' });
+      if (waiting.length + running >= maxQueued && failuresInARow > 0) {
+        return Promise.resolve({
+          status: 'dead-lettered',
+          attempts: 0,
+          cause: 'backlog_full',
+          reason: `backlog full: ${waiting.length + running} deliveries to ${destination.name} already waiting or in progress`,
+        });
+      }
       return new Promise((resolve) => {
         waiting.push({ alert, resolve });
         pump();
       });
     },
+    /** At maxQueued: a caller should wait for room unless the destination is failing. */
+    full: () => waiting.length + running >= maxQueued,
+    /** The last attempt failed (no success since): the destination is down or refusing. */
+    failing: () => failuresInARow > 0,
     /** Deliveries waiting for a slot. */
     depth: () => waiting.length,
     /** Deliveries in progress, retries included. */
