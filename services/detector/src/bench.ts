@@ -275,7 +275,7 @@ async function main(): Promise<void> {
     [
       'detector through Kafka',
       `${fmt(kafka.detectorEventsPerSecond)} events/s`,
-      'parse + engine + transaction per batch',
+      'parse + engine + transactions (group commit)',
     ],
     ['detector / bare loop', `${(kafka.detectorEventsPerSecond / kafka.bareEventsPerSecond).toFixed(2)}`, ''],
     ['detector / engine alone', `${(kafka.detectorEventsPerSecond / engine.eventsPerSecond).toFixed(2)}`, ''],
