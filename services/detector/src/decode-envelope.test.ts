@@ -85,6 +85,30 @@ describe('detector > decode-envelope', () => {
     if (!decoded.ok) expect(decoded.reason).not.toBe('');
   });
 
+  it('knows every field of the schema (a field added to EnvelopeSchema must be added to the check)', () => {
+    expect(Object.keys(EnvelopeSchema.shape)).toEqual(['cluster', 'receivedAt', 'event']);
+    expect(Object.keys(EnvelopeSchema.shape.event.shape)).toEqual([
+      'kind',
+      'apiVersion',
+      'level',
+      'auditID',
+      'stage',
+      'requestURI',
+      'verb',
+      'user',
+      'impersonatedUser',
+      'sourceIPs',
+      'userAgent',
+      'objectRef',
+      'responseStatus',
+      'requestObject',
+      'responseObject',
+      'requestReceivedTimestamp',
+      'stageTimestamp',
+      'annotations',
+    ]);
+  });
+
   it('says why a message is no envelope', () => {
     expect(decodeEnvelope(null)).toEqual({ ok: false, reason: 'empty message' });
     expect(decodeEnvelope(Buffer.from('{"cluster":'))).toMatchObject({
