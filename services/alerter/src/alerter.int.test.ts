@@ -440,19 +440,25 @@ routes:
       firstSeen: '2026-01-06T10:05:00.000Z',
       lastSeen: '2026-01-06T10:05:00.000Z',
     });
-    await h.produce([...burst, bob]);
+    // Windows close by the findings' own time: a later finding shows the 10:00-10:10 window is over.
+    const carol = buildFinding({
+      identity: { username: 'carol@example.com', kind: 'user', groups: [] },
+      firstSeen: '2026-01-06T10:12:00.000Z',
+      lastSeen: '2026-01-06T10:12:00.000Z',
+    });
+    await h.produce([...burst, bob, carol]);
     await waitFor('all committed', async () => ((await h.lag()) === 0 ? true : undefined));
 
     const bodies = slack.accepted().map((r) => JSON.parse(r.body) as { text: string });
     const digests = bodies.filter((b) => b.text.startsWith('and '));
     const singles = bodies.filter((b) => !b.text.startsWith('and '));
-    expect(singles).toHaveLength(3); // two of alice's, bob's
+    expect(singles).toHaveLength(4); // two of alice's, bob's, carol's
     const folded = digests.map((d) =>
       Number(/^and (\d+) more like this for alice@example.com/.exec(d.text)?.[1]),
     );
     expect(folded.reduce((a, b) => a + b, 0)).toBe(7);
     // The SIEM route has no throttle: it got every finding.
-    expect(siem.accepted()).toHaveLength(10);
+    expect(siem.accepted()).toHaveLength(11);
   });
 
   test('a dead letter is re-driven by a tombstone for its outcome and the finding produced again', async () => {

@@ -5,6 +5,7 @@ import { type Alert, alertBody, digestAlert, findingAlert } from './alert';
 import { createDeliveredStore, type DeliveredStore } from './delivered-store';
 import { createDeliveryQueue, type DeliveryQueue } from './delivery-queue';
 import type { Destination } from './destinations';
+import { createEventClock } from './event-clock';
 import type { AlerterMetrics } from './metrics';
 import { createOffsetTracker, type TrackedOffset } from './offset-tracker';
 import { createRouter, type Route, type RoutingPolicy } from './routing';
@@ -103,7 +104,7 @@ export function createAlerter(deps: AlerterDeps) {
   let joined = false;
   let stopping = false;
   let healthy = true;
-  let maxEventTimeMs = 0;
+  const eventClock = createEventClock({ now });
   let committing = false;
   const timers: NodeJS.Timeout[] = [];
 
@@ -268,7 +269,7 @@ export function createAlerter(deps: AlerterDeps) {
     }
     const { finding } = parsed;
     source.cluster = finding.cluster;
-    maxEventTimeMs = Math.max(maxEventTimeMs, Date.parse(finding.firstSeen) || 0);
+    eventClock.observe(Date.parse(finding.firstSeen));
     const routes = router.match(finding);
     if (routes.length === 0) {
       metrics.findingsUnrouted.inc();
@@ -298,7 +299,10 @@ export function createAlerter(deps: AlerterDeps) {
   }
 
   function flushDigests(): void {
-    for (const { digest, members } of throttle.due(Math.max(now(), maxEventTimeMs))) {
+    const closeAtMs = eventClock.closing();
+    const forgetAtMs = eventClock.watermark();
+    if (closeAtMs === undefined || forgetAtMs === undefined) return; // no finding read yet
+    for (const { digest, members } of throttle.due(closeAtMs, forgetAtMs)) {
       metrics.digests.inc({ route: digest.route });
       const route = routesByName.get(digest.route)!;
       const alert = digestAlert(digest);

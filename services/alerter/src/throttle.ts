@@ -78,17 +78,21 @@ export function createThrottle<M>(options: { graceMs?: number } = {}) {
       return 'fold';
     },
 
-    /** Digests of every window that closed (end + grace <= watermark); forgets windows long past. */
-    due(watermarkMs: number): Array<DueDigest<M>> {
+    /**
+     * Digests of every window that closed (end + grace <= closeAtMs); forgets windows that ended a
+     * whole window length before forgetAtMs. Both are event times (see event-clock.ts): forgetAtMs
+     * should be the latest event time seen, so a window is kept while its findings may still arrive.
+     */
+    due(closeAtMs: number, forgetAtMs: number = closeAtMs): Array<DueDigest<M>> {
       const out: Array<DueDigest<M>> = [];
       for (const [key, state] of windows) {
-        if (state.windowEndMs + graceMs > watermarkMs) continue;
+        if (state.windowEndMs + graceMs > closeAtMs) continue;
         if (state.held.length > 0) {
           out.push({ digest: buildDigest(state), members: state.held.map((h) => h.member) });
           state.held = [];
         }
         // Kept one more window so late findings of a closed window are still counted against it.
-        if (state.windowEndMs + (state.windowEndMs - state.windowStartMs) + graceMs <= watermarkMs) {
+        if (state.windowEndMs + (state.windowEndMs - state.windowStartMs) + graceMs <= forgetAtMs) {
           windows.delete(key);
         }
       }
