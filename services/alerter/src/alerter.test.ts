@@ -1,5 +1,5 @@
 import { createLogger } from '@kaudit/service-kit';
-import { type Deferred, deferred } from '@kaudit/testkit';
+import { type Deferred, deferred, waitFor } from '@kaudit/testkit';
 import type { EachMessagePayload, Kafka } from 'kafkajs';
 import { type AlerterOptions, createAlerter } from './alerter';
 import { DeliveryError, type Destination } from './destinations';
@@ -19,7 +19,9 @@ interface FakeConsumer {
   commits: Array<Array<{ topic: string; partition: number; offset: string }>>;
 }
 
-function fakeKafka() {
+/** `failSend(topic)`: the producer's send to that topic rejects while it returns true. */
+function fakeKafka(failSend: (topic: string) => boolean = () => false) {
+  const handlers = new Map<string, (event: unknown) => void>();
   const consumers: FakeConsumer[] = [];
   const sent: Array<{ topic: string; messages: Array<{ key: string | null; value: string | null }> }> = [];
   const kafka = {
@@ -33,6 +35,7 @@ function fakeKafka() {
       connect: async () => {},
       disconnect: async () => {},
       send: async (record: (typeof sent)[number]) => {
+        if (failSend(record.topic)) throw new Error('KafkaJSConnectionError: broker down');
         sent.push(record);
         return [];
       },
@@ -46,7 +49,10 @@ function fakeKafka() {
       };
       return {
         events: { GROUP_JOIN: 'group-join', CRASH: 'crash' },
-        on: () => () => {},
+        on: (event: string, handler: (event: unknown) => void) => {
+          if (groupId === 'alerter-test') handlers.set(event, handler);
+          return () => {};
+        },
         connect: async () => {},
         subscribe: async () => {},
         run: async ({ eachMessage }: { eachMessage: FakeConsumer['eachMessage'] }) => {
@@ -72,6 +78,8 @@ function fakeKafka() {
   return {
     kafka,
     sent,
+    /** What kafkajs emits once the findings consumer has its partitions. */
+    joinGroup: () => handlers.get('group-join')!({ payload: { memberAssignment: { alerts: [0] } } }),
     main: () => find('findings', (g) => g === 'alerter-test'),
     // The store reads with a throwaway group under `${groupId}.delivered.`.
     store: () => find('delivered-ids', (g) => g.startsWith('alerter-test.delivered.')),
@@ -94,8 +102,8 @@ const options: AlerterOptions = {
   dedupLoadTimeoutMs: 5000,
 };
 
-function setup() {
-  const fake = fakeKafka();
+function setup(failSend?: (topic: string) => boolean) {
+  const fake = fakeKafka(failSend);
   const sends: Array<Deferred<void>> = [];
   const destination: Destination = {
     name: 'hook',
@@ -120,6 +128,7 @@ function setup() {
     routing,
     destinations: [destination],
     options,
+    writeRetry: { retries: 2, initialDelayMs: 1, maxDelayMs: 5 },
   });
   return { ...fake, alerter, sends };
 }
@@ -259,5 +268,30 @@ describe('alerter > one destination down', () => {
     await stopping;
     // The first message still waits on the down destination: nothing could be committed.
     expect(fake.main().commits).toEqual([]);
+  });
+});
+
+describe('alerter > outcome writes', () => {
+  it('retries an outcome write Kafka refuses, not ready meanwhile, and commits once it is written', async () => {
+    let kafkaDown = false;
+    const { alerter, main, store, sends, joinGroup } = setup((topic) => kafkaDown && topic === 'delivered');
+    await alerter.start();
+    joinGroup();
+    expect(alerter.ready()).toBe(true);
+
+    await main().eachMessage!(message(41, buildFinding()));
+    await flush();
+    kafkaDown = true;
+    sends[0]!.resolve(); // delivered; now its outcome record cannot be written
+    await waitFor('readiness to fail', async () => (alerter.ready() ? undefined : true));
+    expect(alerter.stats().deliveries).toBe(1); // still being written, not given up
+
+    kafkaDown = false;
+    await waitFor('ready again', async () => (alerter.ready() ? true : undefined));
+    const stopping = alerter.stop({ drainTimeoutMs: 10_000 });
+    main().stopped.resolve();
+    store().stopped.resolve();
+    await stopping;
+    expect(main().commits).toEqual([[{ topic: 'alerts', partition: 0, offset: '42' }]]);
   });
 });

@@ -44,6 +44,11 @@ export interface AlerterDeps {
   now?: () => number;
   /** Jitter source, injected by tests. */
   random?: () => number;
+  /**
+   * Writes that must reach Kafka (outcome records, dead letters) are retried until they succeed or the
+   * alerter stops; after `retries` failed attempts the alerter reports not ready while it keeps trying.
+   */
+  writeRetry?: { retries: number; initialDelayMs: number; maxDelayMs: number };
 }
 
 /** Counts the outcomes one Kafka message waits for; acknowledges it when the last one is in. */
@@ -103,21 +108,47 @@ export function createAlerter(deps: AlerterDeps) {
   let consumer: Consumer | undefined;
   let joined = false;
   let stopping = false;
-  let healthy = true;
+  /** The consumer crashed for good. */
+  let crashed = false;
+  /** Writes to Kafka past their first retries (still being retried): not ready meanwhile. */
+  let failingWrites = 0;
+  const writeRetry = deps.writeRetry ?? { retries: 5, initialDelayMs: 200, maxDelayMs: 30_000 };
   const eventClock = createEventClock({ now });
   let committing = false;
   const timers: NodeJS.Timeout[] = [];
 
-  /** Writes that must reach Kafka before a message is acknowledged; retried, then the message stays open. */
+  /**
+   * Writes that must reach Kafka before a message is acknowledged. Retried until they succeed: giving
+   * up would leave the message unacknowledged, and with it every later offset of its partition, until
+   * a restart. After writeRetry.retries failed attempts the alerter reports not ready (an operator and
+   * the orchestrator see it) and keeps trying; it is ready again once the write succeeds. Only stopping
+   * abandons the write (false): the message is read again after the restart.
+   */
   async function persist(stage: string, write: () => Promise<unknown>): Promise<boolean> {
+    let failing = false;
     try {
-      await retry(write, { retries: 5, initialDelayMs: 200, maxDelayMs: 5000 });
+      await retry(write, {
+        retries: Number.POSITIVE_INFINITY,
+        initialDelayMs: writeRetry.initialDelayMs,
+        maxDelayMs: writeRetry.maxDelayMs,
+        signal: abort.signal,
+        isRetriable: () => true, // a broker outage is the case this is for, whatever kafkajs calls it
+        onRetry: (err, attempt, delayMs) => {
+          metrics.errors.inc({ stage, type: (err as Error).name ?? 'Error' });
+          if (attempt > writeRetry.retries && !failing) {
+            failing = true;
+            failingWrites += 1;
+            logger.error({ err, stage, attempt }, 'cannot write to Kafka; not ready while retrying');
+          } else logger.warn({ err, stage, attempt, delayMs }, 'write to Kafka failed, retrying');
+        },
+      });
+      if (failing) logger.info({ stage }, 'write to Kafka succeeded again');
       return true;
     } catch (err) {
-      healthy = false;
-      metrics.errors.inc({ stage, type: (err as Error).name ?? 'Error' });
-      logger.error({ err, stage }, 'could not write to Kafka; the message stays unacknowledged');
+      logger.warn({ err, stage }, 'write to Kafka abandoned at shutdown; the message stays unacknowledged');
       return false;
+    } finally {
+      if (failing) failingWrites -= 1;
     }
   }
 
@@ -364,7 +395,7 @@ export function createAlerter(deps: AlerterDeps) {
       });
       consumer.on(consumer.events.CRASH, ({ payload }) => {
         logger.error({ err: payload.error, restart: payload.restart }, 'consumer crashed');
-        if (!payload.restart) healthy = false;
+        if (!payload.restart) crashed = true;
       });
       await consumer.connect();
       await consumer.subscribe({ topic: options.alertsTopic, fromBeginning: options.fromBeginning });
@@ -378,7 +409,7 @@ export function createAlerter(deps: AlerterDeps) {
       );
     },
 
-    ready: () => joined && !stopping && healthy && store.loaded(),
+    ready: () => joined && !stopping && !crashed && failingWrites === 0 && store.loaded(),
 
     /**
      * Stops reading, lets deliveries in progress finish for up to drainTimeoutMs, aborts the rest
