@@ -118,19 +118,35 @@ async function followFindings(pipeline: Pipeline): Promise<Consumer> {
   await consumer.connect();
   await consumer.subscribe({ topic: pipeline.topics.alerts, fromBeginning: false });
   await consumer.run({
-    eachMessage: async ({ message }) => {
-      const parsed = FindingSchema.safeParse(JSON.parse(String(message.value)));
-      if (!parsed.success) return;
-      const f = parsed.data;
-      process.stdout.write(
-        `finding  ${f.severity.padEnd(8)} ${f.rule.padEnd(27)} ${f.identity.username}${f.sourceIP ? ` from ${f.sourceIP}` : ''}\n         ${f.summary}\n`,
-      );
+    eachMessage: async ({ topic, partition, message }) => {
+      process.stdout.write(findingLines(message.value, `${topic}/${partition}@${message.offset}`));
     },
   });
   return consumer;
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(`kaudit start: ${error instanceof Error ? error.message : String(error)}\n`);
-  process.exit(1);
-});
+/**
+ * What `pnpm start` prints for one message of the alerts topic. Anything else on the topic (a message
+ * that is not JSON, or not a finding) gets one line and is skipped: a throw here would stop the
+ * follower for the rest of the run.
+ */
+export function findingLines(value: Buffer | null, where: string): string {
+  if (!value) return `skipped  ${where}: no value\n`;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(value.toString('utf8'));
+  } catch {
+    return `skipped  ${where}: not JSON\n`;
+  }
+  const parsed = FindingSchema.safeParse(raw);
+  if (!parsed.success) return `skipped  ${where}: not a finding\n`;
+  const f = parsed.data;
+  return `finding  ${f.severity.padEnd(8)} ${f.rule.padEnd(27)} ${f.identity.username}${f.sourceIP ? ` from ${f.sourceIP}` : ''}\n         ${f.summary}\n`;
+}
+
+if (require.main === module) {
+  main().catch((error: unknown) => {
+    process.stderr.write(`kaudit start: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  });
+}

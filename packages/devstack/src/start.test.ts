@@ -1,0 +1,39 @@
+import type { Finding } from '@kaudit/audit-schema';
+import { findingLines } from './start';
+
+const finding: Finding = {
+  id: 'f-1',
+  rule: 'secret-off-hours',
+  severity: 'high',
+  title: 'Secret read outside business hours',
+  summary: 'the summary',
+  cluster: 'local',
+  identity: { username: 'alice@example.com', kind: 'user', groups: [] },
+  sourceIP: '203.0.113.10',
+  verbs: ['get'],
+  objects: [{ namespace: 'default', name: 'db-password' }],
+  firstSeen: '2026-01-06T01:14:00.000Z',
+  lastSeen: '2026-01-06T01:14:00.000Z',
+  auditIDs: ['00000000-0000-4000-8000-000000000001'],
+  count: 1,
+  mitre: ['T1552.007'],
+};
+
+describe('devstack > start', () => {
+  test('a finding is printed as two lines', () => {
+    const text = findingLines(Buffer.from(JSON.stringify(finding)), 'alerts/0@1');
+    expect(text.split('\n')).toEqual([
+      expect.stringMatching(/^finding {2}high {5}secret-off-hours +alice@example.com from 203.0.113.10$/),
+      '         the summary',
+      '',
+    ]);
+  });
+
+  test('a message that is not JSON, or not a finding, is one line and no throw', () => {
+    expect(findingLines(Buffer.from('not json {'), 'alerts/0@7')).toBe('skipped  alerts/0@7: not JSON\n');
+    expect(findingLines(null, 'alerts/1@8')).toBe('skipped  alerts/1@8: no value\n');
+    expect(findingLines(Buffer.from('{"id":"x"}'), 'alerts/0@9')).toBe(
+      'skipped  alerts/0@9: not a finding\n',
+    );
+  });
+});
