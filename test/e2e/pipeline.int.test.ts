@@ -21,7 +21,8 @@ import { plantedSecrets } from './planted-secrets';
  * The whole pipeline, each service its own process (node services/<name>/dist/main.js) against the real
  * Kafka and Elasticsearch: the example week plus planted secret-bearing events go in over HTTPS with a
  * client certificate, the way an API server sends them; the intrusion's findings must come out on the
- * alerts topic, in Elasticsearch and in the Slack stand-in, each once, and no secret value anywhere.
+ * alerts topic, in Elasticsearch and in the Slack stand-in, each once, and no secret value anywhere:
+ * not in Kafka, not in Elasticsearch, not in any service's log.
  */
 const root = defaultRootDir;
 const missing = [
@@ -242,5 +243,19 @@ describe('e2e > pipeline', () => {
     expect(planted.values.filter((value) => inElasticsearch.includes(value))).toEqual([]);
     // The DLQ stayed empty: nothing was rejected on the way.
     expect(messages.filter((m) => m.topic === pipeline.topics.dlq)).toEqual([]);
+  });
+
+  it("(e) lets no planted secret value reach any service's log (or the Slack stand-in's)", () => {
+    const logs = readdirSync(pipeline.logsDir).filter((name) => name.endsWith('.log'));
+    // Every service wrote its log here, and the scan reads each one of them.
+    expect(SERVICE_NAMES.map((name) => `${name}.log`).filter((name) => !logs.includes(name))).toEqual([]);
+    for (const name of logs) {
+      const text = readFileSync(join(pipeline.logsDir, name), 'utf8');
+      if (SERVICE_NAMES.some((service) => name === `${service}.log`)) expect(text.length).toBeGreaterThan(0);
+      expect({ log: name, leaked: planted.values.filter((value) => text.includes(value)) }).toEqual({
+        log: name,
+        leaked: [],
+      });
+    }
   });
 });
