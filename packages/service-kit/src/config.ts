@@ -10,21 +10,33 @@ export class ConfigError extends Error {
 
 /**
  * Parses environment variables with a zod object schema whose keys ARE the variable names, so every
- * problem is reported under the name an operator sets. The only place a service reads process.env.
+ * problem is reported under the name an operator sets. Never throws: callers add the problems of their own
+ * cross-variable and file checks, so one ConfigError names everything wrong at once.
  */
-export function loadConfig<S extends z.ZodType>(
+export function parseConfig<S extends z.ZodType>(
   schema: S,
   env: Record<string, string | undefined> = process.env,
-): z.infer<S> {
+): { value: z.infer<S> | undefined; problems: string[] } {
   const result = schema.safeParse(env);
-  if (result.success) return result.data;
-  throw new ConfigError(
-    result.error.issues.map((issue) => {
+  if (result.success) return { value: result.data, problems: [] };
+  return {
+    value: undefined,
+    problems: result.error.issues.map((issue) => {
       const name = issue.path.length > 0 ? issue.path.join('.') : '(environment)';
       const value = issue.path.length === 1 ? env[String(issue.path[0])] : undefined;
       return `${name}: ${issue.message}${value !== undefined ? ` (got ${JSON.stringify(value)})` : ''}`;
     }),
-  );
+  };
+}
+
+/** parseConfig that throws a ConfigError naming every problem; the only place a service reads process.env. */
+export function loadConfig<S extends z.ZodType>(
+  schema: S,
+  env: Record<string, string | undefined> = process.env,
+): z.infer<S> {
+  const { value, problems } = parseConfig(schema, env);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return value as z.infer<S>;
 }
 
 const blankToUndefined = (value: unknown) =>

@@ -9,7 +9,7 @@ import {
   envList,
   envOptional,
   isAppError,
-  loadConfig,
+  parseConfig,
 } from '@kaudit/service-kit';
 import { z } from 'zod';
 import type { AlerterOptions } from './alerter';
@@ -60,14 +60,7 @@ export function loadAlerterConfig(
   env: Record<string, string | undefined> = process.env,
   readFile: (path: string) => string = (path) => readFileSync(path, 'utf8'),
 ): AlerterConfig {
-  const problems: string[] = [];
-  let parsed: AlerterEnv | undefined;
-  try {
-    parsed = loadConfig(EnvSchema, env);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    problems.push(...error.problems);
-  }
+  const { value: parsed, problems } = parseConfig(EnvSchema, env);
   const routingFile = parsed?.ALERTER_ROUTING_FILE ?? env.ALERTER_ROUTING_FILE ?? DEFAULT_ROUTING_FILE;
   let routing: RoutingPolicy | undefined;
   try {

@@ -8,7 +8,7 @@ import {
   envDurationMs,
   envInt,
   envList,
-  loadConfig,
+  parseConfig,
 } from '@kaudit/service-kit';
 import { z } from 'zod';
 
@@ -60,14 +60,7 @@ export function loadDetectorConfig(
   env: Record<string, string | undefined> = process.env,
   readFile: (path: string) => string = (path) => readFileSync(path, 'utf8'),
 ): DetectorConfig {
-  const problems: string[] = [];
-  let parsed: DetectorEnv | undefined;
-  try {
-    parsed = loadConfig(EnvSchema, env);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    problems.push(...error.problems);
-  }
+  const { value: parsed, problems } = parseConfig(EnvSchema, env);
   const policyFile = parsed?.DETECTOR_POLICY_FILE ?? env.DETECTOR_POLICY_FILE ?? DEFAULT_POLICY_FILE;
   let policy: Policy | undefined;
   try {

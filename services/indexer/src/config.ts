@@ -15,7 +15,7 @@ import {
   envInt,
   envList,
   envOptional,
-  loadConfig,
+  parseConfig,
 } from '@kaudit/service-kit';
 import { z } from 'zod';
 
@@ -119,14 +119,7 @@ export interface IndexerConfig {
 
 /** The indexer's one reader of the environment; throws ConfigError naming every problem at once. */
 export function loadIndexerConfig(env: Record<string, string | undefined> = process.env): IndexerConfig {
-  const problems: string[] = [];
-  let parsed: IndexerEnv | undefined;
-  try {
-    parsed = loadConfig(IndexerEnvSchema, env);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    problems.push(...error.problems);
-  }
+  const { value: parsed, problems } = parseConfig(IndexerEnvSchema, env);
   problems.push(...crossProblems(env));
   if (problems.length > 0 || !parsed) throw new ConfigError(problems);
   return {

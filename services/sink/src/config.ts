@@ -9,7 +9,7 @@ import {
   envInt,
   envList,
   envOptional,
-  loadConfig,
+  parseConfig,
 } from '@kaudit/service-kit';
 import { z } from 'zod';
 
@@ -132,14 +132,7 @@ export interface SinkConfig {
 
 /** The sink's one reader of the environment; throws ConfigError naming every problem at once. */
 export function loadSinkConfig(env: Record<string, string | undefined> = process.env): SinkConfig {
-  const problems: string[] = [];
-  let parsed: SinkEnv | undefined;
-  try {
-    parsed = loadConfig(SinkEnvSchema, env);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    problems.push(...error.problems);
-  }
+  const { value: parsed, problems } = parseConfig(SinkEnvSchema, env);
   problems.push(...crossCheck(env));
   const policyFile =
     parsed?.SINK_REDACTION_POLICY_FILE ?? env.SINK_REDACTION_POLICY_FILE ?? DEFAULT_REDACTION_POLICY_FILE;
