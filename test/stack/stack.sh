@@ -13,6 +13,8 @@
 #   KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), ES_PORT (9200), ES_TRANSPORT_PORT (9300)
 #   KAFKA_HEAP (512m), ES_HEAP (1g), STACK_TIMEOUT_SECONDS (180)
 #   KAUDIT_STACK_KEEP_DATA=true  keep data dirs across `up` (default: fresh, formatted data on every start)
+#   KAUDIT_STACK_ONLY=kafka|elasticsearch  run one server only (e.g. a second, private Kafka that a test may
+#                        stop and restart: set KAUDIT_STACK_DIR and the ports too)
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -206,12 +208,14 @@ cmd_up() {
   log "java: $JAVA_HOME ($(java_major "$JAVA_HOME/bin/java"))"
   fetch_artifacts
   mkdir -p "$RUN/logs"
-  start_kafka
-  start_es
-  wait_until "Kafka on 127.0.0.1:$KAFKA_PORT" "$RUN/logs/kafka.log" kafka_ready
-  wait_until "Elasticsearch on 127.0.0.1:$ES_PORT" "$RUN/logs/es.log" es_ready
+  local only="${KAUDIT_STACK_ONLY:-}"
+  case "$only" in "" | kafka | elasticsearch) ;; *) die "KAUDIT_STACK_ONLY must be kafka or elasticsearch, not '$only'" ;; esac
+  [ "$only" = elasticsearch ] || start_kafka
+  [ "$only" = kafka ] || start_es
+  [ "$only" = elasticsearch ] || wait_until "Kafka on 127.0.0.1:$KAFKA_PORT" "$RUN/logs/kafka.log" kafka_ready
+  [ "$only" = kafka ] || wait_until "Elasticsearch on 127.0.0.1:$ES_PORT" "$RUN/logs/es.log" es_ready
   print_env >"$RUN/env"
-  log "ready: Kafka 127.0.0.1:$KAFKA_PORT, Elasticsearch http://127.0.0.1:$ES_PORT (logs in $RUN/logs)"
+  log "ready: ${only:-Kafka and Elasticsearch}: Kafka 127.0.0.1:$KAFKA_PORT, Elasticsearch http://127.0.0.1:$ES_PORT (logs in $RUN/logs)"
 }
 
 stop_pid() { # name pidfile
