@@ -54,10 +54,9 @@ export interface IdentityState {
   prunedAt: number;
 }
 
-export function newIdentityState(cluster: string, username: string, t: number): IdentityState {
+/** What an identity's baseline holds before anything was learned. */
+function freshBaseline(t: number) {
   return {
-    cluster,
-    username,
     firstSeen: t,
     lastSeen: t,
     secretReads: 0,
@@ -70,6 +69,14 @@ export function newIdentityState(cluster: string, username: string, t: number): 
     hoursSeen: {},
     recentReads: [],
     recentDenied: [],
+  } satisfies Partial<IdentityState>;
+}
+
+export function newIdentityState(cluster: string, username: string, t: number): IdentityState {
+  return {
+    cluster,
+    username,
+    ...freshBaseline(t),
     seen: {},
     pending: [],
     groups: {},
@@ -80,20 +87,7 @@ export function newIdentityState(cluster: string, username: string, t: number): 
 
 /** Forgets what was learned (the identity was unseen past identityRetention), keeping the bookkeeping. */
 export function resetBaseline(state: IdentityState, t: number): void {
-  Object.assign(state, {
-    firstSeen: t,
-    lastSeen: t,
-    secretReads: 0,
-    clusterWideReads: false,
-    ips: {},
-    ipKnownFrom: {},
-    agents: {},
-    namespaces: {},
-    hours: [0, 0, 0, 0, 0, 0, 0],
-    hoursSeen: {},
-    recentReads: [],
-    recentDenied: [],
-  });
+  Object.assign(state, freshBaseline(t));
 }
 
 /**
