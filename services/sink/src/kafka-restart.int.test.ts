@@ -9,7 +9,7 @@ import { createKafka, createLogger, ensureTopics } from '@kaudit/service-kit';
 import { buildEvent, uniqueName, waitFor } from '@kaudit/testkit';
 import { loadSinkConfig } from './config';
 import { type RunningSink, startSink } from './sink';
-import { postAudit, readTopic } from './test-helpers';
+import { insecureSinkEnv, postAudit, readTopic } from './test-helpers';
 
 /**
  * A real broker stopped under a connected producer with requests in flight, then started again with
@@ -51,18 +51,9 @@ describe('sink > Kafka broker restart (private real Kafka)', () => {
   };
 
   const startOne = async () => {
-    const config = loadSinkConfig({
-      KAFKA_BROKERS: brokers,
-      SINK_INSECURE_DEV: 'true',
-      SINK_PORT: '0',
-      SINK_HOST: '127.0.0.1',
-      AUDIT_EVENTS_TOPIC: eventsTopic,
-      AUDIT_DLQ_TOPIC: dlqTopic,
-      SINK_SPOOL_DIR: spoolDir,
-      SINK_CLUSTER_NAME: 'restart',
-      SINK_REQUEST_TIMEOUT_MS: '4s',
-      SINK_REDACTION_POLICY_FILE: join(__dirname, '../../../policies/redaction.yaml'),
-    });
+    const config = loadSinkConfig(
+      insecureSinkEnv({ brokers, eventsTopic, dlqTopic, spoolDir, cluster: 'restart' }),
+    );
     const sink = await startSink(config, logger);
     sinks.push(sink);
     return sink;

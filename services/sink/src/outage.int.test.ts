@@ -6,7 +6,7 @@ import { createKafka, createLogger, ensureTopics } from '@kaudit/service-kit';
 import { buildEvent, stackEnv, uniqueName, waitFor } from '@kaudit/testkit';
 import { loadSinkConfig } from './config';
 import { type RunningSink, startSink } from './sink';
-import { closedPort, postAudit, readTopic } from './test-helpers';
+import { closedPort, insecureSinkEnv, postAudit, readTopic } from './test-helpers';
 
 /**
  * Kafka unavailable, then back, without stopping the shared broker: a sink whose KAFKA_BROKERS is a
@@ -26,18 +26,9 @@ describe('sink > Kafka outage (real Kafka)', () => {
   let sequence = 0;
 
   const start = async (brokers: string, waitConnected: boolean) => {
-    const config = loadSinkConfig({
-      KAFKA_BROKERS: brokers,
-      SINK_INSECURE_DEV: 'true',
-      SINK_PORT: '0',
-      SINK_HOST: '127.0.0.1',
-      AUDIT_EVENTS_TOPIC: eventsTopic,
-      AUDIT_DLQ_TOPIC: dlqTopic,
-      SINK_SPOOL_DIR: spoolDir,
-      SINK_CLUSTER_NAME: 'outage',
-      SINK_REQUEST_TIMEOUT_MS: '4s',
-      SINK_REDACTION_POLICY_FILE: join(__dirname, '../../../policies/redaction.yaml'),
-    });
+    const config = loadSinkConfig(
+      insecureSinkEnv({ brokers, eventsTopic, dlqTopic, spoolDir, cluster: 'outage' }),
+    );
     const sink = await startSink(config, logger);
     running.push(sink);
     if (waitConnected)

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 import type { Kafka } from 'kafkajs';
 
 /**
@@ -126,4 +127,29 @@ export async function closedPort(): Promise<number> {
   const { port } = server.address() as import('node:net').AddressInfo;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
+}
+
+/**
+ * The environment of a plain-HTTP sink on a free loopback port for the outage tests: the shipped redaction
+ * policy, a 4 s request timeout, and the brokers, topics, spool and cluster the test names.
+ */
+export function insecureSinkEnv(options: {
+  brokers: string;
+  eventsTopic: string;
+  dlqTopic: string;
+  spoolDir: string;
+  cluster: string;
+}): Record<string, string> {
+  return {
+    KAFKA_BROKERS: options.brokers,
+    SINK_INSECURE_DEV: 'true',
+    SINK_PORT: '0',
+    SINK_HOST: '127.0.0.1',
+    AUDIT_EVENTS_TOPIC: options.eventsTopic,
+    AUDIT_DLQ_TOPIC: options.dlqTopic,
+    SINK_SPOOL_DIR: options.spoolDir,
+    SINK_CLUSTER_NAME: options.cluster,
+    SINK_REQUEST_TIMEOUT_MS: '4s',
+    SINK_REDACTION_POLICY_FILE: join(__dirname, '../../../policies/redaction.yaml'),
+  };
 }
