@@ -71,11 +71,67 @@ export const EventListSchema = z.looseObject({
 
 export type ParseResult = { ok: true; event: AuditEvent } | { ok: false; reason: string };
 
-/** Formats zod issues as `path: message; path: message` — what a client or an operator reads. */
+/**
+ * Formats zod issues as `path: message; path: message` — what an operator reads about a configuration
+ * file. For input (audit events, envelopes) use formatInputIssues: it never quotes the input.
+ */
 export function formatIssues(error: z.ZodError): string {
   return error.issues
     .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`)
     .join('; ');
+}
+
+/** Every field name the audit schemas declare: the only path segments an input error may name. */
+export const AUDIT_FIELD_NAMES: ReadonlySet<string> = new Set([
+  ...Object.keys(AuditEventSchema.shape),
+  ...Object.keys(UserInfoSchema.shape),
+  ...Object.keys(ObjectReferenceSchema.shape),
+  ...Object.keys(ResponseStatusSchema.shape),
+  'items',
+  'cluster',
+  'receivedAt',
+  'event',
+]);
+
+/**
+ * Like formatIssues, but safe to send back to a client and to write to a log or a dead letter: a path
+ * segment that is not a declared field name (a record key such as an annotation's, which the sender
+ * chose and which can be a secret) is written `*`, and messages are the schema's own, never the input.
+ */
+export function formatInputIssues(error: z.ZodError, known: ReadonlySet<string> = AUDIT_FIELD_NAMES): string {
+  const issues = error.issues.slice(0, 20).map((issue) => {
+    const path = issue.path.map((segment) =>
+      typeof segment === 'number'
+        ? String(segment)
+        : typeof segment === 'string' && known.has(segment)
+          ? segment
+          : '*',
+    );
+    return `${path.length > 0 ? path.join('.') : '(root)'}: ${safeIssueMessage(issue)}`;
+  });
+  if (error.issues.length > 20) issues.push(`and ${error.issues.length - 20} more problems`);
+  return issues.join('; ');
+}
+
+function safeIssueMessage(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case 'invalid_type':
+      return `expected ${issue.expected}`;
+    case 'unrecognized_keys':
+      return `${issue.keys.length} unrecognized key(s)`;
+    case 'invalid_union':
+      return 'matches none of the allowed shapes';
+    case 'invalid_key':
+      return 'has a key of the wrong type';
+    case 'invalid_element':
+      return 'has an element of the wrong type';
+    case 'invalid_value':
+      // Our literal and enum messages, or zod's: they list the schema's values, not the input's.
+      return issue.message;
+    default:
+      // too_small, too_big, invalid_format, not_multiple_of, custom: messages from the schema.
+      return issue.message;
+  }
 }
 
 /**
@@ -87,7 +143,7 @@ export function parseAuditEvent(raw: unknown): ParseResult {
   const result = AuditEventSchema.safeParse(upgradeV1beta1(raw));
   return result.success
     ? { ok: true, event: result.data }
-    : { ok: false, reason: formatIssues(result.error) };
+    : { ok: false, reason: formatInputIssues(result.error) };
 }
 
 function upgradeV1beta1(raw: unknown): unknown {

@@ -9,6 +9,8 @@ export type DecodedItem =
   | { ok: true; raw: unknown; line: number }
   | { ok: false; reason: string; line: number };
 
+import { safeJsonError } from './json-error';
+
 const BOM = '\uFEFF';
 
 export function decodeAuditText(text: string): DecodedItem[] {
@@ -72,6 +74,6 @@ function tryParse(text: string): { ok: true; value: unknown } | { ok: false; rea
   try {
     return { ok: true, value: JSON.parse(text) };
   } catch (error) {
-    return { ok: false, reason: (error as Error).message };
+    return { ok: false, reason: safeJsonError(error) };
   }
 }

@@ -3,3 +3,4 @@ export * from './decode';
 export * from './envelope';
 export * from './finding';
 export * from './identity';
+export * from './json-error';

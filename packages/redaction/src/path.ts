@@ -74,3 +74,11 @@ export function isPrefix(prefix: readonly string[], path: readonly string[]): bo
   for (let i = 0; i < prefix.length; i++) if (prefix[i] !== path[i]) return false;
   return true;
 }
+
+/** isPrefix, comparing segments case-insensitively (`/Data/pw` is under `data`). */
+export function isPrefixFolded(prefix: readonly string[], path: readonly string[]): boolean {
+  if (prefix.length > path.length) return false;
+  for (let i = 0; i < prefix.length; i++)
+    if (prefix[i]!.toLowerCase() !== path[i]!.toLowerCase()) return false;
+  return true;
+}

@@ -195,7 +195,7 @@ describe('redaction > secrets', () => {
       }),
     );
     expect(JSON.stringify(event)).not.toContain(SECRET);
-    expect(redactedPaths).toEqual([`annotations["${key}"]`]);
+    expect(redactedPaths).toEqual(['annotations["patch.webhook.admission.k8s.io/*"]']);
     expect(event.annotations?.['authorization.k8s.io/decision']).toBe('allow');
     // Other resources keep the annotation: it says which webhook changed what.
     const pod = buildEvent({ objectRef: { resource: 'pods', name: 'p' }, annotations: { [key]: patch } });
@@ -401,25 +401,26 @@ describe('redaction > configured resources', () => {
 });
 
 describe('redaction > raw items for the dead-letter topic', () => {
-  it('redacts an invalid event like a valid one', () => {
-    const { raw, redactedPaths } = redact.redactRaw({
+  it('redacts an invalid event like a valid one, and withholds the fields that failed validation', () => {
+    const { raw, redactedPaths, note } = redact.redactRaw({
       verb: 42,
       objectRef: { resource: 'secrets', name: 'db' },
       responseObject: secret(),
     });
     expect(JSON.stringify(raw)).not.toContain(SECRET);
     expect(redactedPaths).toContain('responseObject.data');
-    expect((raw as { verb: number }).verb).toBe(42);
+    expect(raw).not.toHaveProperty('verb');
+    expect(note).toBe('verb failed validation and was withheld');
   });
 
   it('drops a webhook patch annotation of a redacted resource', () => {
     const key = 'patch.webhook.admission.k8s.io/round_0_index_0';
     const { raw } = redact.redactRaw({
-      verb: 1,
+      verb: 'create',
       objectRef: { resource: 'secrets' },
       annotations: { [key]: SECRET, a: 'b' },
     });
-    expect(raw).toEqual({ verb: 1, objectRef: { resource: 'secrets' }, annotations: { a: 'b' } });
+    expect(raw).toEqual({ verb: 'create', objectRef: { resource: 'secrets' }, annotations: { a: 'b' } });
   });
 
   it('drops the bodies when the resource cannot be told', () => {
@@ -428,8 +429,8 @@ describe('redaction > raw items for the dead-letter topic', () => {
       requestObject: { data: { password: SECRET } },
       verb: 'create',
     });
-    expect(raw).toEqual({ objectRef: 'secrets/db', verb: 'create' });
-    expect(redactedPaths).toEqual(['requestObject']);
+    expect(raw).toEqual({ verb: 'create' });
+    expect(redactedPaths).toEqual(['objectRef', 'requestObject']);
   });
 
   it('drops the bodies of an item without objectRef, which a kind-less merge patch would pass', () => {
@@ -444,26 +445,54 @@ describe('redaction > raw items for the dead-letter topic', () => {
   });
 
   it('keeps the bodies of an item whose resource is known and not redacted', () => {
-    const item = { verb: 1, objectRef: { resource: 'pods' }, requestObject: { spec: { x: 1 } } };
+    const item = { verb: 'get', objectRef: { resource: 'pods' }, requestObject: { spec: { x: 1 } } };
     expect(redact.redactRaw(item)).toEqual({ raw: item, redactedPaths: [], note: undefined });
+  });
+
+  it('never quotes or keeps a key of a field that failed validation (it may be the secret)', () => {
+    const result = redact.redactRaw({
+      verb: 'get',
+      objectRef: { resource: 'pods' },
+      annotations: { [SECRET]: 5 },
+      user: { username: 'u', extra: { [OTHER]: 'not-a-list' } },
+      [`x-${SECRET}`]: 1,
+    });
+    const text = JSON.stringify(result);
+    expect(text).not.toContain(SECRET);
+    expect(text).not.toContain(OTHER);
+    expect(result.note).toBe(
+      'annotations, user failed validation and were withheld; 1 field(s) an audit event does not have withheld',
+    );
   });
 
   it('never overflows the stack on an item nested thousands deep', () => {
     const deep = JSON.parse(deeplyNested(20_000));
-    expect(redact.redactRaw(deep)).toMatchObject({ raw: {}, redactedPaths: ['a'] });
-    expect(redact.redactRaw([deep])).toMatchObject({ raw: null, note: expect.stringMatching(/too deep/) });
+    expect(redact.redactRaw(deep)).toMatchObject({
+      raw: null,
+      note: expect.stringMatching(/not an audit event/),
+    });
+    expect(redact.redactRaw([deep])).toMatchObject({ raw: null, note: expect.stringMatching(/an array/) });
     const item = { objectRef: { resource: 'pods' }, requestObject: deep, user: deep };
     expect(redact.redactRaw(item)).toMatchObject({
       raw: { objectRef: { resource: 'pods' } },
-      redactedPaths: ['requestObject', 'user'],
-      note: expect.stringMatching(/^requestObject withheld: nested too deep/),
+      redactedPaths: ['user', 'requestObject'],
+      note: expect.stringMatching(/requestObject withheld: nested too deep/),
     });
   });
 
-  it('strips a Secret posted instead of an event, and withholds strings', () => {
-    expect(JSON.stringify(redact.redactRaw(secret()).raw)).not.toContain(SECRET);
-    expect(redact.redactRaw(`{"data":{"password":"${SECRET}"}}`).raw).toMatch(/withheld/);
-    expect(JSON.stringify(redact.redactRaw([secret()]).raw)).not.toContain(SECRET);
-    expect(redact.redactRaw(7)).toEqual({ raw: 7, redactedPaths: [] });
+  it('withholds whatever is not a single event object: a Secret, an envelope, an array, a string, a number', () => {
+    for (const item of [
+      secret(),
+      { cluster: 'c', receivedAt: '2024-01-01T00:00:00Z', event: { verb: 'get', requestObject: secret() } },
+      [secret()],
+      `{"data":{"password":"${SECRET}"}}`,
+      7,
+    ]) {
+      const result = redact.redactRaw(item);
+      expect(result.raw).toBeNull();
+      expect(result.note).toMatch(/withheld$/);
+      expect(JSON.stringify(result)).not.toContain(SECRET);
+    }
+    expect(redact.redactRaw({ cluster: 'c', event: {} }).note).toMatch(/kaudit envelope/);
   });
 });

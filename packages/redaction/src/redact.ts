@@ -1,18 +1,35 @@
-import { type AuditEvent, REDACTED_ANNOTATION } from '@kaudit/audit-schema';
-import { type FieldPath, formatFieldPath, isPrefix, parseFieldPath, parseJsonPointer } from './path';
+import {
+  type AuditEvent,
+  AuditEventSchema,
+  ObjectReferenceSchema,
+  REDACTED_ANNOTATION,
+  UserInfoSchema,
+} from '@kaudit/audit-schema';
+import { type FieldPath, formatFieldPath, isPrefix, parseFieldPath } from './path';
 import { LAST_APPLIED_ANNOTATION, type RedactionPolicy, type RedactionRule } from './policy';
+import {
+  type CompiledRule,
+  isPlainObject,
+  type Json,
+  redactByKind,
+  redactForResource,
+  scanBody,
+  understoodKinds,
+} from './redact-body';
 
 /**
  * Removes secret values from audit events before they leave the process. Pure and synchronous: the
  * input is never mutated; objects are cloned only when something in them has to go.
  *
- * Two passes over requestObject and responseObject:
- * 1. by resource: the rule matching objectRef (group, resource, subresource) removes its paths from the
- *    object, from each item of a list, each row of a Table, and from the `value` of JSON-patch
- *    operations that touch them. Shapes the rule does not understand (a string, an object of another
- *    kind) are dropped whole: failing closed costs a body, failing open leaks a credential.
- * 2. by kind: any object anywhere in the bodies whose `kind` has a rule (a Secret inside a List, a Table
- *    row, another resource's event) loses that rule's paths too.
+ * Fails closed: a body is kept only when it is known not to carry a protected value.
+ * - The event's resource is classified from objectRef, normalised (any case, `core` or "" for the core
+ *   group): a resource a rule protects, another resource, or unknown (no objectRef, no resource).
+ * - Bodies of an unknown resource are dropped: a kind-less merge patch `{"data": …}` could be a Secret's.
+ * - Bodies of a protected resource must have a shape its rule understands (redact-body.ts), else go whole.
+ * - Bodies of other resources are kept, less any object of a protected kind found in them (in any case).
+ * - Fields the audit.k8s.io/v1 Event does not have (top level, user, objectRef) are dropped: nothing vets
+ *   what they hold. So are the mutating-webhook patch annotations of protected and unknown resources.
+ * Everything removed is named in the `kaudit.dev/redacted` annotation.
  */
 export interface RedactionResult {
   event: AuditEvent;
@@ -21,9 +38,10 @@ export interface RedactionResult {
 }
 
 export interface RawRedactionResult {
+  /** What of the item may go to the dead-letter topic; null when nothing of it may. */
   raw: unknown;
   redactedPaths: string[];
-  /** Why whole bodies were withheld, for the dead letter's reason; undefined when none was. */
+  /** Why parts were withheld, for the dead letter's reason (field names only); undefined when none were. */
   note: string | undefined;
 }
 
@@ -33,28 +51,26 @@ export interface Redactor {
   redactRaw(raw: unknown): RawRedactionResult;
 }
 
-interface CompiledRule {
-  group: string;
-  resource: string;
-  subresource: string | undefined;
-  kind: string | undefined;
-  paths: FieldPath[];
-  understoodKinds: Set<string>;
-}
-
-type Json = Record<string, unknown>;
-
-/** Beyond this nesting an object is not inspected but dropped (fail closed). */
-const MAX_DEPTH = 100;
 const DROP = Symbol('drop');
-/** Raw items whose resource cannot be determined: their bodies are dropped. */
-const UNKNOWN_RESOURCE = Symbol('unknown resource');
-type RuleMatch = CompiledRule | undefined | typeof UNKNOWN_RESOURCE;
+/** Bodies of this resource class go whole. */
+const UNKNOWN = Symbol('unknown resource');
+/** A resource no rule protects. */
+const OTHER = Symbol('other resource');
+type ResourceClass = CompiledRule | typeof UNKNOWN | typeof OTHER;
 
-/** Kinds every resource's request or response can take besides the resource's own kind. */
-const GENERIC_KINDS = ['List', 'Status', 'DeleteOptions', 'Table', 'WatchEvent', 'PartialObjectMetadata'];
+const EVENT_FIELDS: ReadonlySet<string> = new Set(Object.keys(AuditEventSchema.shape));
+const USER_FIELDS: ReadonlySet<string> = new Set(Object.keys(UserInfoSchema.shape));
+const REF_FIELDS: ReadonlySet<string> = new Set(Object.keys(ObjectReferenceSchema.shape));
+/** Nested objects of the event whose unknown keys are dropped too. */
+const NESTED_FIELDS: Record<string, ReadonlySet<string>> = {
+  user: USER_FIELDS,
+  impersonatedUser: USER_FIELDS,
+  objectRef: REF_FIELDS,
+};
 
 const LAST_APPLIED_PATH: FieldPath = ['metadata', 'annotations', LAST_APPLIED_ANNOTATION];
+/** Audit annotations in which the API server records the patch a mutating admission webhook applied. */
+const WEBHOOK_PATCH_PREFIX = 'patch.webhook.admission.k8s.io/';
 
 export function createRedactor(policy: RedactionPolicy): Redactor {
   const rules = policy.rules.map((rule) => compileRule(rule, policy.stripLastAppliedConfiguration));
@@ -63,311 +79,197 @@ export function createRedactor(policy: RedactionPolicy): Redactor {
   const byKind = new Map<string, CompiledRule>();
   for (const rule of rules) if (rule.kind && !byKind.has(rule.kind)) byKind.set(rule.kind, rule);
 
-  function matchRule(ref: AuditEvent['objectRef']): CompiledRule | undefined {
-    if (ref?.resource === undefined) return undefined;
-    const group = ref.apiGroup ?? '';
-    return rules.find(
-      (rule) =>
-        rule.resource === ref.resource &&
-        rule.group === group &&
-        (rule.subresource === undefined || rule.subresource === ref.subresource),
+  function classify(ref: unknown): ResourceClass {
+    if (!isPlainObject(ref) || typeof ref.resource !== 'string' || ref.resource.trim() === '') return UNKNOWN;
+    const optional = (v: unknown) => (typeof v === 'string' ? v.trim().toLowerCase() : undefined);
+    if (
+      (ref.apiGroup !== undefined && typeof ref.apiGroup !== 'string') ||
+      (ref.subresource !== undefined && typeof ref.subresource !== 'string')
+    )
+      return UNKNOWN;
+    const resource = ref.resource.trim().toLowerCase();
+    const group = optional(ref.apiGroup) ?? '';
+    const subresource = optional(ref.subresource);
+    const rule = rules.find(
+      (r) =>
+        r.resource === resource &&
+        (r.group === group || (r.group === '' && group === 'core')) &&
+        (r.subresource === undefined || r.subresource === subresource),
     );
+    return rule ?? OTHER;
   }
 
-  /** Redacts one body (requestObject or responseObject); returns DROP when it must go whole. */
-  function redactBody(value: unknown, rule: RuleMatch, base: string, found: Set<string>): unknown {
-    if (rule === UNKNOWN_RESOURCE) {
+  /** One body (requestObject or responseObject); DROP when it must go whole. */
+  function redactBody(value: unknown, cls: ResourceClass, base: string, found: Set<string>): unknown {
+    if (cls === UNKNOWN) {
       found.add(base);
       return DROP;
     }
     // Checked before anything recursive of V8's runs on the value: structuredClone (and JSON.stringify
     // later) throw RangeError on a body nested some thousands deep, which a 100 KB request can be.
-    const scan = scanBody(value, byKind, 0);
+    const scan = scanBody(value, byKind);
     if (scan === 'too deep') {
       found.add(base);
       return DROP;
     }
-    if (rule === undefined && scan === 'clean') return value;
-    const copy = typeof value === 'object' && value !== null ? structuredClone(value) : value;
-    if (rule !== undefined && !redactForResource(copy, rule, base, found)) {
+    if (cls === OTHER && scan === 'clean') return value;
+    if (typeof value !== 'object' || value === null) {
+      // A string or number body of a protected resource (a YAML manifest sent as text): not vettable.
+      if (cls === OTHER) return value;
       found.add(base);
       return DROP;
     }
-    if (!redactByKind(copy, byKind, base, [], found, 0)) {
+    const copy = structuredClone(value);
+    if (
+      (cls !== OTHER && !redactForResource(copy, cls, base, found)) ||
+      !redactByKind(copy, byKind, base, [], found)
+    ) {
       found.add(base);
       return DROP;
     }
     return copy;
   }
 
-  const redact = ((event: AuditEvent): RedactionResult => {
-    const patchKeys = webhookPatchKeys(event.annotations);
-    if (event.requestObject === undefined && event.responseObject === undefined && patchKeys.length === 0)
-      return { event, redactedPaths: [] };
-    const rule = matchRule(event.objectRef);
-    const found = new Set<string>();
-    const out: AuditEvent = { ...event };
-    for (const field of ['requestObject', 'responseObject'] as const) {
-      if (event[field] === undefined) continue;
-      const body = redactBody(event[field], rule, field, found);
-      if (body === DROP) delete out[field];
-      else out[field] = body;
-    }
-    const annotations = { ...event.annotations };
-    // A mutating webhook's JSON patch, recorded as an annotation: for a redacted resource it can carry
-    // the very values the bodies lost.
-    if (rule)
-      for (const key of patchKeys) {
-        delete annotations[key];
-        found.add(formatFieldPath('annotations', [key]));
+  /** The event (or the fields of an invalid item that validated) with everything unvetted removed. */
+  function redactFields(fields: Json, found: Set<string>): Json {
+    const cls = classify(fields.objectRef);
+    const out: Json = {};
+    for (const key of Object.keys(fields)) {
+      const value = fields[key];
+      if (!EVENT_FIELDS.has(key)) {
+        found.add('*'); // the field's name is the sender's: it may be a secret itself
+        continue;
       }
+      if (key === 'requestObject' || key === 'responseObject') {
+        const body = redactBody(value, cls, key, found);
+        if (body !== DROP) out[key] = body;
+        continue;
+      }
+      const nested = NESTED_FIELDS[key];
+      out[key] = nested && isPlainObject(value) ? knownKeysOnly(value, nested, key, found) : value;
+    }
+    if (cls !== OTHER && isPlainObject(out.annotations)) {
+      // A mutating webhook's JSON patch, recorded as an annotation: for a protected (or unknown)
+      // resource it can carry the very values the bodies lost.
+      const annotations = { ...out.annotations };
+      for (const key of Object.keys(annotations))
+        if (key.toLowerCase().startsWith(WEBHOOK_PATCH_PREFIX)) {
+          delete annotations[key];
+          found.add(formatFieldPath('annotations', [`${WEBHOOK_PATCH_PREFIX}*`]));
+        }
+      out.annotations = annotations;
+    }
+    return out;
+  }
+
+  const redact = ((event: AuditEvent): RedactionResult => {
+    if (isPlain(event)) return { event, redactedPaths: [] };
+    const found = new Set<string>();
+    const out = redactFields(event, found) as AuditEvent;
     if (found.size === 0) return { event, redactedPaths: [] };
     const redactedPaths = [...found];
-    out.annotations = { ...annotations, [REDACTED_ANNOTATION]: redactedPaths.join(',') };
+    out.annotations = { ...out.annotations, [REDACTED_ANNOTATION]: redactedPaths.join(',') };
     return { event: out, redactedPaths };
   }) as Redactor;
 
   redact.redactRaw = (raw: unknown): RawRedactionResult => {
-    const found = new Set<string>();
-    if (typeof raw === 'string') {
-      // A string item cannot be inspected field by field: it may be a whole serialized Secret.
+    if (!isPlainObject(raw))
       return {
-        raw: `[string of ${raw.length} characters withheld]`,
+        raw: null,
         redactedPaths: ['(root)'],
-        note: 'the item is a string and was withheld',
+        note: `the item is ${describe(raw)}, not an event object, and was withheld`,
       };
+    if (!looksLikeEvent(raw))
+      return {
+        raw: null,
+        redactedPaths: ['(root)'],
+        note:
+          'event' in raw && 'cluster' in raw
+            ? 'the item is a kaudit envelope {cluster, receivedAt, event}, not an audit event, and was withheld'
+            : 'the item is not an audit event object and was withheld',
+      };
+    // Only the fields that validate on their own go on: an invalid one (annotations of numbers, a
+    // user.extra that is no map of lists) cannot be vetted, and its keys may be secrets themselves.
+    const valid: Json = {};
+    const invalid: string[] = [];
+    for (const key of Object.keys(raw)) {
+      const schema = (
+        AuditEventSchema.shape as Record<string, { safeParse(v: unknown): { success: boolean } }>
+      )[key];
+      if (schema === undefined || schema.safeParse(raw[key]).success) valid[key] = raw[key];
+      else invalid.push(key);
     }
-    if (!isPlainObject(raw)) {
-      const body = redactBody(raw, undefined, '', found);
-      if (body === DROP)
-        return { raw: null, redactedPaths: [...found], note: 'the item is nested too deep to inspect' };
-      return { raw: body, redactedPaths: [...found], note: undefined };
-    }
-    // Without a valid objectRef the resource is unknown, and kind-less bodies (a merge patch
-    // {"data": {...}}) cannot be told apart from a Secret's: fail closed, the bodies go.
-    const ref = raw.objectRef;
-    const rule: RuleMatch = isObjectRef(ref) ? matchRule(ref) : UNKNOWN_RESOURCE;
-    const out: Json = {};
-    for (const [key, value] of Object.entries(raw)) {
-      const body =
-        key === 'requestObject' || key === 'responseObject'
-          ? redactBody(value, rule, key, found)
-          : redactBody(value, undefined, key, found);
-      if (body !== DROP) out[key] = body;
-    }
-    if (rule !== undefined && isPlainObject(out.annotations)) {
-      const patchKeys = Object.keys(out.annotations).filter((k) => k.startsWith(WEBHOOK_PATCH_PREFIX));
-      if (patchKeys.length > 0) {
-        const annotations = { ...out.annotations };
-        for (const key of patchKeys) {
-          delete annotations[key];
-          found.add(formatFieldPath('annotations', [key]));
-        }
-        out.annotations = annotations;
-      }
-    }
-    const bodies = (['requestObject', 'responseObject'] as const).filter((k) => k in raw && !(k in out));
-    const note =
-      bodies.length === 0
-        ? undefined
-        : rule === UNKNOWN_RESOURCE
+    const found = new Set<string>(invalid);
+    const out = redactFields(valid, found);
+    const notes: string[] = [];
+    if (invalid.length > 0)
+      notes.push(
+        `${invalid.join(', ')} failed validation and ${invalid.length > 1 ? 'were' : 'was'} withheld`,
+      );
+    const bodies = (['requestObject', 'responseObject'] as const).filter((k) => k in valid && !(k in out));
+    if (bodies.length > 0)
+      notes.push(
+        classify(valid.objectRef) === UNKNOWN
           ? `${bodies.join(' and ')} withheld: no valid objectRef, so the resource and its secret fields are unknown`
-          : `${bodies.join(' and ')} withheld: nested too deep or of a shape the redaction policy cannot vet`;
-    // The item itself may be an object of a redacted kind (a Secret posted instead of an Event).
-    const top = byKind.get(typeof raw.kind === 'string' ? raw.kind : '');
-    if (!top) return { raw: out, redactedPaths: [...found], note };
-    const copy = structuredClone(out);
-    applyPaths(copy, top.paths, '', found);
-    return { raw: copy, redactedPaths: [...found], note };
+          : `${bodies.join(' and ')} withheld: nested too deep or of a shape the redaction policy cannot vet`,
+      );
+    const unknown = Object.keys(valid).filter((k) => !EVENT_FIELDS.has(k)).length;
+    if (unknown > 0) notes.push(`${unknown} field(s) an audit event does not have withheld`);
+    return { raw: out, redactedPaths: [...found], note: notes.length > 0 ? notes.join('; ') : undefined };
   };
 
   return redact;
 }
 
+/** No body, no annotation to vet, no field beyond the Event's: nothing to do, no copy. */
+function isPlain(event: AuditEvent): boolean {
+  if (event.requestObject !== undefined || event.responseObject !== undefined) return false;
+  for (const key in event) if (!EVENT_FIELDS.has(key)) return false;
+  for (const key in NESTED_FIELDS) {
+    const value = (event as Json)[key];
+    if (isPlainObject(value)) for (const k in value) if (!NESTED_FIELDS[key]!.has(k)) return false;
+  }
+  if (event.annotations)
+    for (const key in event.annotations) if (key.toLowerCase().startsWith(WEBHOOK_PATCH_PREFIX)) return false;
+  return true;
+}
+
+function knownKeysOnly(value: Json, known: ReadonlySet<string>, base: string, found: Set<string>): Json {
+  let out: Json | undefined;
+  for (const key of Object.keys(value))
+    if (!known.has(key)) {
+      out ??= { ...value };
+      delete out[key];
+      found.add(formatFieldPath(base, [key]));
+    }
+  return out ?? value;
+}
+
+/** An object that says it is an audit event by its own fields (an Event or one that failed validation). */
+function looksLikeEvent(raw: Json): boolean {
+  if (raw.kind !== undefined && raw.kind !== 'Event') return false;
+  return ['auditID', 'verb', 'requestURI', 'stage', 'user', 'objectRef', 'level'].some((k) => k in raw);
+}
+
+function describe(raw: unknown): string {
+  if (Array.isArray(raw)) return `an array of ${raw.length} element(s)`;
+  if (typeof raw === 'string') return `a string of ${raw.length} characters`;
+  if (raw === null) return 'null';
+  return `a ${typeof raw}`;
+}
+
 function compileRule(rule: RedactionRule, stripLastApplied: boolean): CompiledRule {
   const paths = rule.paths.map(parseFieldPath);
   if (stripLastApplied && !paths.some((p) => samePath(p, LAST_APPLIED_PATH))) paths.push(LAST_APPLIED_PATH);
-  const understoodKinds = new Set(GENERIC_KINDS.flatMap((k) => [k, `${k}List`]));
-  if (rule.kind) {
-    understoodKinds.add(rule.kind);
-    understoodKinds.add(`${rule.kind}List`);
-  }
+  const kind = rule.kind?.toLowerCase();
   return {
-    group: rule.group,
-    resource: rule.resource,
-    subresource: rule.subresource,
-    kind: rule.kind,
+    group: rule.group.toLowerCase(),
+    resource: rule.resource.toLowerCase(),
+    subresource: rule.subresource?.toLowerCase(),
+    kind,
     paths,
-    understoodKinds,
+    understoodKinds: understoodKinds(kind),
   };
-}
-
-/** Pass 1. Mutates `body` (a private copy); false when the shape is not understood. */
-function redactForResource(body: unknown, rule: CompiledRule, base: string, found: Set<string>): boolean {
-  if (Array.isArray(body)) return redactJsonPatch(body, rule, base, found);
-  if (!isPlainObject(body)) return false;
-  const kind = body.kind;
-  if (kind !== undefined && typeof kind !== 'string') return false;
-  if (kind !== undefined && rule.kind !== undefined && !rule.understoodKinds.has(kind)) return false;
-
-  if (kind === 'Table') {
-    if (body.rows === undefined) return true;
-    if (!Array.isArray(body.rows)) return false;
-    for (const row of body.rows) {
-      if (!isPlainObject(row)) return false;
-      // Printer columns can show any field of a custom resource: the cells cannot be vetted.
-      if ('cells' in row) {
-        delete row.cells;
-        found.add(`${base}.rows[*].cells`);
-      }
-      if (row.object === undefined) continue;
-      if (!isPlainObject(row.object)) return false;
-      applyPaths(row.object, rule.paths, `${base}.rows[*].object`, found);
-    }
-    return true;
-  }
-  if (kind === 'WatchEvent') {
-    if (body.object === undefined) return true;
-    if (!isPlainObject(body.object)) return false;
-    applyPaths(body.object, rule.paths, `${base}.object`, found);
-    return true;
-  }
-  if ('items' in body) {
-    if (!Array.isArray(body.items)) return false;
-    for (const item of body.items) {
-      if (!isPlainObject(item)) return false;
-      if (item.kind !== undefined && rule.kind !== undefined && item.kind !== rule.kind) return false;
-      applyPaths(item, rule.paths, `${base}.items[*]`, found);
-    }
-  }
-  applyPaths(body, rule.paths, base, found);
-  return true;
-}
-
-/**
- * `kubectl patch --type=json`: an array of operations. An operation on a redacted path (or below it)
- * loses its value; an operation on an ancestor (e.g. `/metadata` or the root) has the paths removed
- * from its value.
- */
-function redactJsonPatch(ops: unknown[], rule: CompiledRule, base: string, found: Set<string>): boolean {
-  for (const [index, op] of ops.entries()) {
-    if (!isPlainObject(op) || typeof op.path !== 'string') return false;
-    const target = parseJsonPointer(op.path);
-    if (target === undefined) return false;
-    if (!('value' in op)) continue;
-    const at = `${base}[${index}].value`;
-    for (const path of rule.paths) {
-      if (isPrefix(path, target)) {
-        delete op.value;
-        found.add(at);
-        break;
-      }
-      if (isPrefix(target, path)) {
-        if (isPlainObject(op.value)) applyPaths(op.value, [path.slice(target.length)], at, found);
-        else {
-          delete op.value;
-          found.add(at);
-          break;
-        }
-      }
-    }
-  }
-  return true;
-}
-
-/**
- * Deletes each path from `target`. A missing field is fine; a field on the way that is not an object
- * (where an object belongs) is removed itself, because what it holds cannot be vetted.
- */
-function applyPaths(target: Json, paths: readonly FieldPath[], base: string, found: Set<string>): void {
-  for (const path of paths) {
-    let parent: Json = target;
-    for (let i = 0; i < path.length; i++) {
-      const key = path[i]!;
-      if (!Object.hasOwn(parent, key)) break;
-      if (i === path.length - 1 || !isPlainObject(parent[key])) {
-        delete parent[key];
-        found.add(formatFieldPath(base, path.slice(0, i + 1)));
-        break;
-      }
-      parent = parent[key] as Json;
-    }
-  }
-}
-
-type Scan = 'clean' | 'has kind' | 'too deep';
-
-/**
- * One walk without copying, never deeper than MAX_DEPTH (so it cannot overflow the stack itself):
- * is the body nested too deep to inspect, else does it hold an object of a redacted kind?
- */
-function scanBody(value: unknown, byKind: Map<string, CompiledRule>, depth: number): Scan {
-  if (typeof value !== 'object' || value === null) return 'clean';
-  if (depth > MAX_DEPTH) return 'too deep';
-  let result: Scan = 'clean';
-  const visit = (inner: Scan) => {
-    if (inner !== 'clean') result = inner;
-    return inner === 'too deep';
-  };
-  if (Array.isArray(value)) {
-    for (const item of value) if (visit(scanBody(item, byKind, depth + 1))) return result;
-    return result;
-  }
-  const kind = (value as Json).kind;
-  if (typeof kind === 'string' && byKind.has(kind)) result = 'has kind';
-  for (const key in value) if (visit(scanBody((value as Json)[key], byKind, depth + 1))) return result;
-  return result;
-}
-
-/** Pass 2. Mutates `value`; false when nesting is too deep to inspect. */
-function redactByKind(
-  value: unknown,
-  byKind: Map<string, CompiledRule>,
-  base: string,
-  at: string[],
-  found: Set<string>,
-  depth: number,
-): boolean {
-  if (typeof value !== 'object' || value === null) return true;
-  if (depth > MAX_DEPTH) return false;
-  if (Array.isArray(value)) {
-    at.push('[*]');
-    const ok = value.every((item) => redactByKind(item, byKind, base, at, found, depth + 1));
-    at.pop();
-    return ok;
-  }
-  const object = value as Json;
-  const rule = typeof object.kind === 'string' ? byKind.get(object.kind) : undefined;
-  if (rule) applyPaths(object, rule.paths, formatFieldPath(base, at), found);
-  for (const key in object) {
-    at.push(key);
-    const ok = redactByKind(object[key], byKind, base, at, found, depth + 1);
-    at.pop();
-    if (!ok) return false;
-  }
-  return true;
-}
-
-/** Audit annotations in which the API server records the patch a mutating admission webhook applied. */
-const WEBHOOK_PATCH_PREFIX = 'patch.webhook.admission.k8s.io/';
-
-function webhookPatchKeys(annotations: Record<string, string> | undefined): string[] {
-  if (!annotations) return [];
-  const keys: string[] = [];
-  for (const key in annotations) if (key.startsWith(WEBHOOK_PATCH_PREFIX)) keys.push(key);
-  return keys;
-}
-
-function isPlainObject(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function isObjectRef(value: unknown): value is NonNullable<AuditEvent['objectRef']> {
-  if (!isPlainObject(value)) return false;
-  const optionalString = (v: unknown) => v === undefined || typeof v === 'string';
-  return (
-    typeof value.resource === 'string' && optionalString(value.apiGroup) && optionalString(value.subresource)
-  );
 }
 
 function samePath(a: FieldPath, b: FieldPath): boolean {

@@ -3,7 +3,8 @@ import {
   auditLevels,
   auditStages,
   EnvelopeSchema,
-  formatIssues,
+  formatInputIssues,
+  safeJsonError,
 } from '@kaudit/audit-schema';
 import { z } from 'zod';
 
@@ -26,13 +27,13 @@ export function decodeEnvelope(value: Buffer | null): Decoded {
   try {
     json = JSON.parse(value.toString('utf8'));
   } catch (error) {
-    return { ok: false, reason: `not valid JSON (${(error as Error).message})` };
+    return { ok: false, reason: `not valid JSON (${safeJsonError(error)})` };
   }
   if (isEnvelope(json)) return { ok: true, envelope: { cluster: json.cluster, event: json.event } };
   const parsed = EnvelopeSchema.safeParse(json);
   return parsed.success
     ? { ok: true, envelope: parsed.data }
-    : { ok: false, reason: formatIssues(parsed.error) };
+    : { ok: false, reason: formatInputIssues(parsed.error) };
 }
 
 // The schema's own pattern for z.iso.datetime({ offset: true }), so the two cannot disagree on a timestamp.

@@ -1,4 +1,4 @@
-import { EnvelopeSchema, FindingSchema, formatIssues } from '@kaudit/audit-schema';
+import { EnvelopeSchema, FindingSchema, formatInputIssues } from '@kaudit/audit-schema';
 import { type DatasetKind, toEventDocument, toFindingDocument } from '@kaudit/es-resources';
 
 /** One document ready for _bulk: its action and source lines, serialised once. */
@@ -55,7 +55,7 @@ export function decodeMessage(
     if (!envelope.success) {
       return {
         ok: false,
-        reason: `not an event envelope: ${formatIssues(envelope.error)}`,
+        reason: `not an event envelope: ${formatInputIssues(envelope.error)}`,
         raw: json,
         cluster: clusterName,
       };
@@ -70,7 +70,7 @@ export function decodeMessage(
   if (!finding.success) {
     return {
       ok: false,
-      reason: `not a finding: ${formatIssues(finding.error)}`,
+      reason: `not a finding: ${formatInputIssues(finding.error)}`,
       raw: json,
       cluster: clusterName,
     };

@@ -112,8 +112,13 @@ describe('sink > ingest > messages', () => {
       at,
       reason: expect.stringMatching(/verb/),
     });
-    expect((letters[0]!.raw as { verb: string }).verb).toBe('');
-    expect(letters[1]!.raw).toBe(42);
+    // Fail closed: the field that failed validation is withheld, the rest of the event (redacted) kept.
+    expect(letters[0]!.raw).not.toHaveProperty('verb');
+    expect(letters[0]!.raw).toHaveProperty('auditID', bad.auditID);
+    expect(letters[0]!.reason).toMatch(/verb failed validation and was withheld/);
+    // Not an event object at all: no body, only the reason.
+    expect(letters[1]!.raw).toBeNull();
+    expect(letters[1]!.reason).toMatch(/a number, not an event object/);
     expect(JSON.stringify(result.messages)).not.toContain(SECRET);
   });
 
