@@ -3,4 +3,5 @@ export * from './decode';
 export * from './envelope';
 export * from './finding';
 export * from './identity';
+export * from './item-splitter';
 export * from './json-error';
