@@ -6,7 +6,15 @@
  * Pure: validation of each item is parseAuditEvent's job.
  */
 export type DecodedItem =
-  | { ok: true; raw: unknown; line: number }
+  | {
+      ok: true;
+      raw: unknown;
+      line: number;
+      /** Bytes the item took in its input, where the reader knows it. */
+      bytes?: number;
+      /** Body fields a bounded reader replaced by null (too large to keep): they go, and are annotated. */
+      truncated?: string[];
+    }
   | { ok: false; reason: string; line: number };
 
 import { safeJsonError } from './json-error';

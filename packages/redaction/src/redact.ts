@@ -92,7 +92,8 @@ export function createRedactor(policy: RedactionPolicy): Redactor {
     const subresource = optional(ref.subresource);
     const rule = rules.find(
       (r) =>
-        r.resource === resource &&
+        // The plural objectRef always carries, and (failing closed) its singular or kind as a client wrote it.
+        (r.resource === resource || r.resource === `${resource}s` || r.kind === resource) &&
         (r.group === group || (r.group === '' && group === 'core')) &&
         (r.subresource === undefined || r.subresource === subresource),
     );

@@ -102,3 +102,4 @@ export async function waitFor<T>(
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
+export { type DefectBody, loadSinkDefects, plantedSecrets, sinkDefectsDir } from './sink-defects';

@@ -1,4 +1,11 @@
-import { EnvelopeSchema, FindingSchema, formatInputIssues } from '@kaudit/audit-schema';
+import { AUDIT_FIELD_NAMES, EnvelopeSchema, FindingSchema, formatInputIssues } from '@kaudit/audit-schema';
+
+/** Field names a finding's dead-letter reason may name (anything else is written `*`). */
+const FINDING_FIELDS: ReadonlySet<string> = new Set([
+  ...AUDIT_FIELD_NAMES,
+  ...Object.keys(FindingSchema.shape),
+]);
+
 import { type DatasetKind, toEventDocument, toFindingDocument } from '@kaudit/es-resources';
 
 /** One document ready for _bulk: its action and source lines, serialised once. */
@@ -70,7 +77,7 @@ export function decodeMessage(
   if (!finding.success) {
     return {
       ok: false,
-      reason: `not a finding: ${formatInputIssues(finding.error)}`,
+      reason: `not a finding: ${formatInputIssues(finding.error, FINDING_FIELDS)}`,
       raw: json,
       cluster: clusterName,
     };

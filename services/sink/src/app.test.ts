@@ -40,6 +40,7 @@ function setup(
     },
     clusterName: 'default',
     maxBodyBytes: 64 * 1024,
+    maxEventBytes: 1024 * 1024,
     requestTimeoutMs: 1000,
     ...overrides,
   });

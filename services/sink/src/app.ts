@@ -3,8 +3,9 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Authenticator, ClientIdentity } from './auth';
 import { CLUSTER_NAME } from './config';
 import type { Delivery } from './delivery';
-import { type BodyFormat, decodeBody, type IngestOptions, ingestItems } from './ingest';
+import { createBatch, type IngestOptions } from './ingest';
 import type { SinkMetrics } from './metrics';
+import { type BodyFormat, readBody } from './read-body';
 
 /**
  * The HTTP app without a listener (tests inject requests): POST /audit and /audit/:cluster for the
@@ -21,6 +22,8 @@ export interface AppDeps {
   /** Cluster for requests whose URL and credentials name none (SINK_CLUSTER_NAME). */
   clusterName: string;
   maxBodyBytes: number;
+  /** An item's text is kept up to this, then its bodies are dropped (SINK_MAX_EVENT_BYTES). */
+  maxEventBytes: number;
   /** The answer is due within this from the moment the body is read (SINK_REQUEST_TIMEOUT_MS). */
   requestTimeoutMs: number;
 }
@@ -74,22 +77,31 @@ export function createApp(deps: AppDeps): express.Express {
     next();
   };
 
-  const readBody = express.raw({ type: () => true, limit: deps.maxBodyBytes });
-
-  app.post(['/audit', '/audit/:cluster'], authenticate, mediaType, readBody, async (req, res, next) => {
+  app.post(['/audit', '/audit/:cluster'], authenticate, mediaType, async (req, res, next) => {
     const started = process.hrtime.bigint();
     const { identity, format } = res.locals as Locals;
     const param = req.params.cluster;
     const cluster = resolveCluster(typeof param === 'string' ? param : undefined, identity, deps.clusterName);
     if (!cluster.ok) return next(cluster.error);
-    if (!Buffer.isBuffer(req.body))
+    // Items are validated, redacted and serialized as the body streams in: memory follows the largest
+    // item, not the batch, and the work is spread over the chunks instead of one long turn of the loop.
+    const batch = createBatch(cluster.name, new Date().toISOString(), deps.ingest);
+    try {
+      await readBody(req, {
+        format,
+        maxBodyBytes: deps.maxBodyBytes,
+        maxItemBytes: deps.maxEventBytes,
+        onItem: (item) => batch.add(item),
+      });
+    } catch (err) {
+      return next(err);
+    }
+    const { result } = batch;
+    const items = result.accepted + result.rejected;
+    if (items === 0)
       return next(new AppError('KAUDIT_ERR_BAD_REQUEST', 'body is empty', { statusCode: 400 }));
-
-    const decoded = decodeBody(req.body, format);
-    if (!decoded.ok) return next(new AppError('KAUDIT_ERR_BAD_REQUEST', decoded.reason, { statusCode: 400 }));
-    const result = ingestItems(decoded.items, cluster.name, new Date().toISOString(), deps.ingest);
-    metrics.received.inc(decoded.items.length);
-    metrics.batchSize.observe(decoded.items.length);
+    metrics.received.inc(items);
+    metrics.batchSize.observe(items);
 
     let timer: NodeJS.Timeout | undefined;
     try {

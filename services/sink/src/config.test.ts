@@ -38,7 +38,8 @@ describe('sink > config', () => {
       eventsTopic: 'k8s-audit.events',
       dlqTopic: 'k8s-audit.dlq',
       clusterName: 'default',
-      maxBodyBytes: 48 * 1024 * 1024,
+      maxBodyBytes: 512 * 1024 * 1024,
+      maxEventBytes: 8 * 1024 * 1024,
       requestTimeoutMs: 10_000,
       insecureDev: false,
       tls: {

@@ -58,7 +58,8 @@ export const SinkEnvSchema = z.object({
   AUDIT_DLQ_TOPIC: z.string().min(1).default(DEFAULT_TOPICS.dlq),
   SINK_SPOOL_DIR: z.string().min(1).default('data/sink-spool'),
   SINK_SPOOL_MAX_BYTES: envInt(1024 * MiB, { min: 16 * MiB }),
-  SINK_MAX_BODY_BYTES: envInt(48 * MiB, { min: 64 * 1024 }),
+  SINK_MAX_BODY_BYTES: envInt(512 * MiB, { min: 64 * 1024 }),
+  SINK_MAX_EVENT_BYTES: envInt(8 * MiB, { min: 1024 * 1024 }),
   SINK_REQUEST_TIMEOUT_MS: envDurationMs(10_000).refine(
     (ms) => ms >= 1000 && ms <= 25_000,
     'must be between 1s and 25s (the API server gives up after 30s)',
@@ -124,6 +125,7 @@ export interface SinkConfig {
   spoolDir: string;
   spoolMaxBytes: number;
   maxBodyBytes: number;
+  maxEventBytes: number;
   requestTimeoutMs: number;
   redactionPolicyFile: string;
   redactionPolicy: RedactionPolicy;
@@ -164,6 +166,7 @@ export function loadSinkConfig(env: Record<string, string | undefined> = process
     spoolDir: parsed.SINK_SPOOL_DIR,
     spoolMaxBytes: parsed.SINK_SPOOL_MAX_BYTES,
     maxBodyBytes: parsed.SINK_MAX_BODY_BYTES,
+    maxEventBytes: parsed.SINK_MAX_EVENT_BYTES,
     requestTimeoutMs: parsed.SINK_REQUEST_TIMEOUT_MS,
     redactionPolicyFile: policyFile,
     redactionPolicy: policy,

@@ -2,12 +2,14 @@ import {
   DeadLetterSchema,
   EnvelopeSchema,
   REDACTED_ANNOTATION,
+  safeJsonError,
   TRUNCATED_ANNOTATION,
 } from '@kaudit/audit-schema';
 import type { Redactor } from '@kaudit/redaction';
 import { createRedactor, DEFAULT_REDACTION_POLICY } from '@kaudit/redaction';
 import { buildEvent } from '@kaudit/testkit';
-import { decodeBody, ingestItems, MAX_ITEM_DEPTH, nestedDeeperThan, safeJsonError } from './ingest';
+import { ingestItems, MAX_ITEM_DEPTH, nestedDeeperThan } from './ingest';
+import { decodeBody } from './read-body';
 
 const options = {
   redactor: createRedactor(DEFAULT_REDACTION_POLICY),
@@ -47,7 +49,8 @@ describe('sink > ingest > decoding', () => {
 
   it.each([
     ['', /body is empty/],
-    ['{"kind":"EventList","items":', /body is not valid JSON: /],
+    ['{"kind":"EventList","items":', /body is not valid JSON \(unexpected end of input\)/],
+    ['{"a":1} {"b":2}', /more than one JSON value/],
     ['{"kind":"EventList","items":{}}', /EventList\.items must be an array/],
     ['"just a string"', /must be an audit\.k8s\.io\/v1 EventList or Event object/],
     ['null', /must be an audit\.k8s\.io\/v1 EventList or Event object/],
@@ -60,7 +63,10 @@ describe('sink > ingest > decoding', () => {
     const decoded = decodeBody(Buffer.from(`password=${SECRET}`), 'json');
     expect(decoded.ok ? '' : decoded.reason).not.toContain(SECRET.slice(0, 8));
     expect(safeJsonError(new Error(`Unexpected token 'p', "password=${SECRET}" is not valid JSON`))).toBe(
-      "Unexpected token 'p'",
+      'syntax error',
+    );
+    expect(safeJsonError(new Error(`Unexpected token 'M', "MK" is not valid JSON at position 7`))).toBe(
+      'at position 7',
     );
   });
 

@@ -21,69 +21,6 @@ const MAX_ERRORS = 1000;
  */
 export const MAX_ITEM_DEPTH = 256;
 
-export type BodyFormat = 'json' | 'ndjson';
-export type BodyDecode = { ok: true; items: DecodedItem[] } | { ok: false; reason: string };
-
-/**
- * The body as items. JSON: an EventList, a single Event, or an array of events. JSON lines: one
- * Event (or EventList) per line; a bad line is one rejected item, the others go on. Error texts never
- * quote the input (JSON.parse does: it could be a secret).
- */
-export function decodeBody(body: Buffer, format: BodyFormat): BodyDecode {
-  let text = body.toString('utf8');
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  if (text.trim() === '') return { ok: false, reason: 'body is empty' };
-  if (format === 'ndjson') return { ok: true, items: decodeLines(text) };
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    return { ok: false, reason: `body is not valid JSON: ${safeJsonError(error)}` };
-  }
-  if (Array.isArray(value)) return { ok: true, items: value.map((raw) => ({ ok: true, raw, line: 1 })) };
-  if (typeof value !== 'object' || value === null)
-    return { ok: false, reason: 'body must be an audit.k8s.io/v1 EventList or Event object' };
-  const doc = value as Record<string, unknown>;
-  if (doc.kind === 'EventList') {
-    if (!Array.isArray(doc.items)) return { ok: false, reason: 'EventList.items must be an array' };
-    return { ok: true, items: doc.items.map((raw) => ({ ok: true, raw, line: 1 })) };
-  }
-  return { ok: true, items: [{ ok: true, raw: value, line: 1 }] };
-}
-
-function decodeLines(text: string): DecodedItem[] {
-  const items: DecodedItem[] = [];
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!.trim();
-    if (line === '') continue;
-    try {
-      const value = JSON.parse(line) as unknown;
-      const list =
-        (value as { kind?: unknown; items?: unknown } | null)?.kind === 'EventList'
-          ? (value as { items: unknown }).items
-          : undefined;
-      if (Array.isArray(list)) items.push(...list.map((raw) => ({ ok: true as const, raw, line: i + 1 })));
-      else items.push({ ok: true, raw: value, line: i + 1 });
-    } catch (error) {
-      items.push({
-        ok: false,
-        reason: `line ${i + 1}: not valid JSON (${safeJsonError(error)})`,
-        line: i + 1,
-      });
-    }
-  }
-  return items;
-}
-
-/** JSON.parse's message without the excerpt of the input it quotes. */
-export function safeJsonError(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  const quoted = message.indexOf(', "');
-  if (quoted >= 0 && message.endsWith('is not valid JSON')) return message.slice(0, quoted);
-  return message.length > 200 ? `${message.slice(0, 200)}…` : message;
-}
-
 export interface IngestOptions {
   redactor: Redactor;
   eventsTopic: string;
@@ -108,6 +45,19 @@ export function ingestItems(
   receivedAt: string,
   options: IngestOptions,
 ): IngestResult {
+  const batch = createBatch(cluster, receivedAt, options);
+  for (const item of items) batch.add(item);
+  return batch.result;
+}
+
+export interface Batch {
+  /** One item, in request order; never throws on input. */
+  add(item: DecodedItem): void;
+  readonly result: IngestResult;
+}
+
+/** ingestItems one item at a time, as a streaming reader hands them on. Pure. */
+export function createBatch(cluster: string, receivedAt: string, options: IngestOptions): Batch {
   const maxBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   const result: IngestResult = {
     messages: [],
@@ -136,26 +86,47 @@ export function ingestItems(
   };
 
   /** An invalid item goes to the dead-letter topic redacted, or without its content when it cannot be. */
-  const rejectInvalid = (index: number, reason: string, raw: unknown) => {
+  const rejectInvalid = (index: number, reason: string, raw: unknown, bytes: number | undefined) => {
     let redacted: RawRedactionResult;
     try {
       redacted = options.redactor.redactRaw(raw);
     } catch (error) {
       return reject(index, `${reason}; the raw item could not be redacted (${errorName(error)})`, null);
     }
-    reject(index, redacted.note === undefined ? reason : `${reason}; ${redacted.note}`, redacted.raw);
+    const note =
+      redacted.note === undefined
+        ? ''
+        : `; ${redacted.note}${redacted.raw === null && bytes !== undefined ? ` (${bytes} bytes)` : ''}`;
+    reject(index, `${reason}${note}`, redacted.raw);
   };
 
-  const ingestOne = (index: number, raw: unknown) => {
-    if (nestedDeeperThan(raw, MAX_ITEM_DEPTH))
+  const ingestOne = (index: number, item: unknown, readerDropped: readonly string[], bytes?: number) => {
+    if (nestedDeeperThan(item, MAX_ITEM_DEPTH))
       return reject(index, `item is nested deeper than ${MAX_ITEM_DEPTH} levels (raw item withheld)`, null);
+    let raw = item;
+    if (readerDropped.length > 0 && typeof raw === 'object' && raw !== null) {
+      // Bodies the reader could not keep (the item was too large) stand as null: they go.
+      const copy = { ...(raw as Record<string, unknown>) };
+      for (const field of readerDropped) delete copy[field];
+      raw = copy;
+    }
     const parsed = parseAuditEvent(raw);
-    if (!parsed.ok) return rejectInvalid(index, parsed.reason, raw);
-    const { event, redactedPaths } = options.redactor(parsed.event);
+    if (!parsed.ok) return rejectInvalid(index, parsed.reason, raw, bytes);
+    const redacted = options.redactor(parsed.event);
+    const { redactedPaths } = redacted;
+    let event = redacted.event;
+    if (readerDropped.length > 0)
+      event = {
+        ...event,
+        annotations: { ...event.annotations, [TRUNCATED_ANNOTATION]: readerDropped.join(',') },
+      };
     let value = serialize(cluster, receivedAt, event);
-    let truncated = false;
+    let truncated = readerDropped.length > 0;
     if (tooLarge(value, maxBytes)) {
-      const dropped = (['requestObject', 'responseObject'] as const).filter((f) => event[f] !== undefined);
+      const dropped = [
+        ...readerDropped,
+        ...(['requestObject', 'responseObject'] as const).filter((f) => event[f] !== undefined),
+      ];
       const { requestObject: _request, responseObject: _response, ...rest } = event;
       value = serialize(cluster, receivedAt, {
         ...rest,
@@ -176,20 +147,24 @@ export function ingestItems(
     result.messages.push({ topic: options.eventsTopic, key: partitionKey(cluster, event), value });
   };
 
-  for (const [index, item] of items.entries()) {
-    if (!item.ok) {
-      // The text of a line that is not JSON cannot be inspected for secrets: only its number goes on.
-      reject(index, item.reason, null);
-      continue;
-    }
-    // One item must never fail the batch: the API server would retry, then drop, every event in it.
-    try {
-      ingestOne(index, item.raw);
-    } catch (error) {
-      reject(index, `item could not be processed (${errorName(error)}; raw item withheld)`, null);
-    }
-  }
-  return result;
+  let index = 0;
+  return {
+    result,
+    add(item) {
+      const at = index++;
+      if (!item.ok) {
+        // The text of a line that is not JSON cannot be inspected for secrets: only its number goes on.
+        reject(at, item.reason, null);
+        return;
+      }
+      // One item must never fail the batch: the API server would retry, then drop, every event in it.
+      try {
+        ingestOne(at, item.raw, item.truncated ?? [], item.bytes);
+      } catch (error) {
+        reject(at, `item could not be processed (${errorName(error)}; raw item withheld)`, null);
+      }
+    },
+  };
 }
 
 /** Bounded recursion: never goes deeper than `limit`, so it cannot overflow the stack itself. */

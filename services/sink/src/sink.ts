@@ -75,6 +75,7 @@ export async function startSink(
     delivery,
     clusterName: config.clusterName,
     maxBodyBytes: config.maxBodyBytes,
+    maxEventBytes: config.maxEventBytes,
     requestTimeoutMs: config.requestTimeoutMs,
   });
   sender.start();
