@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { addressSet, classify, globMatcher, identityOf, sourceIPOf } from './identity';
 
 describe('detection > identity', () => {
@@ -78,5 +79,34 @@ describe('detection > identity', () => {
     expect(allowed('vault.example.com')).toBe(true);
     expect(allowed('vaultXexample.com')).toBe(false);
     expect(allowed(undefined)).toBe(false);
+  });
+});
+
+describe('detection > identity > globMatcher without backtracking', () => {
+  const viaRegex = (pattern: string, value: string) =>
+    new RegExp(
+      `^${pattern
+        .split('*')
+        .map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+        .join('.*')}$`,
+    ).test(value);
+
+  it('agrees with the regular expression it replaces', () => {
+    fc.assert(
+      fc.property(
+        fc.stringMatching(/^[ab:*]{0,8}$/),
+        fc.stringMatching(/^[ab:]{0,12}$/),
+        (pattern, value) => {
+          expect(globMatcher([pattern])(value)).toBe(viaRegex(pattern, value));
+        },
+      ),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('decides a 300,000-character username that almost matches a many-star pattern', () => {
+    const matcher = globMatcher(['system:serviceaccount:*:*:*:x']);
+    expect(matcher(`system:serviceaccount:${'a:'.repeat(150_000)}y`)).toBe(false);
+    expect(matcher(`system:serviceaccount:${'a:'.repeat(150_000)}x`)).toBe(true);
   });
 });
