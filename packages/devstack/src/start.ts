@@ -90,7 +90,8 @@ function describe(pipeline: Pipeline, rel: (path: string) => string): string {
   );
 
   const send = [
-    'pnpm kaudit send examples/audit-week.jsonl',
+    // Not `pnpm kaudit`: this works in any shell of a fresh machine, without the toolchain on PATH.
+    'bash scripts/kaudit.sh send examples/audit-week.jsonl',
     `--to ${urls.sink}`,
     `--cert ${rel(certs.clientCert)} --key ${rel(certs.clientKey)} --cacert ${rel(certs.caCert)}`,
   ].join(' \\\n    ');
