@@ -7,6 +7,7 @@ import {
   type Logger,
   startOpsServer,
 } from '@kaudit/service-kit';
+import type { Kafka } from 'kafkajs';
 import { describeConfig, type IndexerConfig } from './config';
 import { createDeadLetterPublisher } from './dead-letters';
 import { createIndexer } from './indexer';
@@ -29,12 +30,14 @@ export interface IndexerService {
 export async function startIndexerService(
   config: IndexerConfig,
   logger: Logger,
-  options: { liveness?: Liveness } = {},
+  /** kafka: a client of the caller's (tests); default one from the config. */
+  options: { liveness?: Liveness; kafka?: Kafka } = {},
 ): Promise<IndexerService> {
   logger.info({ config: describeConfig(config) }, 'starting indexer');
   const metrics = createIndexerMetrics();
   const client = createEsClient(config.es);
-  const kafka = createKafka({ clientId: 'kaudit-indexer', brokers: config.kafkaBrokers, logger });
+  const kafka =
+    options.kafka ?? createKafka({ clientId: 'kaudit-indexer', brokers: config.kafkaBrokers, logger });
   let indexer: ReturnType<typeof createIndexer> | undefined;
   const ops = await startOpsServer({
     port: config.port,
