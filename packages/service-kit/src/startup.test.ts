@@ -102,6 +102,24 @@ describe('service-kit > startup', () => {
     expect(Date.now()).toBe(startup.deadline);
   });
 
+  it('stops waiting when the service stops', async () => {
+    const { logger } = captureLogger();
+    const startup = createStartup({ logger, timeoutMs: 120_000, random: () => 1 });
+    const stopping = new AbortController();
+    let attempts = 0;
+    const step = startup.step(
+      'ensure topics',
+      async () => {
+        attempts += 1;
+        if (attempts === 2) stopping.abort(new Error('sink stopping'));
+        throw notHosted();
+      },
+      { signal: stopping.signal },
+    );
+    await expect(settle(step)).rejects.toThrow('This server does not host this topic-partition');
+    expect(attempts).toBe(2);
+  });
+
   it('fails at once on a permanent error, without retrying', async () => {
     const { logger, warnings } = captureLogger();
     const startup = createStartup({ logger, timeoutMs: 120_000 });

@@ -41,6 +41,8 @@ export interface StartupStepOptions {
   isRetriable?: (error: unknown) => boolean;
   /** The code of the error thrown when the deadline passes (default KAUDIT_ERR_KAFKA). */
   code?: ErrorCode;
+  /** Stops waiting (the service is stopping): the step rejects with the last error. */
+  signal?: AbortSignal;
 }
 
 export interface Startup {
@@ -69,6 +71,7 @@ export function createStartup(options: StartupOptions): Startup {
           deadline,
           now,
           ...(options.random ? { random: options.random } : {}),
+          ...(stepOptions.signal ? { signal: stepOptions.signal } : {}),
           isRetriable,
           onRetry: (err, attempt, delayMs) => {
             failures = attempt;
@@ -88,7 +91,7 @@ export function createStartup(options: StartupOptions): Startup {
         if (failures > 0) logger.info({ step: what, attempts: failures + 1 }, `${what}: done`);
         return result;
       } catch (error) {
-        if (!isRetriable(error)) throw error;
+        if (!isRetriable(error) || stepOptions.signal?.aborted) throw error;
         throw new AppError(
           stepOptions.code ?? 'KAUDIT_ERR_KAFKA',
           `${what}: still failing when KAFKA_STARTUP_TIMEOUT (${options.timeoutMs} ms) ran out: ${(error as Error).message}`,

@@ -110,11 +110,14 @@ export function createKafkaSender(options: SenderOptions): Sender {
       // Retried while a fresh broker still propagates new topics; never fatal: the spool covers the gap.
       const startup = createStartup({ logger, timeoutMs: options.startupTimeoutMs ?? 120_000 });
       await startup
-        .step('ensure topics', () =>
-          ensureTopics(
-            kafka,
-            options.topics.map((topic) => ({ topic })),
-          ),
+        .step(
+          'ensure topics',
+          () =>
+            ensureTopics(
+              kafka,
+              options.topics.map((topic) => ({ topic })),
+            ),
+          { signal: stopSignal.signal },
         )
         .catch((err: unknown) =>
           logger.warn(
