@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -224,4 +225,49 @@ describe('crash policy > a consumer killed for good makes /healthz fail and the 
     expect(await exit).toBe(1);
     expect(liveness.reason()).toBe('the HTTPS listener closed while the sink was running');
   }, 60_000);
+});
+
+describe('crash policy > the built service process', () => {
+  it('detector: a consumer the broker refuses for good (session timeout above its maximum) logs why and exits 1', async () => {
+    const t = names('crash-detector-process');
+    const child = spawn(process.execPath, [join(__dirname, '../../services/detector/dist/main.js')], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        KAFKA_BROKERS: kafkaBrokers.join(','),
+        AUDIT_EVENTS_TOPIC: t.events,
+        AUDIT_ALERTS_TOPIC: t.alerts,
+        AUDIT_DLQ_TOPIC: t.dlq,
+        DETECTOR_STATE_TOPIC: `${t.run}.state`,
+        DETECTOR_GROUP_ID: t.run,
+        DETECTOR_INSTANCE_ID: 'crash-process-0',
+        DETECTOR_PORT: '0',
+        DETECTOR_POLICY_FILE: join(__dirname, '../../policies/detection.yaml'),
+        // Above the broker's group.max.session.timeout.ms (30 min): the join fails with the
+        // non-retriable INVALID_SESSION_TIMEOUT, so kafkajs crashes the consumer with restart: false.
+        DETECTOR_SESSION_TIMEOUT: '31m',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString('utf8');
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      output += chunk.toString('utf8');
+    });
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const lines = output
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as { level: string; component?: string; msg: string; code?: number });
+    expect(code).toBe(1);
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        level: 'fatal',
+        component: 'liveness',
+        msg: expect.stringMatching(/^dead: events consumer crashed and will not be restarted/),
+      }),
+    );
+    expect(lines).toContainEqual(expect.objectContaining({ component: 'shutdown', msg: 'stopped', code: 1 }));
+  }, 120_000);
 });
