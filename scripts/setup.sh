@@ -1,10 +1,8 @@
 #!/usr/bin/env bash
-# One-time set-up for a fresh clone: Node 24 + pnpm (see toolchain.sh), dependencies, build.
+# Set-up for a fresh clone: Node 24 + pnpm (see toolchain.sh), dependencies, build. Optional:
+# scripts/start.sh and scripts/test.sh do the same themselves before they run.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-. scripts/toolchain.sh
+KAUDIT_FORCE_INSTALL=true . "$(dirname "$0")/prepare.sh"
 echo "node $(node -v), pnpm $(pnpm -v)"
-pnpm install --frozen-lockfile
-pnpm build
 echo
-echo "Set-up done. In a new shell run:  . scripts/toolchain.sh   (puts Node 24 and pnpm on PATH)"
+echo "Set-up done. The main job:  bash scripts/start.sh     the tests:  bash scripts/test.sh"

@@ -1,10 +1,8 @@
 #!/usr/bin/env bash
-# `pnpm start`: the whole pipeline on this machine. Builds if needed, then hands over to the devstack
+# The main job, on a fresh machine too: `bash scripts/start.sh` (or `pnpm start`, which runs this).
+# Sets itself up (prepare.sh: toolchain, install when needed, build), then hands over to the devstack
 # runner (packages/devstack), which starts the test stack, certificates, topics, Elasticsearch resources,
 # the four services and a local Slack stand-in, prints what runs where, and stops it all on Ctrl-C.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-. scripts/toolchain.sh
-[ -d node_modules ] || pnpm install --frozen-lockfile
-pnpm build # incremental (tsc -b): quick when nothing changed, and never stale code after a pull
+. "$(dirname "$0")/prepare.sh"
 exec node packages/devstack/dist/start.js "$@"

@@ -2,9 +2,10 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DEFAULT_TOPICS } from '@kaudit/audit-schema';
 import { applyResources, createEsClient, DEFAULT_NAMESPACE, dataStreamNames } from '@kaudit/es-resources';
-import { createKafka, createLogger, ensureTopics } from '@kaudit/service-kit';
+import { createKafka, createLogger, createStartup, ensureTopics } from '@kaudit/service-kit';
 import { type DevCerts, ensureDevCerts } from '@kaudit/testkit';
 import { reservePort } from './ports';
+import { pipelineTopicSpecs } from './provision';
 import { type ServiceProcess, spawnService, waitUntilReady } from './service-process';
 import { type SlackStandin, startSlackStandin } from './slack-standin';
 import { runStackScript, type StackAddresses, stackAddresses, stackReachable } from './stack';
@@ -43,6 +44,8 @@ export interface PipelineOptions {
   serviceEnv?: Partial<Record<ServiceName, Record<string, string>>>;
   logLevel?: string;
   readyTimeoutMs?: number;
+  /** Create the topics and Elasticsearch resources before the services start (default true). */
+  provision?: boolean;
   /** Progress messages (default: stderr). */
   log?: (text: string) => void;
 }
@@ -149,18 +152,26 @@ export async function startPipeline(options: PipelineOptions = {}): Promise<Pipe
     for (const name of Object.keys(DEFAULT_PORTS) as PortName[])
       ports[name] = await reservePort(wanted[name]);
 
+    // Provisioned once, before any service starts, and waited for until every partition has a leader and
+    // the templates are in: the services then find what they need instead of racing to create it. Kafka
+    // or Elasticsearch still coming up (just started by stack.sh) is retried within the same deadline.
     const logger = createLogger({ service: 'devstack', level: 'warn' });
+    const startup = createStartup({ logger, timeoutMs: options.readyTimeoutMs ?? 120_000 });
     const kafka = createKafka({ clientId: `${idPrefix}-devstack`, brokers: addresses.kafkaBrokers, logger });
-    await ensureTopics(kafka, [
-      { topic: topics.events, numPartitions: 3 },
-      { topic: topics.alerts, numPartitions: 3 },
-      { topic: topics.dlq, numPartitions: 1 },
-    ]);
-    const es = createEsClient({ node: addresses.esNode });
-    try {
-      await applyResources(es, { namespace: esNamespace, numberOfReplicas: 0 });
-    } finally {
-      await es.close();
+    const specs = pipelineTopicSpecs(topics);
+    if (options.provision !== false) {
+      await startup.step('create the topics', () => ensureTopics(kafka, specs));
+      const es = createEsClient({ node: addresses.esNode });
+      try {
+        await startup.step(
+          'apply the Elasticsearch resources',
+          () => applyResources(es, { namespace: esNamespace, numberOfReplicas: 0 }),
+          { code: 'KAUDIT_ERR_ELASTICSEARCH' },
+        );
+      } finally {
+        await es.close();
+      }
+      log(`topics ${specs.map((s) => s.topic).join(', ')} and the Elasticsearch resources are ready`);
     }
 
     started.slack = await startSlackStandin({ port: ports.slack, logFile: join(logsDir, 'slack.log') });

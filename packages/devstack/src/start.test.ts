@@ -1,5 +1,5 @@
 import type { Finding } from '@kaudit/audit-schema';
-import { findingLines } from './start';
+import { findingLines, startOptionsFromEnv } from './start';
 
 const finding: Finding = {
   id: 'f-1',
@@ -34,6 +34,21 @@ describe('devstack > start', () => {
     expect(findingLines(null, 'alerts/1@8')).toBe('skipped  alerts/1@8: no value\n');
     expect(findingLines(Buffer.from('{"id":"x"}'), 'alerts/0@9')).toBe(
       'skipped  alerts/0@9: not a finding\n',
+    );
+  });
+
+  test("ports and the state directory come from the services' own variables, unset ones keep the defaults", () => {
+    expect(startOptionsFromEnv({})).toEqual({ ports: {} });
+    expect(
+      startOptionsFromEnv({
+        SINK_PORT: '0',
+        ALERTER_PORT: '19303',
+        KAUDIT_STATE_DIR: '/tmp/x',
+        DETECTOR_PORT: ' ',
+      }),
+    ).toEqual({ ports: { sink: 0, alerter: 19303 }, stateDir: '/tmp/x' });
+    expect(() => startOptionsFromEnv({ INDEXER_PORT: 'nine' })).toThrow(
+      'INDEXER_PORT: must be a port, not "nine"',
     );
   });
 });

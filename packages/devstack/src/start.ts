@@ -2,7 +2,7 @@ import { relative } from 'node:path';
 import { FindingSchema } from '@kaudit/audit-schema';
 import { createKafka, createLogger, suppressKafkajsTimeoutWarning } from '@kaudit/service-kit';
 import type { Consumer } from 'kafkajs';
-import { defaultRootDir, type Pipeline, startPipeline } from './pipeline';
+import { defaultRootDir, type Pipeline, type PipelineOptions, startPipeline } from './pipeline';
 
 /**
  * `pnpm start`: the whole pipeline on this machine (scripts/start.sh builds first). Prints what runs
@@ -37,7 +37,10 @@ async function main(): Promise<void> {
   process.stdout.write(
     'kaudit: starting the local pipeline (Kafka, Elasticsearch, sink, detector, indexer, alerter)\n',
   );
-  pipeline = await startPipeline({ log: (text) => process.stdout.write(`  ${text}\n`) });
+  pipeline = await startPipeline({
+    ...startOptionsFromEnv(process.env),
+    log: (text) => process.stdout.write(`  ${text}\n`),
+  });
   if (stopping) {
     const signal = stopping;
     stopping = undefined;
@@ -59,6 +62,31 @@ async function main(): Promise<void> {
     }
   }, 1000);
   watch.unref();
+}
+
+/**
+ * Where `pnpm start` listens and keeps its state, when the defaults are taken: the services' own port
+ * variables (SINK_PORT, DETECTOR_PORT, INDEXER_PORT, ALERTER_PORT), KAUDIT_SLACK_STANDIN_PORT, and
+ * KAUDIT_STATE_DIR (certificates, spool, logs; default .kaudit). 0 = any free port.
+ */
+export function startOptionsFromEnv(env: NodeJS.ProcessEnv): Pick<PipelineOptions, 'ports' | 'stateDir'> {
+  const names = {
+    sink: 'SINK_PORT',
+    detector: 'DETECTOR_PORT',
+    indexer: 'INDEXER_PORT',
+    alerter: 'ALERTER_PORT',
+    slack: 'KAUDIT_SLACK_STANDIN_PORT',
+  } as const;
+  const ports: NonNullable<PipelineOptions['ports']> = {};
+  for (const [service, name] of Object.entries(names) as Array<[keyof typeof names, string]>) {
+    const value = env[name]?.trim();
+    if (!value) continue;
+    const port = Number(value);
+    if (!Number.isInteger(port) || port < 0 || port > 65535)
+      throw new Error(`${name}: must be a port, not "${value}"`);
+    ports[service] = port;
+  }
+  return { ports, ...(env.KAUDIT_STATE_DIR?.trim() ? { stateDir: env.KAUDIT_STATE_DIR.trim() } : {}) };
 }
 
 function describe(pipeline: Pipeline, rel: (path: string) => string): string {
@@ -90,7 +118,8 @@ function describe(pipeline: Pipeline, rel: (path: string) => string): string {
   );
 
   const send = [
-    'pnpm kaudit send examples/audit-week.jsonl',
+    // Not `pnpm kaudit`: this works in any shell of a fresh machine, without the toolchain on PATH.
+    'bash scripts/kaudit.sh send examples/audit-week.jsonl',
     `--to ${urls.sink}`,
     `--cert ${rel(certs.clientCert)} --key ${rel(certs.clientKey)} --cacert ${rel(certs.caCert)}`,
   ].join(' \\\n    ');

@@ -1,5 +1,6 @@
-import { type ITopicConfig, Kafka, type KafkaConfig, type LogEntry, logLevel } from 'kafkajs';
+import { type Admin, type ITopicConfig, Kafka, type KafkaConfig, type LogEntry, logLevel } from 'kafkajs';
 import type { Logger } from 'pino';
+import { AppError } from './errors';
 
 // kafkajs 2 warns on every producer about its v2 partitioner change; we key messages explicitly.
 process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
@@ -54,30 +55,53 @@ export interface TopicSpec {
   configEntries?: ITopicConfig['configEntries'];
 }
 
-/** Creates the topics that do not exist yet; existing topics are left as they are. */
+/**
+ * Creates the topics that do not exist yet (existing topics are left as they are), then waits until
+ * every partition of every topic named has a leader in the metadata: on a freshly formatted broker a
+ * topic is listed before its partitions are served, and a consumer or producer started then fails with
+ * "This server does not host this topic-partition". Not retried here: a transient failure (that one,
+ * connection refused) is thrown retriable, for the caller's start-up retry (startup.ts) to run it again.
+ */
 export async function ensureTopics(kafka: Kafka, topics: TopicSpec[]): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   try {
     const existing = new Set(await admin.listTopics());
     const missing = topics.filter((t) => !existing.has(t.topic));
-    if (missing.length === 0) return;
-    try {
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: missing.map((t) => ({
-          topic: t.topic,
-          numPartitions: t.numPartitions ?? 3,
-          replicationFactor: t.replicationFactor ?? -1,
-          ...(t.configEntries ? { configEntries: t.configEntries } : {}),
-        })),
-      });
-    } catch (error) {
-      // Another process created it between listTopics and createTopics: that is the outcome we wanted.
-      if ((error as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw error;
+    if (missing.length > 0) {
+      try {
+        await admin.createTopics({
+          waitForLeaders: true,
+          topics: missing.map((t) => ({
+            topic: t.topic,
+            numPartitions: t.numPartitions ?? 3,
+            replicationFactor: t.replicationFactor ?? -1,
+            ...(t.configEntries ? { configEntries: t.configEntries } : {}),
+          })),
+        });
+      } catch (error) {
+        // Another process created it between listTopics and createTopics: that is the outcome we wanted.
+        if ((error as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw error;
+      }
     }
+    await requireLeaders(
+      admin,
+      topics.map((t) => t.topic),
+    );
   } finally {
     await admin.disconnect();
+  }
+}
+
+async function requireLeaders(admin: Admin, topics: string[]): Promise<void> {
+  const metadata = await admin.fetchTopicMetadata({ topics });
+  const leaderless = metadata.topics.flatMap((t) =>
+    t.partitions.length === 0
+      ? [`${t.name} (no partitions)`]
+      : t.partitions.filter((p) => p.leader < 0).map((p) => `${t.name}/${p.partitionId}`),
+  );
+  if (leaderless.length > 0) {
+    throw new AppError('KAUDIT_ERR_KAFKA', `no leader yet for ${leaderless.join(', ')}`, { retriable: true });
   }
 }
 

@@ -3,21 +3,29 @@ import type { AddressInfo } from 'node:net';
 import express, { type Router } from 'express';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import type { Liveness } from './liveness';
 
 export interface OpsOptions {
   registry: Registry;
   /** Ready = able to take work now (connected, not shutting down, spool not full...). */
   isReady: () => boolean | Promise<boolean>;
+  /** Alive = not dead for good (liveness.ts); without it /healthz always answers ok. */
+  liveness?: Pick<Liveness, 'alive' | 'reason'>;
 }
 
-/** GET /healthz (process alive), /readyz (503 + Retry-After until ready), /metrics (Prometheus text). */
+/**
+ * GET /healthz (200 while alive, 503 once dead for good), /readyz (503 + Retry-After until ready, and
+ * when dead), /metrics (Prometheus text).
+ */
 export function createOpsRouter(options: OpsOptions): Router {
   const router = express.Router();
+  const alive = () => options.liveness?.alive() ?? true;
   router.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
+    if (alive()) res.json({ status: 'ok' });
+    else res.status(503).json({ status: 'dead', reason: options.liveness?.reason() });
   });
   router.get('/readyz', async (_req, res) => {
-    const ready = await Promise.resolve(options.isReady()).catch(() => false);
+    const ready = alive() && (await Promise.resolve(options.isReady()).catch(() => false));
     if (ready) res.json({ status: 'ready' });
     else res.status(503).set('Retry-After', '5').json({ status: 'not ready' });
   });

@@ -8,8 +8,15 @@ export interface RetryOptions {
   isRetriable?: (error: unknown) => boolean;
   onRetry?: (error: unknown, attempt: number, delayMs: number) => void;
   signal?: AbortSignal;
+  /**
+   * Epoch ms after which no further attempt starts (the error of the last one is thrown); a wait is
+   * cut short so the last attempt runs at the deadline. Unset: only `retries` bounds the attempts.
+   */
+  deadline?: number;
   /** Injected for tests; defaults to Math.random. */
   random?: () => number;
+  /** Injected for tests; defaults to Date.now (jest's fake timers fake it too). */
+  now?: () => number;
 }
 
 const defaultIsRetriable = (error: unknown) => (error as { retriable?: boolean } | null)?.retriable !== false;
@@ -23,14 +30,18 @@ export async function retry<T>(fn: (attempt: number) => Promise<T>, options: Ret
   const isRetriable = options.isRetriable ?? defaultIsRetriable;
   const random = options.random ?? Math.random;
   const factor = options.factor ?? 2;
+  const now = options.now ?? Date.now;
+  const deadline = options.deadline ?? Number.POSITIVE_INFINITY;
   for (let attempt = 0; ; attempt++) {
     try {
       return await fn(attempt);
     } catch (error) {
       if (attempt >= options.retries || !isRetriable(error) || options.signal?.aborted) throw error;
+      const left = deadline - now();
+      if (left <= 0) throw error;
       const ceiling = Math.min(options.maxDelayMs, options.initialDelayMs * factor ** attempt);
       const retryAfter = (error as { retryAfterMs?: number } | null)?.retryAfterMs ?? 0;
-      const delayMs = Math.max(Math.round(random() * ceiling), retryAfter);
+      const delayMs = Math.min(Math.max(Math.round(random() * ceiling), retryAfter), left);
       options.onRetry?.(error, attempt + 1, delayMs);
       await sleep(delayMs, options.signal);
     }

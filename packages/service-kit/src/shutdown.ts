@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { Liveness } from './liveness';
 
 export interface ShutdownStep {
   name: string;
@@ -8,21 +9,23 @@ export interface ShutdownStep {
 /**
  * On SIGTERM/SIGINT: run the steps in order (stop taking work, finish in-flight work, flush, disconnect),
  * log each, then exit 0 — or 1 when a step fails or the whole sequence exceeds timeoutMs. A second
- * signal while shutting down exits at once. Returns the function so callers can trigger it themselves.
+ * signal while shutting down exits at once. With `liveness`, a fatal error (liveness.ts) runs the same
+ * steps and exits 1. Returns the function so callers can trigger it themselves.
  */
 export function registerShutdown(options: {
   logger: Logger;
   steps: ShutdownStep[];
   timeoutMs?: number;
   exit?: (code: number) => void;
-}): (reason: string) => Promise<void> {
+  liveness?: Pick<Liveness, 'onFatal'>;
+}): (reason: string, exitCode?: number) => Promise<void> {
   const exit = options.exit ?? ((code: number) => process.exit(code));
   const logger = options.logger.child({ component: 'shutdown' });
   let running: Promise<void> | undefined;
 
-  const shutdown = (reason: string): Promise<void> => {
+  const shutdown = (reason: string, exitCode = 0): Promise<void> => {
     if (running) return running;
-    logger.info({ reason }, 'shutting down');
+    logger.info({ reason, exitCode }, 'shutting down');
     const timeoutMs = options.timeoutMs ?? 30_000;
     const timer = setTimeout(() => {
       logger.error({ timeoutMs }, 'shutdown timed out');
@@ -30,7 +33,7 @@ export function registerShutdown(options: {
     }, timeoutMs);
     timer.unref();
     running = (async () => {
-      let code = 0;
+      let code = exitCode;
       for (const step of options.steps) {
         const started = Date.now();
         try {
@@ -48,6 +51,7 @@ export function registerShutdown(options: {
     return running;
   };
 
+  options.liveness?.onFatal((reason) => void shutdown(`fatal: ${reason}`, 1));
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.on(signal, () => {
       if (running) {

@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type AuditEvent, decodeAuditText, parseAuditEvent } from '@kaudit/audit-schema';
 
+export { type ConsumerFault, consumerFault } from './consumer-fault';
+
 export {
   DEV_CLIENT_COMMON_NAME,
   type DevCerts,

@@ -29,6 +29,9 @@ function fakeKafka(failSend: (topic: string) => boolean = () => false) {
       connect: async () => {},
       disconnect: async () => {},
       listTopics: async () => ['alerts', 'dlq', 'delivered'],
+      fetchTopicMetadata: async ({ topics }: { topics: string[] }) => ({
+        topics: topics.map((name) => ({ name, partitions: [{ partitionId: 0, leader: 1 }] })),
+      }),
       fetchTopicOffsets: async () => [],
     }),
     producer: () => ({

@@ -1,5 +1,14 @@
 import { type DeadLetter, type Finding, FindingSchema } from '@kaudit/audit-schema';
-import { ensureTopics, type Logger, retry, sleep } from '@kaudit/service-kit';
+import {
+  createStartup,
+  DEFAULT_STARTUP_TIMEOUT_MS,
+  ensureTopics,
+  type Liveness,
+  type Logger,
+  retry,
+  type Startup,
+  sleep,
+} from '@kaudit/service-kit';
 import type { Consumer, EachMessagePayload, Kafka, Producer } from 'kafkajs';
 import { type Alert, alertBody, digestAlert, findingAlert } from './alert';
 import { createDeliveredStore, type DeliveredStore } from './delivered-store';
@@ -49,6 +58,10 @@ export interface AlerterDeps {
    * alerter stops; after `retries` failed attempts the alerter reports not ready while it keeps trying.
    */
   writeRetry?: { retries: number; initialDelayMs: number; maxDelayMs: number };
+  /** Retries start-up steps against a broker still coming up (default: KAFKA_STARTUP_TIMEOUT's 2 min). */
+  startup?: Startup;
+  /** The crash policy: a consumer crash kafkajs will not restart makes the process dead (liveness.ts). */
+  liveness?: Liveness;
 }
 
 /** Counts the outcomes one Kafka message waits for; acknowledges it when the last one is in. */
@@ -80,6 +93,8 @@ export function createAlerter(deps: AlerterDeps) {
   const offsets = createOffsetTracker();
   const throttle = createThrottle<MessageTracker>({ graceMs: options.throttleGraceMs });
   const abort = new AbortController();
+  const startup =
+    deps.startup ?? createStartup({ logger: deps.logger, timeoutMs: DEFAULT_STARTUP_TIMEOUT_MS });
   const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 5 });
   const store: DeliveredStore = createDeliveredStore({
     kafka,
@@ -90,6 +105,7 @@ export function createAlerter(deps: AlerterDeps) {
     retentionMs: options.dedupRetentionMs,
     loadTimeoutMs: options.dedupLoadTimeoutMs,
     logger: deps.logger,
+    startup,
   });
   const queues = new Map<string, DeliveryQueue>(
     deps.destinations.map((d) => [
@@ -379,12 +395,16 @@ export function createAlerter(deps: AlerterDeps) {
 
   return {
     async start(): Promise<void> {
-      await ensureTopics(kafka, [{ topic: options.alertsTopic }, { topic: options.dlqTopic }]);
-      await producer.connect();
+      await startup.step('ensure topics', () =>
+        ensureTopics(kafka, [{ topic: options.alertsTopic }, { topic: options.dlqTopic }]),
+      );
+      await startup.step('connect the producer', () => producer.connect());
       await store.start();
       // A short fetch wait keeps shutdown quick (stop waits for the fetch in progress); idle cost is one
       // small request per second.
-      consumer = kafka.consumer({ groupId: options.groupId, maxWaitTimeInMs: 1000 });
+      const findings = kafka.consumer({ groupId: options.groupId, maxWaitTimeInMs: 1000 });
+      consumer = findings;
+      deps.liveness?.watchConsumer(findings, 'findings consumer');
       consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
         joined = true;
         const assigned = new Set(payload.memberAssignment[options.alertsTopic] ?? []);
@@ -397,8 +417,10 @@ export function createAlerter(deps: AlerterDeps) {
         logger.error({ err: payload.error, restart: payload.restart }, 'consumer crashed');
         if (!payload.restart) crashed = true;
       });
-      await consumer.connect();
-      await consumer.subscribe({ topic: options.alertsTopic, fromBeginning: options.fromBeginning });
+      await startup.step('connect the consumer', () => findings.connect());
+      await startup.step('subscribe to the alerts topic', () =>
+        findings.subscribe({ topic: options.alertsTopic, fromBeginning: options.fromBeginning }),
+      );
       await consumer.run({ autoCommit: false, eachMessage: handleMessage });
       timers.push(setInterval(() => void commit(), options.commitIntervalMs));
       timers.push(setInterval(flushDigests, options.throttleFlushIntervalMs));

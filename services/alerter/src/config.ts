@@ -10,6 +10,7 @@ import {
   envOptional,
   isAppError,
   parseConfig,
+  startupTimeoutEnv,
 } from '@kaudit/service-kit';
 import { z } from 'zod';
 import type { AlerterOptions } from './alerter';
@@ -22,6 +23,7 @@ export const DEFAULT_ROUTING_FILE = defaultPolicyPath('routing.yaml');
 /** Keys are the variable names an operator sets (README "Configuration" lists them). */
 export const EnvSchema = z.object({
   KAFKA_BROKERS: envList(['localhost:9092']).refine((list) => list.length > 0, 'needs at least one broker'),
+  ...startupTimeoutEnv,
   AUDIT_ALERTS_TOPIC: z.string().min(1).default(DEFAULT_TOPICS.alerts),
   AUDIT_DLQ_TOPIC: z.string().min(1).default(DEFAULT_TOPICS.dlq),
   ALERTER_DELIVERED_TOPIC: z.string().min(1).default(DEFAULT_DELIVERED_TOPIC),

@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { AppError, ensureTopics, type Logger } from '@kaudit/service-kit';
+import {
+  AppError,
+  createStartup,
+  DEFAULT_STARTUP_TIMEOUT_MS,
+  ensureTopics,
+  type Logger,
+  type Startup,
+} from '@kaudit/service-kit';
 import type { Consumer, Kafka, Producer } from 'kafkajs';
 
 export type RecordedOutcome = 'delivered' | 'dead-lettered';
@@ -36,6 +43,8 @@ export interface DeliveredStoreOptions {
   retentionMs: number;
   loadTimeoutMs: number;
   logger: Logger;
+  /** Retries the start-up steps while the broker comes up (default: a 2 min deadline of its own). */
+  startup?: Startup;
 }
 
 /**
@@ -53,19 +62,25 @@ export function createDeliveredStore(options: DeliveredStoreOptions) {
 
   return {
     async start(): Promise<void> {
-      await ensureTopics(options.kafka, [
-        {
-          topic: options.topic,
-          numPartitions: 3,
-          configEntries: [
-            { name: 'cleanup.policy', value: 'compact,delete' },
-            { name: 'retention.ms', value: String(options.retentionMs) },
-          ],
-        },
-      ]);
-      const admin = options.kafka.admin();
-      await admin.connect();
-      const ends = await admin.fetchTopicOffsets(options.topic).finally(() => admin.disconnect());
+      const startup =
+        options.startup ?? createStartup({ logger: options.logger, timeoutMs: DEFAULT_STARTUP_TIMEOUT_MS });
+      await startup.step('ensure the delivered-ids topic', () =>
+        ensureTopics(options.kafka, [
+          {
+            topic: options.topic,
+            numPartitions: 3,
+            configEntries: [
+              { name: 'cleanup.policy', value: 'compact,delete' },
+              { name: 'retention.ms', value: String(options.retentionMs) },
+            ],
+          },
+        ]),
+      );
+      const ends = await startup.step('read the delivered-ids topic offsets', async () => {
+        const admin = options.kafka.admin();
+        await admin.connect();
+        return admin.fetchTopicOffsets(options.topic).finally(() => admin.disconnect());
+      });
       // Partition -> offset of its last record at start-up; empty partitions have nothing to wait for.
       const waitingFor = new Map(
         ends.filter((e) => BigInt(e.high) > BigInt(e.low)).map((e) => [e.partition, BigInt(e.high) - 1n]),
@@ -80,8 +95,11 @@ export function createDeliveredStore(options: DeliveredStoreOptions) {
         groupId: `${options.groupIdPrefix}.${randomUUID()}`,
         maxWaitTimeInMs: 1000,
       });
-      await consumer.connect();
-      await consumer.subscribe({ topic: options.topic, fromBeginning: true });
+      const reader = consumer;
+      await startup.step('connect the delivered-ids reader', () => reader.connect());
+      await startup.step('subscribe to the delivered-ids topic', () =>
+        reader.subscribe({ topic: options.topic, fromBeginning: true }),
+      );
       await consumer.run({
         autoCommit: false,
         eachMessage: async ({ partition, message }) => {

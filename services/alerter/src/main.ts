@@ -1,5 +1,7 @@
 import {
   createKafka,
+  createLiveness,
+  createStartup,
   registerShutdown,
   runService,
   startOpsServer,
@@ -17,7 +19,10 @@ runService('alerter', async () => {
   const logger = createAlerterLogger(config.env.LOG_LEVEL);
   const metrics = createAlerterMetrics();
   const kafka = createKafka({ clientId: 'kaudit-alerter', brokers: config.env.KAFKA_BROKERS, logger });
+  const liveness = createLiveness({ logger });
   const alerter = createAlerter({
+    startup: createStartup({ logger, timeoutMs: config.env.KAFKA_STARTUP_TIMEOUT }),
+    liveness,
     kafka,
     logger,
     metrics,
@@ -29,10 +34,12 @@ runService('alerter', async () => {
     port: config.env.ALERTER_PORT,
     registry: metrics.registry,
     isReady: alerter.ready,
+    liveness,
     logger,
   });
   registerShutdown({
     logger,
+    liveness,
     timeoutMs: config.env.ALERTER_DRAIN_TIMEOUT + 20_000,
     steps: [
       { name: 'alerter', run: () => alerter.stop({ drainTimeoutMs: config.env.ALERTER_DRAIN_TIMEOUT }) },

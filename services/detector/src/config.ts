@@ -9,6 +9,7 @@ import {
   envInt,
   envList,
   parseConfig,
+  startupTimeoutEnv,
 } from '@kaudit/service-kit';
 import { z } from 'zod';
 
@@ -18,6 +19,7 @@ export const DEFAULT_STATE_TOPIC = 'k8s-audit.detector-state';
 /** Keys are the variable names an operator sets (services/detector/README.md lists them). */
 export const EnvSchema = z.object({
   KAFKA_BROKERS: envList(['localhost:9092']).refine((list) => list.length > 0, 'needs at least one broker'),
+  ...startupTimeoutEnv,
   AUDIT_EVENTS_TOPIC: z.string().min(1).default(DEFAULT_TOPICS.events),
   AUDIT_ALERTS_TOPIC: z.string().min(1).default(DEFAULT_TOPICS.alerts),
   AUDIT_DLQ_TOPIC: z.string().min(1).default(DEFAULT_TOPICS.dlq),

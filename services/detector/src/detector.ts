@@ -1,7 +1,7 @@
 import type { DeadLetter, Finding } from '@kaudit/audit-schema';
 import { createEngine, type Engine, type Policy } from '@kaudit/detection';
-import type { Logger } from '@kaudit/service-kit';
-import { AppError, ensureTopics } from '@kaudit/service-kit';
+import type { Liveness, Logger, Startup } from '@kaudit/service-kit';
+import { AppError, createStartup, DEFAULT_STARTUP_TIMEOUT_MS, ensureTopics } from '@kaudit/service-kit';
 import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
 import { changedStateMessages, type PartitionState, readChangelog } from './changelog';
 import { createCommitQueue, type Work } from './commit-queue';
@@ -66,6 +66,10 @@ export function createDetector(deps: {
   metrics: DetectorMetrics;
   policy: Policy;
   options: DetectorOptions;
+  /** Retries start-up steps against a broker still coming up (default: KAFKA_STARTUP_TIMEOUT's 2 min). */
+  startup?: Startup;
+  /** The crash policy: a consumer crash kafkajs will not restart makes the process dead (liveness.ts). */
+  liveness?: Liveness;
 }): Detector {
   const { kafka, metrics, policy, options } = deps;
   const logger = deps.logger.child({ component: 'detector' });
@@ -347,16 +351,19 @@ export function createDetector(deps: {
 
   return {
     async start() {
-      await ensureStateTopic();
-      producer = kafka.producer({
+      const startup =
+        deps.startup ?? createStartup({ logger: deps.logger, timeoutMs: DEFAULT_STARTUP_TIMEOUT_MS });
+      await startup.step('ensure topics', ensureStateTopic);
+      const transactional = kafka.producer({
         transactionalId: `${options.groupId}-${options.instanceId}`,
         idempotent: true,
         maxInFlightRequests: 1,
         transactionTimeout: options.transactionTimeoutMs,
       });
+      producer = transactional;
       // InitProducerId fences an earlier incarnation with the same instance id and aborts its open transaction.
-      await producer.connect();
-      consumer = kafka.consumer({
+      await startup.step('connect the transactional producer', () => transactional.connect());
+      const events = kafka.consumer({
         groupId: options.groupId,
         readUncommitted: false,
         sessionTimeout: options.sessionTimeoutMs,
@@ -365,6 +372,8 @@ export function createDetector(deps: {
         maxBytes: 4 * (options.maxBatchBytes ?? 8 * 1024 * 1024),
         heartbeatInterval: Math.min(3000, Math.floor(options.sessionTimeoutMs / 3)),
       });
+      consumer = events;
+      deps.liveness?.watchConsumer(events, 'events consumer');
       consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
         const assigned = payload.memberAssignment[options.eventsTopic] ?? [];
         for (const number of [...partitions.keys()]) if (!assigned.includes(number)) drop(number);
@@ -377,8 +386,10 @@ export function createDetector(deps: {
         joined = false;
         logger.error({ err: payload.error, restart: payload.restart }, 'consumer crashed');
       });
-      await consumer.connect();
-      await consumer.subscribe({ topic: options.eventsTopic, fromBeginning: options.fromBeginning ?? true });
+      await startup.step('connect the consumer', () => events.connect());
+      await startup.step('subscribe to the events topic', () =>
+        events.subscribe({ topic: options.eventsTopic, fromBeginning: options.fromBeginning ?? true }),
+      );
       await consumer.run({
         autoCommit: false,
         eachBatchAutoResolve: false,

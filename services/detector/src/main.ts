@@ -1,6 +1,8 @@
 import {
   createKafka,
+  createLiveness,
   createLogger,
+  createStartup,
   registerShutdown,
   runService,
   startOpsServer,
@@ -18,11 +20,14 @@ runService('detector', async () => {
   const logger = createLogger({ service: 'detector', level: env.LOG_LEVEL });
   const metrics = createDetectorMetrics();
   const kafka = createKafka({ clientId: 'kaudit-detector', brokers: env.KAFKA_BROKERS, logger });
+  const liveness = createLiveness({ logger });
   const detector = createDetector({
     kafka,
     logger,
     metrics,
     policy,
+    startup: createStartup({ logger, timeoutMs: env.KAFKA_STARTUP_TIMEOUT }),
+    liveness,
     options: {
       eventsTopic: env.AUDIT_EVENTS_TOPIC,
       alertsTopic: env.AUDIT_ALERTS_TOPIC,
@@ -39,10 +44,12 @@ runService('detector', async () => {
     port: env.DETECTOR_PORT,
     registry: metrics.registry,
     isReady: detector.ready,
+    liveness,
     logger,
   });
   registerShutdown({
     logger,
+    liveness,
     steps: [
       { name: 'detector', run: () => detector.stop() },
       { name: 'ops server', run: () => ops.close() },

@@ -16,6 +16,7 @@ import {
   envList,
   envOptional,
   parseConfig,
+  startupTimeoutEnv,
 } from '@kaudit/service-kit';
 import { z } from 'zod';
 
@@ -31,6 +32,7 @@ const problemCheck =
 /** Keys are the variable names an operator sets (services/indexer/README.md lists them). */
 export const IndexerEnvSchema = z.object({
   KAFKA_BROKERS: envList(['localhost:9092']).refine((list) => list.length > 0, 'needs at least one broker'),
+  ...startupTimeoutEnv,
   ES_NODE: z.string().min(1).default(DEFAULT_ES_NODE),
   ES_API_KEY: envOptional(),
   ES_USERNAME: envOptional(),
@@ -94,6 +96,8 @@ export type IndexerEnv = z.infer<typeof IndexerEnvSchema>;
 
 export interface IndexerConfig {
   kafkaBrokers: string[];
+  /** KAFKA_STARTUP_TIMEOUT: how long the start may wait for Kafka (and Elasticsearch) to come up. */
+  kafkaStartupTimeoutMs: number;
   es: Required<Pick<EsConnectionConfig, 'node' | 'requestTimeoutMs'>> & EsConnectionConfig;
   namespace: string;
   retention: string;
@@ -124,6 +128,7 @@ export function loadIndexerConfig(env: Record<string, string | undefined> = proc
   if (problems.length > 0 || !parsed) throw new ConfigError(problems);
   return {
     kafkaBrokers: parsed.KAFKA_BROKERS,
+    kafkaStartupTimeoutMs: parsed.KAFKA_STARTUP_TIMEOUT,
     es: {
       node: parsed.ES_NODE,
       apiKey: parsed.ES_API_KEY,

@@ -2,7 +2,7 @@ import type { Client } from '@elastic/elasticsearch';
 import { errors } from '@elastic/elasticsearch';
 import type { DeadLetter } from '@kaudit/audit-schema';
 import { type DatasetKind, dataStreamNames } from '@kaudit/es-resources';
-import { type Logger, retry, sleep } from '@kaudit/service-kit';
+import { type Liveness, type Logger, retry, sleep } from '@kaudit/service-kit';
 import type { EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import { createBulkWriter, type ItemResult } from './bulk-writer';
 import type { IndexerConfig } from './config';
@@ -31,8 +31,8 @@ export interface IndexerDeps {
     | 'retryMaxDelayMs'
     | 'lagIntervalMs'
   >;
-  /** The consumer crashed for good (kafkajs will not restart it): the process should exit. */
-  onFatal?: (error: Error) => void;
+  /** The crash policy: a consumer crash kafkajs will not restart makes the process dead (liveness.ts). */
+  liveness?: Liveness;
 }
 
 interface Entry {
@@ -104,11 +104,9 @@ export function createIndexer(deps: IndexerDeps) {
   consumer.on(consumer.events.CRASH, ({ payload }) => {
     metrics.errors.inc({ stage: 'consumer', type: payload.error.name });
     logger.error({ err: payload.error, restart: payload.restart }, 'consumer crashed');
-    if (!payload.restart && !stopping) {
-      joined = false;
-      deps.onFatal?.(payload.error);
-    }
+    joined = false;
   });
+  deps.liveness?.watchConsumer(consumer, 'events and findings consumer');
 
   const pauseAll = () => consumer.pause(topics.map((topic) => ({ topic })));
   const resumeAll = () => consumer.resume(topics.map((topic) => ({ topic })));

@@ -1,4 +1,5 @@
 import {
+  createLiveness,
   createLogger,
   registerShutdown,
   runService,
@@ -12,10 +13,8 @@ suppressKafkajsTimeoutWarning();
 runService('indexer', async () => {
   const config = loadIndexerConfig();
   const logger = createLogger({ service: 'indexer', level: config.logLevel });
-  const service = await startIndexerService(config, logger, {
-    // kafkajs gave up restarting the consumer: release everything and exit non-zero to be restarted.
-    onFatal: () => void service.stop().finally(() => process.exit(1)),
-  });
-  registerShutdown({ logger, steps: service.steps });
+  const liveness = createLiveness({ logger });
+  const service = await startIndexerService(config, logger, { liveness });
+  registerShutdown({ logger, steps: service.steps, liveness });
   logger.info({ opsPort: service.opsPort }, 'indexer running');
 });

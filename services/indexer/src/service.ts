@@ -1,6 +1,13 @@
-import { errors } from '@elastic/elasticsearch';
 import { applyResources, createEsClient } from '@kaudit/es-resources';
-import { createKafka, ensureTopics, type Logger, retry, startOpsServer } from '@kaudit/service-kit';
+import {
+  createKafka,
+  createStartup,
+  ensureTopics,
+  type Liveness,
+  type Logger,
+  startOpsServer,
+} from '@kaudit/service-kit';
+import type { Kafka } from 'kafkajs';
 import { describeConfig, type IndexerConfig } from './config';
 import { createDeadLetterPublisher } from './dead-letters';
 import { createIndexer } from './indexer';
@@ -17,29 +24,35 @@ export interface IndexerService {
 
 /**
  * Builds and starts the indexer: health/metrics first (so an orchestrator sees it alive while it
- * waits), then the Elasticsearch resources (retried until the cluster answers), the topics, the
- * dead-letter producer and the consumer.
+ * waits), then the Elasticsearch resources, the topics, the dead-letter producer and the consumer,
+ * each retried while Elasticsearch or Kafka is still coming up, within one KAFKA_STARTUP_TIMEOUT.
  */
 export async function startIndexerService(
   config: IndexerConfig,
   logger: Logger,
-  options: { onFatal?: (error: Error) => void } = {},
+  /** kafka: a client of the caller's (tests); default one from the config. */
+  options: { liveness?: Liveness; kafka?: Kafka } = {},
 ): Promise<IndexerService> {
   logger.info({ config: describeConfig(config) }, 'starting indexer');
   const metrics = createIndexerMetrics();
   const client = createEsClient(config.es);
-  const kafka = createKafka({ clientId: 'kaudit-indexer', brokers: config.kafkaBrokers, logger });
+  const kafka =
+    options.kafka ?? createKafka({ clientId: 'kaudit-indexer', brokers: config.kafkaBrokers, logger });
   let indexer: ReturnType<typeof createIndexer> | undefined;
   const ops = await startOpsServer({
     port: config.port,
     host: config.host,
     registry: metrics.registry,
     isReady: () => indexer?.isReady() ?? false,
+    ...(options.liveness ? { liveness: options.liveness } : {}),
     logger,
   });
 
+  const startup = createStartup({ logger, timeoutMs: config.kafkaStartupTimeoutMs });
   const esLogger = logger.child({ component: 'es-resources' });
-  await retry(
+  // A template or policy Elasticsearch refuses (4xx) is a bug to surface at once, not to wait out.
+  await startup.step(
+    'apply the Elasticsearch resources',
     () =>
       applyResources(client, {
         policiesDir: config.policiesDir,
@@ -49,25 +62,19 @@ export async function startIndexerService(
         ilm: config.ilm,
         logger: esLogger,
       }),
-    {
-      retries: Number.MAX_SAFE_INTEGER,
-      initialDelayMs: 500,
-      maxDelayMs: 15_000,
-      // Only "no answer" is worth waiting for; a template Elasticsearch refuses is a bug to surface.
-      isRetriable: (error) => !(error instanceof errors.ResponseError) || (error.meta.statusCode ?? 0) >= 500,
-      onRetry: (err, attempt, delayMs) =>
-        esLogger.warn({ err, attempt, delayMs }, 'Elasticsearch not ready; retrying'),
-    },
+    { code: 'KAUDIT_ERR_ELASTICSEARCH' },
   );
 
   metrics.elasticsearchUp.set(1);
-  await ensureTopics(kafka, [
-    { topic: config.eventsTopic },
-    { topic: config.alertsTopic },
-    { topic: config.dlqTopic },
-  ]);
+  await startup.step('ensure topics', () =>
+    ensureTopics(kafka, [
+      { topic: config.eventsTopic },
+      { topic: config.alertsTopic },
+      { topic: config.dlqTopic },
+    ]),
+  );
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  await producer.connect();
+  await startup.step('connect the dead-letter producer', () => producer.connect());
   indexer = createIndexer({
     kafka,
     client,
@@ -75,9 +82,10 @@ export async function startIndexerService(
     logger,
     metrics,
     config,
-    onFatal: options.onFatal,
+    ...(options.liveness ? { liveness: options.liveness } : {}),
   });
-  await indexer.start();
+  const starting = indexer;
+  await startup.step('start the consumer', () => starting.start());
   const running = indexer;
 
   const steps = [

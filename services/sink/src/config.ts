@@ -10,6 +10,7 @@ import {
   envList,
   envOptional,
   parseConfig,
+  startupTimeoutEnv,
 } from '@kaudit/service-kit';
 import { z } from 'zod';
 
@@ -45,6 +46,7 @@ function parseAllowedSubjects(list: string[], ctx: z.RefinementCtx): Map<string,
 /** Keys are the variable names an operator sets (services/sink/README.md lists them). */
 export const SinkEnvSchema = z.object({
   KAFKA_BROKERS: envList(['localhost:9092']).refine((list) => list.length > 0, 'needs at least one broker'),
+  ...startupTimeoutEnv,
   SINK_PORT: envInt(8443, { min: 0, max: 65535 }),
   SINK_HOST: z.string().min(1).default('0.0.0.0'),
   SINK_TLS_CERT_FILE: envOptional(),
@@ -112,6 +114,8 @@ function crossCheck(env: Record<string, string | undefined>): string[] {
 
 export interface SinkConfig {
   kafkaBrokers: string[];
+  /** KAFKA_STARTUP_TIMEOUT: how long the start may wait for Kafka (and Elasticsearch) to come up. */
+  kafkaStartupTimeoutMs: number;
   port: number;
   host: string;
   tls: { certFile: string; keyFile: string; caFile: string | undefined } | undefined;
@@ -147,6 +151,7 @@ export function loadSinkConfig(env: Record<string, string | undefined> = process
   if (problems.length > 0 || !parsed || !policy) throw new ConfigError(problems);
   return {
     kafkaBrokers: parsed.KAFKA_BROKERS,
+    kafkaStartupTimeoutMs: parsed.KAFKA_STARTUP_TIMEOUT,
     port: parsed.SINK_PORT,
     host: parsed.SINK_HOST,
     tls:

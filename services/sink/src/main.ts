@@ -1,4 +1,5 @@
 import {
+  createLiveness,
   createLogger,
   registerShutdown,
   runService,
@@ -13,6 +14,7 @@ runService('sink', async () => {
   const config = loadSinkConfig();
   const logger = createLogger({ service: 'sink', level: config.logLevel });
   for (const warning of insecureWarnings(config)) logger.warn({ SINK_INSECURE_DEV: true }, warning);
-  const sink = await startSink(config, logger);
-  registerShutdown({ logger, steps: sink.steps, timeoutMs: 30_000 });
+  const liveness = createLiveness({ logger });
+  const sink = await startSink(config, logger, { liveness });
+  registerShutdown({ logger, steps: sink.steps, timeoutMs: 30_000, liveness });
 });

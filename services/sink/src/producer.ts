@@ -1,4 +1,4 @@
-import { AppError, ensureTopics, type Logger, sleep } from '@kaudit/service-kit';
+import { AppError, createStartup, ensureTopics, type Logger, sleep } from '@kaudit/service-kit';
 import { CompressionTypes, type Kafka, type Producer } from 'kafkajs';
 import type { SinkMetrics } from './metrics';
 import type { OutMessage } from './spool-format';
@@ -33,6 +33,8 @@ export interface SenderOptions {
   topics: string[];
   /** Upper bound on the uncompressed bytes of one produce request (default 1 MiB). */
   maxRequestBytes?: number;
+  /** KAFKA_STARTUP_TIMEOUT: how long ensuring the topics is retried after a connect (default 2 min). */
+  startupTimeoutMs?: number;
 }
 
 interface Chunk {
@@ -105,15 +107,24 @@ export function createKafkaSender(options: SenderOptions): Sender {
         }
       }
       if (!connected) return;
-      await ensureTopics(
-        kafka,
-        options.topics.map((topic) => ({ topic })),
-      ).catch((err: unknown) =>
-        logger.warn(
-          { err, topics: options.topics },
-          'could not ensure topics exist (the producer will still try)',
-        ),
-      );
+      // Retried while a fresh broker still propagates new topics; never fatal: the spool covers the gap.
+      const startup = createStartup({ logger, timeoutMs: options.startupTimeoutMs ?? 120_000 });
+      await startup
+        .step(
+          'ensure topics',
+          () =>
+            ensureTopics(
+              kafka,
+              options.topics.map((topic) => ({ topic })),
+            ),
+          { signal: stopSignal.signal },
+        )
+        .catch((err: unknown) =>
+          logger.warn(
+            { err, topics: options.topics },
+            'could not ensure topics exist (the producer will still try)',
+          ),
+        );
     })();
   }
 

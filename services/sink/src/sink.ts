@@ -1,5 +1,5 @@
 import { createRedactor } from '@kaudit/redaction';
-import { createKafka, type Logger } from '@kaudit/service-kit';
+import { createKafka, type Liveness, type Logger } from '@kaudit/service-kit';
 import { createApp } from './app';
 import { createAuthenticator, createTokenStore } from './auth';
 import type { SinkConfig } from './config';
@@ -28,7 +28,7 @@ export interface RunningSink {
 export async function startSink(
   config: SinkConfig,
   logger: Logger,
-  options: { tlsPollIntervalMs?: number; metrics?: SinkMetrics } = {},
+  options: { tlsPollIntervalMs?: number; metrics?: SinkMetrics; liveness?: Liveness } = {},
 ): Promise<RunningSink> {
   const metrics = options.metrics ?? createSinkMetrics();
   metrics.spoolCapacityBytes.set(config.spoolMaxBytes);
@@ -46,7 +46,13 @@ export async function startSink(
     // Connection attempts fail fast: the producer's own loop retries, and the spool covers the gap.
     retry: { retries: 2, initialRetryTime: 200, maxRetryTime: 1000 },
   });
-  const sender = createKafkaSender({ kafka, logger, metrics, topics: [config.eventsTopic, config.dlqTopic] });
+  const sender = createKafkaSender({
+    kafka,
+    logger,
+    metrics,
+    topics: [config.eventsTopic, config.dlqTopic],
+    startupTimeoutMs: config.kafkaStartupTimeoutMs,
+  });
   const delivery = createDelivery({
     sender,
     spool,
@@ -91,8 +97,23 @@ export async function startSink(
     watch: tokens && config.authTokenFile ? [{ file: config.authTokenFile, onChange: tokens.reload }] : [],
   });
 
+  // The sink's one way to be dead (docs/operations.md): its listener gone while it is not shutting down
+  // (it can take no events; /healthz goes with it). Kafka down is not: the spool takes the events.
+  let closing = false;
+  const listenerLost = (err?: Error) => {
+    if (!closing) options.liveness?.fatal('the HTTPS listener closed while the sink was running', err);
+  };
+  server.server.once('close', () => listenerLost());
+  server.server.once('error', listenerLost);
+
   const steps = [
-    { name: 'finish in-flight requests', run: () => server.close() },
+    {
+      name: 'finish in-flight requests',
+      run: () => {
+        closing = true;
+        return server.close();
+      },
+    },
     { name: 'stop the spool drainer', run: () => delivery.stop() },
     { name: 'flush and disconnect the producer', run: () => sender.stop() },
     { name: 'close the spool', run: () => spool.close() },
