@@ -15,6 +15,13 @@
 #   KAUDIT_STACK_KEEP_DATA=true  keep data dirs across `up` (default: fresh, formatted data on every start)
 #   KAUDIT_STACK_ONLY=kafka|elasticsearch  run one server only (e.g. a second, private Kafka that a test may
 #                        stop and restart: set KAUDIT_STACK_DIR and the ports too)
+#   KAFKA_SASL_SSL_PORT (KAFKA_PORT+2), KAFKA_MTLS_PORT (KAFKA_PORT+3)  Kafka's secured listeners, always on
+#                        next to the plaintext one: SASL_SSL (SCRAM-SHA-512, SCRAM-SHA-256, PLAIN; user
+#                        kaudit, a fresh random password per formatted broker) and SSL with client
+#                        certificates required. Certificates (one CA for both servers) in $KAUDIT_STACK_DIR/certs.
+#   KAUDIT_STACK_ES_SECURE=true  Elasticsearch with security on: TLS on HTTP, user elastic with a bootstrap
+#                        password, API keys. Meant for a second instance (own KAUDIT_STACK_DIR and ports,
+#                        KAUDIT_STACK_ONLY=elasticsearch): the default stack stays plaintext for the suites.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -28,6 +35,13 @@ KAFKA_HEAP="${KAFKA_HEAP:-512m}"
 ES_HEAP="${ES_HEAP:-1g}"
 TIMEOUT="${STACK_TIMEOUT_SECONDS:-180}"
 ES_USER="${KAUDIT_STACK_ES_USER:-kaudit-es}"
+KAFKA_SASL_SSL_PORT="${KAFKA_SASL_SSL_PORT:-$((KAFKA_PORT + 2))}"
+KAFKA_MTLS_PORT="${KAFKA_MTLS_PORT:-$((KAFKA_PORT + 3))}"
+ES_SECURE="${KAUDIT_STACK_ES_SECURE:-false}"
+CERTS="$RUN/certs"
+SASL_USER=kaudit
+SASL_PASSWORD_FILE="$RUN/secrets/kafka-sasl-password"
+ES_PASSWORD_FILE="$RUN/secrets/es-elastic-password"
 
 KAFKA_VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$HERE/pom.xml")"
 ES_VERSION="$(sed -n 's:.*<elasticsearch.version>\(.*\)</elasticsearch.version>.*:\1:p' "$HERE/pom.xml")"
@@ -109,23 +123,77 @@ kafka_ready() {
     org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$KAFKA_PORT" --list
 }
 
-es_ready() { curl -fsS "http://127.0.0.1:$ES_PORT/_cluster/health?wait_for_status=yellow&timeout=1s"; }
+es_ready() {
+  if [ "$ES_SECURE" = true ]; then
+    # curl reads user:password as a config file on stdin, so it never shows in ps.
+    printf 'user = "elastic:%s"\n' "$(cat "$ES_PASSWORD_FILE")" |
+      curl -fsS -K - --cacert "$CERTS/ca.pem" "https://127.0.0.1:$ES_PORT/_cluster/health?wait_for_status=yellow&timeout=1s"
+  else
+    curl -fsS "http://127.0.0.1:$ES_PORT/_cluster/health?wait_for_status=yellow&timeout=1s"
+  fi
+}
+
+cert_valid() { [ -s "$1" ] && openssl x509 -in "$1" -noout -checkend 86400 >/dev/null 2>&1; }
+
+# One CA, a server certificate for 127.0.0.1/localhost (Kafka's listeners and Elasticsearch's HTTP) and a
+# client certificate (mTLS listener), all PEM with unencrypted PKCS#8 keys, reused while valid. Kafka 4
+# reads PEM directly (ssl.keystore.type=PEM), so no keytool and no keystore passwords.
+ensure_certs() {
+  if cert_valid "$CERTS/ca.pem" && cert_valid "$CERTS/server.pem" && cert_valid "$CERTS/client.pem"; then return; fi
+  log "generating the stack's CA and certificates in $CERTS"
+  local work; work="$(mktemp -d "$RUN/.certs-XXXXXX")"
+  (
+    cd "$work"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/O=kaudit/CN=kaudit test stack CA" \
+      -keyout ca.key -out ca.pem -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
+    openssl req -newkey rsa:2048 -nodes -subj "/O=kaudit/CN=localhost" -keyout server.key -out server.csr
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >server.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 -extfile server.ext -out server.pem
+    openssl req -newkey rsa:2048 -nodes -subj "/O=kaudit/CN=kaudit-client" -keyout client.key -out client.csr
+    printf 'extendedKeyUsage=clientAuth\n' >client.ext
+    openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 -extfile client.ext -out client.pem
+    cat server.key server.pem >server-keystore.pem
+    rm -f ./*.csr ./*.ext ./*.srl
+  ) >"$RUN/logs/certs.log" 2>&1 || die "generating certificates failed; see $RUN/logs/certs.log"
+  chmod 644 "$work"/*.pem "$work"/*.key
+  rm -rf "$CERTS" && mv "$work" "$CERTS" && chmod 755 "$CERTS"
+}
+
+new_secret() { # file: a random password, readable by the owner (and the ES user, who is given the file)
+  mkdir -p "$(dirname "$1")" && chmod 700 "$(dirname "$1")"
+  (umask 077 && openssl rand -hex 18 >"$1")
+}
 
 start_kafka() {
   if pid_alive "$RUN/kafka.pid"; then log "Kafka already running (pid $(cat "$RUN/kafka.pid"))"; return; fi
   port_open "$KAFKA_PORT" && die "port $KAFKA_PORT is taken by another process; set KAFKA_PORT"
   local dir="$RUN/kafka"
+  port_open "$KAFKA_SASL_SSL_PORT" && die "port $KAFKA_SASL_SSL_PORT is taken by another process; set KAFKA_SASL_SSL_PORT"
+  port_open "$KAFKA_MTLS_PORT" && die "port $KAFKA_MTLS_PORT is taken by another process; set KAFKA_MTLS_PORT"
   [ "${KAUDIT_STACK_KEEP_DATA:-false}" = true ] || rm -rf "$dir/data"
   mkdir -p "$dir/data" "$RUN/logs"
-  cat >"$dir/server.properties" <<EOF
+  ensure_certs
+  # SCRAM credentials live in the cluster metadata, written at format time: a new password per format.
+  [ -f "$dir/data/meta.properties" ] && [ -s "$SASL_PASSWORD_FILE" ] || new_secret "$SASL_PASSWORD_FILE"
+  local sasl_password; sasl_password="$(cat "$SASL_PASSWORD_FILE")"
+  (umask 077 && cat >"$dir/server.properties") <<EOF
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT,SASL_SSL://127.0.0.1:$KAFKA_SASL_SSL_PORT,MTLS://127.0.0.1:$KAFKA_MTLS_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,SASL_SSL://127.0.0.1:$KAFKA_SASL_SSL_PORT,MTLS://127.0.0.1:$KAFKA_MTLS_PORT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,MTLS:SSL
 inter.broker.listener.name=PLAINTEXT
+ssl.keystore.type=PEM
+ssl.keystore.location=$CERTS/server-keystore.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$CERTS/ca.pem
+listener.name.mtls.ssl.client.auth=required
+listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256,PLAIN
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$SASL_USER="$sasl_password";
 log.dirs=$dir/data
 num.partitions=3
 auto.create.topics.enable=true
@@ -151,10 +219,12 @@ EOF
   if [ ! -f "$dir/data/meta.properties" ]; then
     "$JAVA_HOME/bin/java" -cp "$KAFKA_LIBS/*" -Dlog4j2.configurationFile="$dir/log4j2-tools.properties" \
       kafka.tools.StorageTool format --standalone -t "$("$JAVA_HOME/bin/java" -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)" \
+      --add-scram "SCRAM-SHA-512=[name=$SASL_USER,password=$sasl_password]" \
+      --add-scram "SCRAM-SHA-256=[name=$SASL_USER,password=$sasl_password]" \
       -c "$dir/server.properties" >"$RUN/logs/kafka-format.log" 2>&1 ||
       die "formatting Kafka's log dir failed; see $RUN/logs/kafka-format.log"
   fi
-  log "starting Kafka $KAFKA_VERSION on 127.0.0.1:$KAFKA_PORT (logs: $RUN/logs/kafka.log)"
+  log "starting Kafka $KAFKA_VERSION on 127.0.0.1:$KAFKA_PORT, SASL_SSL :$KAFKA_SASL_SSL_PORT, mTLS :$KAFKA_MTLS_PORT (logs: $RUN/logs/kafka.log)"
   nohup "$JAVA_HOME/bin/java" -Xms"$KAFKA_HEAP" -Xmx"$KAFKA_HEAP" -XX:+UseG1GC -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$dir/log4j2.properties" -Dkaudit.stack="$RUN" \
     -cp "$KAFKA_LIBS/*" kafka.Kafka "$dir/server.properties" >"$RUN/logs/kafka.out" 2>&1 &
@@ -181,13 +251,31 @@ start_es() {
 -Xms$ES_HEAP
 -Xmx$ES_HEAP
 EOF
+  local security=(-E xpack.security.enabled=false) scheme=http
+  if [ "$ES_SECURE" = true ]; then
+    scheme=https
+    ensure_certs
+    # ES reads key material from its config dir only; the bootstrap password goes into its keystore.
+    mkdir -p "$dir/config/certs" && cp "$CERTS/ca.pem" "$CERTS/server.pem" "$CERTS/server.key" "$dir/config/certs/"
+    [ -s "$ES_PASSWORD_FILE" ] && [ "${KAUDIT_STACK_KEEP_DATA:-false}" = true ] || new_secret "$ES_PASSWORD_FILE"
+    rm -f "$dir/config/elasticsearch.keystore"
+    env ES_JAVA_HOME="$JAVA_HOME" ES_PATH_CONF="$dir/config" "$ES_HOME/bin/elasticsearch-keystore" create \
+      >"$RUN/logs/es-keystore.log" 2>&1 || die "elasticsearch-keystore create failed; see $RUN/logs/es-keystore.log"
+    env ES_JAVA_HOME="$JAVA_HOME" ES_PATH_CONF="$dir/config" "$ES_HOME/bin/elasticsearch-keystore" add -x -f \
+      bootstrap.password <"$ES_PASSWORD_FILE" >>"$RUN/logs/es-keystore.log" 2>&1 ||
+      die "elasticsearch-keystore add bootstrap.password failed; see $RUN/logs/es-keystore.log"
+    security=(-E xpack.security.enabled=true -E xpack.security.http.ssl.enabled=true
+      -E xpack.security.http.ssl.key=certs/server.key -E xpack.security.http.ssl.certificate=certs/server.pem
+      -E xpack.security.http.ssl.certificate_authorities=certs/ca.pem
+      -E xpack.security.transport.ssl.enabled=false -E xpack.security.authc.api_key.enabled=true)
+  fi
   chmod 755 "$RUN"
   chown -R "$ES_USER" "$dir" "$ES_HOME"
-  log "starting Elasticsearch $ES_VERSION on http://127.0.0.1:$ES_PORT as user $ES_USER (logs: $RUN/logs/es.log)"
+  log "starting Elasticsearch $ES_VERSION on $scheme://127.0.0.1:$ES_PORT as user $ES_USER (logs: $RUN/logs/es.log)"
   local cmd=(env ES_JAVA_HOME="$JAVA_HOME" ES_PATH_CONF="$dir/config" ES_TMPDIR="$dir/tmp"
     "$ES_HOME/bin/elasticsearch" -E discovery.type=single-node -E network.host=127.0.0.1
     -E http.port="$ES_PORT" -E transport.port="$ES_TRANSPORT_PORT" -E path.data="$dir/data" -E path.logs="$dir/logs"
-    -E xpack.security.enabled=false -E cluster.routing.allocation.disk.threshold_enabled=false
+    "${security[@]}" -E cluster.routing.allocation.disk.threshold_enabled=false
     -E action.destructive_requires_name=false)
   if [ "$(id -u)" = 0 ]; then
     nohup setpriv --reuid="$ES_USER" --regid="$(id -g "$ES_USER")" --init-groups "${cmd[@]}" >"$RUN/logs/es.log" 2>&1 &
@@ -197,9 +285,23 @@ EOF
   echo $! >"$RUN/es.pid"
 }
 
+# Secrets are passed as file paths, never printed: `eval "$(stack.sh env)"` may end up in a CI log.
 print_env() {
   echo "export KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT"
-  echo "export ES_NODE=http://127.0.0.1:$ES_PORT"
+  echo "export KAFKA_SASL_SSL_BROKERS=127.0.0.1:$KAFKA_SASL_SSL_PORT"
+  echo "export KAFKA_MTLS_BROKERS=127.0.0.1:$KAFKA_MTLS_PORT"
+  echo "export KAUDIT_STACK_CA_FILE=$CERTS/ca.pem"
+  echo "export KAUDIT_STACK_CLIENT_CERT_FILE=$CERTS/client.pem"
+  echo "export KAUDIT_STACK_CLIENT_KEY_FILE=$CERTS/client.key"
+  echo "export KAUDIT_STACK_SASL_USERNAME=$SASL_USER"
+  echo "export KAUDIT_STACK_SASL_PASSWORD_FILE=$SASL_PASSWORD_FILE"
+  if [ "$ES_SECURE" = true ]; then
+    echo "export ES_NODE=https://127.0.0.1:$ES_PORT"
+    echo "export KAUDIT_STACK_ES_USERNAME=elastic"
+    echo "export KAUDIT_STACK_ES_PASSWORD_FILE=$ES_PASSWORD_FILE"
+  else
+    echo "export ES_NODE=http://127.0.0.1:$ES_PORT"
+  fi
 }
 
 cmd_up() {
@@ -215,7 +317,8 @@ cmd_up() {
   [ "$only" = elasticsearch ] || wait_until "Kafka on 127.0.0.1:$KAFKA_PORT" "$RUN/logs/kafka.log" kafka_ready
   [ "$only" = kafka ] || wait_until "Elasticsearch on 127.0.0.1:$ES_PORT" "$RUN/logs/es.log" es_ready
   print_env >"$RUN/env"
-  log "ready: ${only:-Kafka and Elasticsearch}: Kafka 127.0.0.1:$KAFKA_PORT, Elasticsearch http://127.0.0.1:$ES_PORT (logs in $RUN/logs)"
+  log "ready: ${only:-Kafka and Elasticsearch}: Kafka 127.0.0.1:$KAFKA_PORT (SASL_SSL :$KAFKA_SASL_SSL_PORT, mTLS :$KAFKA_MTLS_PORT), Elasticsearch $([ "$ES_SECURE" = true ] && echo https || echo http)://127.0.0.1:$ES_PORT (logs in $RUN/logs)"
+  log "clients: eval \"\$(KAUDIT_STACK_DIR=$RUN $0 env)\" or read $RUN/env"
 }
 
 stop_pid() { # name pidfile
