@@ -20,7 +20,8 @@
 #                        kaudit, a fresh random password per formatted broker) and SSL with client
 #                        certificates required. Certificates (one CA for both servers) in $KAUDIT_STACK_DIR/certs.
 #   KAUDIT_STACK_ES_SECURE=true  Elasticsearch with security on: TLS on HTTP, user elastic with a bootstrap
-#                        password, API keys. Meant for a second instance (own KAUDIT_STACK_DIR and ports,
+#                        password, file-realm users kaudit-indexer (the indexer's privileges) and
+#                        kaudit-monitor (lacking them). No API keys: see the note in start_es. Meant for a second instance (own KAUDIT_STACK_DIR and ports,
 #                        KAUDIT_STACK_ONLY=elasticsearch): the default stack stays plaintext for the suites.
 set -euo pipefail
 
@@ -42,6 +43,7 @@ CERTS="$RUN/certs"
 SASL_USER=kaudit
 SASL_PASSWORD_FILE="$RUN/secrets/kafka-sasl-password"
 ES_PASSWORD_FILE="$RUN/secrets/es-elastic-password"
+ES_KAUDIT_PASSWORD_FILE="$RUN/secrets/es-kaudit-password"
 
 KAFKA_VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$HERE/pom.xml")"
 ES_VERSION="$(sed -n 's:.*<elasticsearch.version>\(.*\)</elasticsearch.version>.*:\1:p' "$HERE/pom.xml")"
@@ -264,6 +266,26 @@ EOF
     env ES_JAVA_HOME="$JAVA_HOME" ES_PATH_CONF="$dir/config" "$ES_HOME/bin/elasticsearch-keystore" add -x -f \
       bootstrap.password <"$ES_PASSWORD_FILE" >>"$RUN/logs/es-keystore.log" 2>&1 ||
       die "elasticsearch-keystore add bootstrap.password failed; see $RUN/logs/es-keystore.log"
+    # File-realm users and roles: the native realm and API keys need the .security index, whose mapping
+    # uses analysis-common (pattern_capture, uax_url_email), which the integ-test distribution lacks.
+    [ -s "$ES_KAUDIT_PASSWORD_FILE" ] || new_secret "$ES_KAUDIT_PASSWORD_FILE"
+    cat >"$dir/config/roles.yml" <<EOF
+# What the indexer and kaudit es-setup need (docs: services/indexer/README.md), and a role that lacks it.
+kaudit_indexer:
+  cluster: [monitor, manage_index_templates, manage_ilm]
+  indices:
+    - names: ['logs-kaudit.*']
+      privileges: [all]
+kaudit_monitor:
+  cluster: [monitor]
+EOF
+    : >"$dir/config/users" && : >"$dir/config/users_roles"
+    local user
+    for user in kaudit-indexer:kaudit_indexer kaudit-monitor:kaudit_monitor; do
+      env ES_JAVA_HOME="$JAVA_HOME" ES_PATH_CONF="$dir/config" "$ES_HOME/bin/elasticsearch-users" useradd \
+        "${user%%:*}" -p "$(cat "$ES_KAUDIT_PASSWORD_FILE")" -r "${user#*:}" >>"$RUN/logs/es-keystore.log" 2>&1 ||
+        die "elasticsearch-users useradd ${user%%:*} failed; see $RUN/logs/es-keystore.log"
+    done
     security=(-E xpack.security.enabled=true -E xpack.security.http.ssl.enabled=true
       -E xpack.security.http.ssl.key=certs/server.key -E xpack.security.http.ssl.certificate=certs/server.pem
       -E xpack.security.http.ssl.certificate_authorities=certs/ca.pem
@@ -299,6 +321,9 @@ print_env() {
     echo "export ES_NODE=https://127.0.0.1:$ES_PORT"
     echo "export KAUDIT_STACK_ES_USERNAME=elastic"
     echo "export KAUDIT_STACK_ES_PASSWORD_FILE=$ES_PASSWORD_FILE"
+    echo "export KAUDIT_STACK_ES_INDEXER_USERNAME=kaudit-indexer"
+    echo "export KAUDIT_STACK_ES_MONITOR_USERNAME=kaudit-monitor"
+    echo "export KAUDIT_STACK_ES_KAUDIT_PASSWORD_FILE=$ES_KAUDIT_PASSWORD_FILE"
   else
     echo "export ES_NODE=http://127.0.0.1:$ES_PORT"
   fi

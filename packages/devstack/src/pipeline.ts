@@ -2,7 +2,14 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DEFAULT_TOPICS } from '@kaudit/audit-schema';
 import { applyResources, createEsClient, DEFAULT_NAMESPACE, dataStreamNames } from '@kaudit/es-resources';
-import { createKafka, createLogger, ensureTopics } from '@kaudit/service-kit';
+import {
+  ConfigError,
+  createKafka,
+  createLogger,
+  ensureTopics,
+  type KafkaSecurity,
+  parseKafkaSecurity,
+} from '@kaudit/service-kit';
 import { type DevCerts, ensureDevCerts } from '@kaudit/testkit';
 import { reservePort } from './ports';
 import { type ServiceProcess, spawnService, waitUntilReady } from './service-process';
@@ -56,6 +63,8 @@ export interface Pipeline {
     kafka: string;
   } & Record<Exclude<ServiceName, 'sink'>, string>;
   ports: Record<PortName, number>;
+  /** TLS/SASL of the Kafka the pipeline runs on (from KAFKA_SSL_* / KAFKA_SASL_*), for clients beside it. */
+  kafkaSecurity: KafkaSecurity;
   topics: PipelineTopics;
   esNamespace: string;
   dataStreams: { events: string; findings: string };
@@ -95,6 +104,10 @@ export async function startPipeline(options: PipelineOptions = {}): Promise<Pipe
   const logsDir = join(stateDir, 'logs');
   const log = options.log ?? ((text: string) => process.stderr.write(`${text}\n`));
   const addresses = options.addresses ?? stackAddresses();
+  const kafkaSecurityEnv = addresses.kafkaSecurityEnv ?? {};
+  const parsedSecurity = parseKafkaSecurity(kafkaSecurityEnv);
+  if (!parsedSecurity.value) throw new ConfigError(parsedSecurity.problems);
+  const kafkaSecurity = parsedSecurity.value;
   const idPrefix = options.idPrefix ?? 'kaudit';
   const esNamespace = options.esNamespace ?? DEFAULT_NAMESPACE;
   const clusterName = options.clusterName ?? 'local';
@@ -150,7 +163,12 @@ export async function startPipeline(options: PipelineOptions = {}): Promise<Pipe
       ports[name] = await reservePort(wanted[name]);
 
     const logger = createLogger({ service: 'devstack', level: 'warn' });
-    const kafka = createKafka({ clientId: `${idPrefix}-devstack`, brokers: addresses.kafkaBrokers, logger });
+    const kafka = createKafka({
+      clientId: `${idPrefix}-devstack`,
+      brokers: addresses.kafkaBrokers,
+      security: kafkaSecurity,
+      logger,
+    });
     await ensureTopics(kafka, [
       { topic: topics.events, numPartitions: 3 },
       { topic: topics.alerts, numPartitions: 3 },
@@ -174,6 +192,7 @@ export async function startPipeline(options: PipelineOptions = {}): Promise<Pipe
     );
     const common = {
       KAFKA_BROKERS: addresses.kafkaBrokers.join(','),
+      ...kafkaSecurityEnv,
       AUDIT_EVENTS_TOPIC: topics.events,
       AUDIT_ALERTS_TOPIC: topics.alerts,
       AUDIT_DLQ_TOPIC: topics.dlq,
@@ -249,6 +268,7 @@ export async function startPipeline(options: PipelineOptions = {}): Promise<Pipe
         kafka: addresses.kafkaBrokers.join(','),
       },
       ports,
+      kafkaSecurity,
       topics,
       esNamespace,
       dataStreams: dataStreamNames(esNamespace),

@@ -9,6 +9,8 @@ import {
   envList,
   envOptional,
   isAppError,
+  type KafkaSecurity,
+  loadKafkaSecurity,
   parseConfig,
 } from '@kaudit/service-kit';
 import { z } from 'zod';
@@ -49,6 +51,7 @@ export interface AlerterConfig {
   routing: RoutingPolicy;
   destinations: Destination[];
   options: AlerterOptions;
+  kafkaSecurity: KafkaSecurity;
 }
 
 /**
@@ -61,6 +64,7 @@ export function loadAlerterConfig(
   readFile: (path: string) => string = (path) => readFileSync(path, 'utf8'),
 ): AlerterConfig {
   const { value: parsed, problems } = parseConfig(EnvSchema, env);
+  const kafkaSecurity = loadKafkaSecurity(env, problems);
   const routingFile = parsed?.ALERTER_ROUTING_FILE ?? env.ALERTER_ROUTING_FILE ?? DEFAULT_ROUTING_FILE;
   let routing: RoutingPolicy | undefined;
   try {
@@ -87,6 +91,7 @@ export function loadAlerterConfig(
   if (problems.length > 0 || !parsed || !routing) throw new ConfigError(problems);
   return {
     env: parsed,
+    kafkaSecurity,
     routing,
     destinations,
     options: {

@@ -4,6 +4,7 @@ import {
   runService,
   startOpsServer,
   suppressKafkajsTimeoutWarning,
+  verifyKafkaSecurity,
 } from '@kaudit/service-kit';
 import { createAlerter } from './alerter';
 import { loadAlerterConfig } from './config';
@@ -16,7 +17,13 @@ runService('alerter', async () => {
   const config = loadAlerterConfig();
   const logger = createAlerterLogger(config.env.LOG_LEVEL);
   const metrics = createAlerterMetrics();
-  const kafka = createKafka({ clientId: 'kaudit-alerter', brokers: config.env.KAFKA_BROKERS, logger });
+  const kafka = createKafka({
+    clientId: 'kaudit-alerter',
+    brokers: config.env.KAFKA_BROKERS,
+    security: config.kafkaSecurity,
+    logger,
+  });
+  await verifyKafkaSecurity(kafka, config.kafkaSecurity);
   const alerter = createAlerter({
     kafka,
     logger,

@@ -8,6 +8,8 @@ import {
   envDurationMs,
   envInt,
   envList,
+  type KafkaSecurity,
+  loadKafkaSecurity,
   parseConfig,
 } from '@kaudit/service-kit';
 import { z } from 'zod';
@@ -53,6 +55,7 @@ export type DetectorEnv = z.infer<typeof EnvSchema>;
 export interface DetectorConfig {
   env: DetectorEnv;
   policy: Policy;
+  kafkaSecurity: KafkaSecurity;
 }
 
 /** Environment and the detection policy, checked together: one ConfigError lists every problem. */
@@ -61,6 +64,7 @@ export function loadDetectorConfig(
   readFile: (path: string) => string = (path) => readFileSync(path, 'utf8'),
 ): DetectorConfig {
   const { value: parsed, problems } = parseConfig(EnvSchema, env);
+  const kafkaSecurity = loadKafkaSecurity(env, problems);
   const policyFile = parsed?.DETECTOR_POLICY_FILE ?? env.DETECTOR_POLICY_FILE ?? DEFAULT_POLICY_FILE;
   let policy: Policy | undefined;
   try {
@@ -71,5 +75,5 @@ export function loadDetectorConfig(
     problems.push(`DETECTOR_POLICY_FILE: ${reason}`);
   }
   if (problems.length > 0 || !parsed || !policy) throw new ConfigError(problems);
-  return { env: parsed, policy };
+  return { env: parsed, policy, kafkaSecurity };
 }

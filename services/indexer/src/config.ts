@@ -15,6 +15,8 @@ import {
   envInt,
   envList,
   envOptional,
+  type KafkaSecurity,
+  loadKafkaSecurity,
   parseConfig,
 } from '@kaudit/service-kit';
 import { z } from 'zod';
@@ -94,6 +96,7 @@ export type IndexerEnv = z.infer<typeof IndexerEnvSchema>;
 
 export interface IndexerConfig {
   kafkaBrokers: string[];
+  kafkaSecurity: KafkaSecurity;
   es: Required<Pick<EsConnectionConfig, 'node' | 'requestTimeoutMs'>> & EsConnectionConfig;
   namespace: string;
   retention: string;
@@ -121,9 +124,11 @@ export interface IndexerConfig {
 export function loadIndexerConfig(env: Record<string, string | undefined> = process.env): IndexerConfig {
   const { value: parsed, problems } = parseConfig(IndexerEnvSchema, env);
   problems.push(...crossProblems(env));
+  const kafkaSecurity = loadKafkaSecurity(env, problems);
   if (problems.length > 0 || !parsed) throw new ConfigError(problems);
   return {
     kafkaBrokers: parsed.KAFKA_BROKERS,
+    kafkaSecurity,
     es: {
       node: parsed.ES_NODE,
       apiKey: parsed.ES_API_KEY,

@@ -1,6 +1,13 @@
 import { errors } from '@elastic/elasticsearch';
 import { applyResources, createEsClient } from '@kaudit/es-resources';
-import { createKafka, ensureTopics, type Logger, retry, startOpsServer } from '@kaudit/service-kit';
+import {
+  createKafka,
+  ensureTopics,
+  type Logger,
+  retry,
+  startOpsServer,
+  verifyKafkaSecurity,
+} from '@kaudit/service-kit';
 import { describeConfig, type IndexerConfig } from './config';
 import { createDeadLetterPublisher } from './dead-letters';
 import { createIndexer } from './indexer';
@@ -28,7 +35,13 @@ export async function startIndexerService(
   logger.info({ config: describeConfig(config) }, 'starting indexer');
   const metrics = createIndexerMetrics();
   const client = createEsClient(config.es);
-  const kafka = createKafka({ clientId: 'kaudit-indexer', brokers: config.kafkaBrokers, logger });
+  const kafka = createKafka({
+    clientId: 'kaudit-indexer',
+    brokers: config.kafkaBrokers,
+    security: config.kafkaSecurity,
+    logger,
+  });
+  await verifyKafkaSecurity(kafka, config.kafkaSecurity);
   let indexer: ReturnType<typeof createIndexer> | undefined;
   const ops = await startOpsServer({
     port: config.port,

@@ -9,6 +9,8 @@ import {
   envInt,
   envList,
   envOptional,
+  type KafkaSecurity,
+  loadKafkaSecurity,
   parseConfig,
 } from '@kaudit/service-kit';
 import { z } from 'zod';
@@ -111,6 +113,7 @@ function crossCheck(env: Record<string, string | undefined>): string[] {
 
 export interface SinkConfig {
   kafkaBrokers: string[];
+  kafkaSecurity: KafkaSecurity;
   port: number;
   host: string;
   tls: { certFile: string; keyFile: string; caFile: string | undefined } | undefined;
@@ -134,6 +137,7 @@ export interface SinkConfig {
 export function loadSinkConfig(env: Record<string, string | undefined> = process.env): SinkConfig {
   const { value: parsed, problems } = parseConfig(SinkEnvSchema, env);
   problems.push(...crossCheck(env));
+  const kafkaSecurity = loadKafkaSecurity(env, problems);
   const policyFile =
     parsed?.SINK_REDACTION_POLICY_FILE ?? env.SINK_REDACTION_POLICY_FILE ?? DEFAULT_REDACTION_POLICY_FILE;
   let policy: RedactionPolicy | undefined;
@@ -145,6 +149,7 @@ export function loadSinkConfig(env: Record<string, string | undefined> = process
   if (problems.length > 0 || !parsed || !policy) throw new ConfigError(problems);
   return {
     kafkaBrokers: parsed.KAFKA_BROKERS,
+    kafkaSecurity,
     port: parsed.SINK_PORT,
     host: parsed.SINK_HOST,
     tls:
