@@ -102,3 +102,10 @@ export async function waitFor<T>(
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
+export {
+  readStackEnvFile,
+  type SecureKafkaStack,
+  secureKafkaEnv,
+  secureKafkaStack,
+  stackVariables,
+} from './secure-stack';
