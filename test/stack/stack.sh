@@ -310,13 +310,15 @@ EOF
 # Secrets are passed as file paths, never printed: `eval "$(stack.sh env)"` may end up in a CI log.
 print_env() {
   echo "export KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT"
-  echo "export KAFKA_SASL_SSL_BROKERS=127.0.0.1:$KAFKA_SASL_SSL_PORT"
-  echo "export KAFKA_MTLS_BROKERS=127.0.0.1:$KAFKA_MTLS_PORT"
   echo "export KAUDIT_STACK_CA_FILE=$CERTS/ca.pem"
-  echo "export KAUDIT_STACK_CLIENT_CERT_FILE=$CERTS/client.pem"
-  echo "export KAUDIT_STACK_CLIENT_KEY_FILE=$CERTS/client.key"
-  echo "export KAUDIT_STACK_SASL_USERNAME=$SASL_USER"
-  echo "export KAUDIT_STACK_SASL_PASSWORD_FILE=$SASL_PASSWORD_FILE"
+  if [ "${KAUDIT_STACK_ONLY:-}" != elasticsearch ]; then
+    echo "export KAFKA_SASL_SSL_BROKERS=127.0.0.1:$KAFKA_SASL_SSL_PORT"
+    echo "export KAFKA_MTLS_BROKERS=127.0.0.1:$KAFKA_MTLS_PORT"
+    echo "export KAUDIT_STACK_CLIENT_CERT_FILE=$CERTS/client.pem"
+    echo "export KAUDIT_STACK_CLIENT_KEY_FILE=$CERTS/client.key"
+    echo "export KAUDIT_STACK_SASL_USERNAME=$SASL_USER"
+    echo "export KAUDIT_STACK_SASL_PASSWORD_FILE=$SASL_PASSWORD_FILE"
+  fi
   if [ "$ES_SECURE" = true ]; then
     echo "export ES_NODE=https://127.0.0.1:$ES_PORT"
     echo "export KAUDIT_STACK_ES_USERNAME=elastic"
@@ -342,7 +344,10 @@ cmd_up() {
   [ "$only" = elasticsearch ] || wait_until "Kafka on 127.0.0.1:$KAFKA_PORT" "$RUN/logs/kafka.log" kafka_ready
   [ "$only" = kafka ] || wait_until "Elasticsearch on 127.0.0.1:$ES_PORT" "$RUN/logs/es.log" es_ready
   print_env >"$RUN/env"
-  log "ready: ${only:-Kafka and Elasticsearch}: Kafka 127.0.0.1:$KAFKA_PORT (SASL_SSL :$KAFKA_SASL_SSL_PORT, mTLS :$KAFKA_MTLS_PORT), Elasticsearch $([ "$ES_SECURE" = true ] && echo https || echo http)://127.0.0.1:$ES_PORT (logs in $RUN/logs)"
+  local kafka_at="Kafka 127.0.0.1:$KAFKA_PORT (SASL_SSL :$KAFKA_SASL_SSL_PORT, mTLS :$KAFKA_MTLS_PORT)"
+  local es_at="Elasticsearch $([ "$ES_SECURE" = true ] && echo https || echo http)://127.0.0.1:$ES_PORT"
+  case "$only" in kafka) es_at="" ;; elasticsearch) kafka_at="" ;; esac
+  log "ready: ${only:-Kafka and Elasticsearch}: $kafka_at${kafka_at:+${es_at:+, }}$es_at (logs in $RUN/logs)"
   log "clients: eval \"\$(KAUDIT_STACK_DIR=$RUN $0 env)\" or read $RUN/env"
 }
 

@@ -1,6 +1,7 @@
 import { errors } from '@elastic/elasticsearch';
-import { applyResources, createEsClient } from '@kaudit/es-resources';
+import { applyResources, createEsClient, esAccessProblem } from '@kaudit/es-resources';
 import {
+  ConfigError,
   createKafka,
   ensureTopics,
   type Logger,
@@ -52,26 +53,35 @@ export async function startIndexerService(
   });
 
   const esLogger = logger.child({ component: 'es-resources' });
-  await retry(
-    () =>
-      applyResources(client, {
-        policiesDir: config.policiesDir,
-        namespace: config.namespace,
-        retention: config.retention,
-        numberOfReplicas: config.numberOfReplicas,
-        ilm: config.ilm,
-        logger: esLogger,
-      }),
-    {
-      retries: Number.MAX_SAFE_INTEGER,
-      initialDelayMs: 500,
-      maxDelayMs: 15_000,
-      // Only "no answer" is worth waiting for; a template Elasticsearch refuses is a bug to surface.
-      isRetriable: (error) => !(error instanceof errors.ResponseError) || (error.meta.statusCode ?? 0) >= 500,
-      onRetry: (err, attempt, delayMs) =>
-        esLogger.warn({ err, attempt, delayMs }, 'Elasticsearch not ready; retrying'),
-    },
-  );
+  try {
+    await retry(
+      () =>
+        applyResources(client, {
+          policiesDir: config.policiesDir,
+          namespace: config.namespace,
+          retention: config.retention,
+          numberOfReplicas: config.numberOfReplicas,
+          ilm: config.ilm,
+          logger: esLogger,
+        }),
+      {
+        retries: Number.MAX_SAFE_INTEGER,
+        initialDelayMs: 500,
+        maxDelayMs: 15_000,
+        // Only "no answer" is worth waiting for; a template Elasticsearch refuses is a bug to surface, and
+        // an untrusted certificate, refused credentials or a missing privilege never heal by waiting.
+        isRetriable: (error) =>
+          esAccessProblem(error, config.es) === undefined &&
+          (!(error instanceof errors.ResponseError) || (error.meta.statusCode ?? 0) >= 500),
+        onRetry: (err, attempt, delayMs) =>
+          esLogger.warn({ err, attempt, delayMs }, 'Elasticsearch not ready; retrying'),
+      },
+    );
+  } catch (error) {
+    await Promise.allSettled([ops.close(), client.close()]);
+    const problem = esAccessProblem(error, config.es);
+    throw problem ? new ConfigError([problem]) : error;
+  }
 
   metrics.elasticsearchUp.set(1);
   await ensureTopics(kafka, [
