@@ -19,9 +19,8 @@ import { Kafka, logLevel } from 'kafkajs';
  * KAUDIT_STACK_ES_SECURE=true beside the plaintext one the other suites use. Ports ES_PORT+1 and
  * ES_TRANSPORT_PORT+1, its own directory; started here once if not running, stopped again if so.
  *
- * API keys cannot be made on it: the .security index they live in has a mapping that needs the
- * analysis-common module (pattern_capture, uax_url_email), which the integ-test distribution lacks. So
- * a valid key is not tested here; a wrong one is (Elasticsearch refuses it all the same).
+ * API keys work there through test/stack/es-analysis-stub (the integ-test distribution lacks the
+ * analysis-common module that the .security index needs; see docs/adr/0004-secured-test-servers.md).
  */
 const root = defaultRootDir;
 const stackDir = `${process.env.KAUDIT_STACK_DIR ?? '/tmp/kaudit-stack'}-es`;
@@ -45,6 +44,9 @@ let esNode: string;
 let caFile: string;
 let admin: Client;
 let kauditPassword: string;
+/** Base64 `id:key` of an API key with the indexer's role, and of one with `monitor` only. */
+let indexerKey: string;
+let monitorKey: string;
 
 beforeAll(async () => {
   const status = (() => {
@@ -67,6 +69,14 @@ beforeAll(async () => {
     auth: { username: 'elastic', password: readFileSync(vars.KAUDIT_STACK_ES_PASSWORD_FILE!, 'utf8').trim() },
     tls: { ca: readFileSync(caFile) },
   });
+  const key = async (name: string, role: object) =>
+    (await admin.security.createApiKey({ name: uniqueName(name), role_descriptors: { [name]: role } }))
+      .encoded;
+  indexerKey = await key('kaudit_indexer', {
+    cluster: ['monitor', 'manage_index_templates', 'manage_ilm'],
+    indices: [{ names: ['logs-kaudit.*'], privileges: ['all'] }],
+  });
+  monitorKey = await key('kaudit_monitor', { cluster: ['monitor'] });
 }, 300_000);
 
 afterAll(async () => {
@@ -131,6 +141,11 @@ const refusals: Array<[string, () => Record<string, string>, RegExp]> = [
     /ES_PASSWORD: Elasticsearch refused the password of ES_USERNAME=kaudit-indexer \(401/,
   ],
   [
+    'an API key without the privileges',
+    () => ({ ES_API_KEY: monitorKey }),
+    /ES_API_KEY: the API key lacks a privilege kaudit needs .*\(403: action \[/,
+  ],
+  [
     'a user without the privileges',
     () => ({ ES_USERNAME: 'kaudit-monitor', ES_PASSWORD: kauditPassword }),
     /ES_USERNAME: user kaudit-monitor lacks a privilege kaudit needs .*\(403: action \[/,
@@ -153,17 +168,17 @@ describe('e2e > secured elasticsearch > kaudit es-setup', () => {
     '0',
   ];
 
-  it('installs the resources with basic auth over TLS verified by ES_CA_FILE', async () => {
+  it.each([
+    ['basic auth', () => ({ ES_USERNAME: 'kaudit-indexer', ES_PASSWORD: kauditPassword })],
+    ['an API key', () => ({ ES_API_KEY: indexerKey })],
+  ])('installs the resources with %s over TLS verified by ES_CA_FILE', async (_name, auth) => {
     const namespace = uniqueName('sec').replaceAll('-', '_');
-    const result = await runNode(
-      args(namespace),
-      esVariables({ ES_USERNAME: 'kaudit-indexer', ES_PASSWORD: kauditPassword }),
-    );
+    const result = await runNode(args(namespace), esVariables(auth()));
     expect(result).toMatchObject({ code: 0 });
     expect(result.output).toContain(`data stream logs-kaudit.audit-${namespace}: created`);
     // Created in the secured cluster itself (this distribution has no GET _data_stream API).
     expect(await admin.indices.exists({ index: `logs-kaudit.audit-${namespace}` })).toBe(true);
-    expectClean(result.output, [kauditPassword]);
+    expectClean(result.output, [kauditPassword, indexerKey]);
   });
 
   it.each(refusals)('%s: exit 1 with one line naming the variable', async (_name, env, expected) => {
@@ -171,7 +186,7 @@ describe('e2e > secured elasticsearch > kaudit es-setup', () => {
     const result = await runNode(args('sec_refused'), esVariables(variables));
     expect(result.code).toBe(1);
     expect(result.output).toMatch(expected);
-    expectClean(result.output, [kauditPassword, variables.ES_API_KEY ?? kauditPassword]);
+    expectClean(result.output, [kauditPassword, indexerKey, monitorKey]);
   });
 });
 
@@ -195,7 +210,14 @@ describe('e2e > secured elasticsearch > indexer', () => {
       ...overrides,
     });
 
-  it('indexes events with basic auth and ES_CA_FILE, and logs no password', async () => {
+  it.each([
+    [
+      'basic auth',
+      () => ({ ES_USERNAME: 'kaudit-indexer', ES_PASSWORD: kauditPassword }),
+      'basic (kaudit-indexer)',
+    ],
+    ['an API key', () => ({ ES_API_KEY: indexerKey }), 'api-key'],
+  ])('indexes events with %s and ES_CA_FILE, and logs no secret', async (_name, auth, described) => {
     const n = names();
     const producer = kafka.producer();
     await producer.connect();
@@ -207,10 +229,7 @@ describe('e2e > secured elasticsearch > indexer', () => {
       await admin.indices.refresh({ index }).catch(() => undefined);
       return (await admin.count({ index }).catch(() => ({ count: 0 }))).count;
     };
-    const indexer = startNode(
-      ['services/indexer/dist/main.js'],
-      indexerEnv(n, { ES_USERNAME: 'kaudit-indexer', ES_PASSWORD: kauditPassword }),
-    );
+    const indexer = startNode(['services/indexer/dist/main.js'], indexerEnv(n, auth()));
     try {
       await waitFor(
         'the event in Elasticsearch',
@@ -224,8 +243,8 @@ describe('e2e > secured elasticsearch > indexer', () => {
       indexer.stop();
     }
     const { output } = await indexer.done;
-    expect(output).toContain('"auth":"basic (kaudit-indexer)"');
-    expectClean(output, [kauditPassword]);
+    expect(output).toContain(`"auth":"${described}"`);
+    expectClean(output, [kauditPassword, indexerKey]);
   });
 
   it.each(refusals)(
@@ -236,7 +255,7 @@ describe('e2e > secured elasticsearch > indexer', () => {
       expect(result.code).toBe(1);
       expect(result.output).toMatch(expected);
       expect(result.output).toContain('"code":"KAUDIT_ERR_CONFIG"');
-      expectClean(result.output, [kauditPassword, variables.ES_API_KEY ?? kauditPassword]);
+      expectClean(result.output, [kauditPassword, indexerKey, monitorKey]);
     },
   );
 });

@@ -20,8 +20,8 @@
 #                        kaudit, a fresh random password per formatted broker) and SSL with client
 #                        certificates required. Certificates (one CA for both servers) in $KAUDIT_STACK_DIR/certs.
 #   KAUDIT_STACK_ES_SECURE=true  Elasticsearch with security on: TLS on HTTP, user elastic with a bootstrap
-#                        password, file-realm users kaudit-indexer (the indexer's privileges) and
-#                        kaudit-monitor (lacking them). No API keys: see the note in start_es. Meant for a second instance (own KAUDIT_STACK_DIR and ports,
+#                        password, API keys, file-realm users kaudit-indexer (the indexer's privileges)
+#                        and kaudit-monitor (lacking them); needs a JDK (see install_analysis_stub). Meant for a second instance (own KAUDIT_STACK_DIR and ports,
 #                        KAUDIT_STACK_ONLY=elasticsearch): the default stack stays plaintext for the suites.
 set -euo pipefail
 
@@ -238,6 +238,32 @@ ensure_es_user() {
   id "$ES_USER" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$ES_USER"
 }
 
+# The .security index (API keys, native users) cannot be created on the integ-test distribution: its
+# mapping names pattern_capture, uax_url_email and unique from the analysis-common module, which this
+# distribution does not ship (nor does Maven Central). test/stack/es-analysis-stub provides stand-ins built
+# from the Lucene classes the distribution has; compiled once per Elasticsearch version, test stack only.
+install_analysis_stub() {
+  local src="$HERE/es-analysis-stub/src/dev/kaudit/stack/AnalysisStubPlugin.java"
+  local jar="$CACHE/kaudit-analysis-stub-$ES_VERSION.jar" plugin="$ES_HOME/plugins/kaudit-analysis-stub"
+  if [ ! -s "$jar" ] || [ "$src" -nt "$jar" ]; then
+    [ -x "$JAVA_HOME/bin/javac" ] || die "KAUDIT_STACK_ES_SECURE=true needs a JDK (javac) in $JAVA_HOME"
+    local work; work="$(mktemp -d "$RUN/.stub-XXXXXX")"
+    { "$JAVA_HOME/bin/javac" --release 17 -nowarn -cp "$ES_HOME/lib/*" -d "$work" "$src" &&
+      "$JAVA_HOME/bin/jar" cf "$jar.tmp" -C "$work" . && mv "$jar.tmp" "$jar"; } >"$RUN/logs/es-analysis-stub.log" 2>&1 ||
+      die "compiling the analysis stub plugin failed; see $RUN/logs/es-analysis-stub.log"
+    rm -rf "$work"
+  fi
+  mkdir -p "$plugin" && cp "$jar" "$plugin/kaudit-analysis-stub.jar"
+  cat >"$plugin/plugin-descriptor.properties" <<EOF
+description=kaudit test stack: analysis-common stand-ins for the .security index
+version=$ES_VERSION
+name=kaudit-analysis-stub
+classname=dev.kaudit.stack.AnalysisStubPlugin
+java.version=17
+elasticsearch.version=$ES_VERSION
+EOF
+}
+
 start_es() {
   if pid_alive "$RUN/es.pid"; then log "Elasticsearch already running (pid $(cat "$RUN/es.pid"))"; return; fi
   port_open "$ES_PORT" && die "port $ES_PORT is taken by another process; set ES_PORT"
@@ -266,8 +292,8 @@ EOF
     env ES_JAVA_HOME="$JAVA_HOME" ES_PATH_CONF="$dir/config" "$ES_HOME/bin/elasticsearch-keystore" add -x -f \
       bootstrap.password <"$ES_PASSWORD_FILE" >>"$RUN/logs/es-keystore.log" 2>&1 ||
       die "elasticsearch-keystore add bootstrap.password failed; see $RUN/logs/es-keystore.log"
-    # File-realm users and roles: the native realm and API keys need the .security index, whose mapping
-    # uses analysis-common (pattern_capture, uax_url_email), which the integ-test distribution lacks.
+    install_analysis_stub
+    # File-realm users and roles, which need no .security index (API keys do: see install_analysis_stub).
     [ -s "$ES_KAUDIT_PASSWORD_FILE" ] || new_secret "$ES_KAUDIT_PASSWORD_FILE"
     cat >"$dir/config/roles.yml" <<EOF
 # What the indexer and kaudit es-setup need (docs: services/indexer/README.md), and a role that lacks it.
