@@ -270,6 +270,10 @@ describe('service-kit > kafka-security', () => {
       { config: { kafka: { security: value } }, security: value, spread: { ...value } },
       'starting',
     );
+    // And the raw kafkajs options, were anyone to log them.
+    logger.info({ sasl: value?.sasl, ssl: value?.ssl }, 'raw');
+    logger.info({ client: { sasl: value?.sasl, ssl: value?.ssl } }, 'raw, one level down');
+    expect(lines).toHaveLength(3);
     const text = `${lines.join('')}${JSON.stringify(value)}${JSON.stringify({ ...value })}`;
     expect(text).not.toContain(SECRET);
     expect(text).not.toContain('PRIVATE KEY');
