@@ -15,6 +15,14 @@
 #   KAUDIT_STACK_KEEP_DATA=true  keep data dirs across `up` (default: fresh, formatted data on every start)
 #   KAUDIT_STACK_ONLY=kafka|elasticsearch  run one server only (e.g. a second, private Kafka that a test may
 #                        stop and restart: set KAUDIT_STACK_DIR and the ports too)
+#   KAFKA_SASL_SSL_PORT (KAFKA_PORT+2), KAFKA_MTLS_PORT (KAFKA_PORT+3)  Kafka's secured listeners, always on
+#                        next to the plaintext one: SASL_SSL (SCRAM-SHA-512, SCRAM-SHA-256, PLAIN; user
+#                        kaudit, a fresh random password per formatted broker) and SSL with client
+#                        certificates required. Certificates (one CA for both servers) in $KAUDIT_STACK_DIR/certs.
+#   KAUDIT_STACK_ES_SECURE=true  Elasticsearch with security on: TLS on HTTP, user elastic with a bootstrap
+#                        password, API keys, file-realm users kaudit-indexer (the indexer's privileges)
+#                        and kaudit-monitor (lacking them); needs a JDK (see install_analysis_stub). Meant for a second instance (own KAUDIT_STACK_DIR and ports,
+#                        KAUDIT_STACK_ONLY=elasticsearch): the default stack stays plaintext for the suites.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -28,6 +36,14 @@ KAFKA_HEAP="${KAFKA_HEAP:-512m}"
 ES_HEAP="${ES_HEAP:-1g}"
 TIMEOUT="${STACK_TIMEOUT_SECONDS:-180}"
 ES_USER="${KAUDIT_STACK_ES_USER:-kaudit-es}"
+KAFKA_SASL_SSL_PORT="${KAFKA_SASL_SSL_PORT:-$((KAFKA_PORT + 2))}"
+KAFKA_MTLS_PORT="${KAFKA_MTLS_PORT:-$((KAFKA_PORT + 3))}"
+ES_SECURE="${KAUDIT_STACK_ES_SECURE:-false}"
+CERTS="$RUN/certs"
+SASL_USER=kaudit
+SASL_PASSWORD_FILE="$RUN/secrets/kafka-sasl-password"
+ES_PASSWORD_FILE="$RUN/secrets/es-elastic-password"
+ES_KAUDIT_PASSWORD_FILE="$RUN/secrets/es-kaudit-password"
 
 KAFKA_VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$HERE/pom.xml")"
 ES_VERSION="$(sed -n 's:.*<elasticsearch.version>\(.*\)</elasticsearch.version>.*:\1:p' "$HERE/pom.xml")"
@@ -109,23 +125,77 @@ kafka_ready() {
     org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$KAFKA_PORT" --list
 }
 
-es_ready() { curl -fsS "http://127.0.0.1:$ES_PORT/_cluster/health?wait_for_status=yellow&timeout=1s"; }
+es_ready() {
+  if [ "$ES_SECURE" = true ]; then
+    # curl reads user:password as a config file on stdin, so it never shows in ps.
+    printf 'user = "elastic:%s"\n' "$(cat "$ES_PASSWORD_FILE")" |
+      curl -fsS -K - --cacert "$CERTS/ca.pem" "https://127.0.0.1:$ES_PORT/_cluster/health?wait_for_status=yellow&timeout=1s"
+  else
+    curl -fsS "http://127.0.0.1:$ES_PORT/_cluster/health?wait_for_status=yellow&timeout=1s"
+  fi
+}
+
+cert_valid() { [ -s "$1" ] && openssl x509 -in "$1" -noout -checkend 86400 >/dev/null 2>&1; }
+
+# One CA, a server certificate for 127.0.0.1/localhost (Kafka's listeners and Elasticsearch's HTTP) and a
+# client certificate (mTLS listener), all PEM with unencrypted PKCS#8 keys, reused while valid. Kafka 4
+# reads PEM directly (ssl.keystore.type=PEM), so no keytool and no keystore passwords.
+ensure_certs() {
+  if cert_valid "$CERTS/ca.pem" && cert_valid "$CERTS/server.pem" && cert_valid "$CERTS/client.pem"; then return; fi
+  log "generating the stack's CA and certificates in $CERTS"
+  local work; work="$(mktemp -d "$RUN/.certs-XXXXXX")"
+  (
+    cd "$work"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/O=kaudit/CN=kaudit test stack CA" \
+      -keyout ca.key -out ca.pem -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
+    openssl req -newkey rsa:2048 -nodes -subj "/O=kaudit/CN=localhost" -keyout server.key -out server.csr
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >server.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 -extfile server.ext -out server.pem
+    openssl req -newkey rsa:2048 -nodes -subj "/O=kaudit/CN=kaudit-client" -keyout client.key -out client.csr
+    printf 'extendedKeyUsage=clientAuth\n' >client.ext
+    openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 -extfile client.ext -out client.pem
+    cat server.key server.pem >server-keystore.pem
+    rm -f ./*.csr ./*.ext ./*.srl
+  ) >"$RUN/logs/certs.log" 2>&1 || die "generating certificates failed; see $RUN/logs/certs.log"
+  chmod 644 "$work"/*.pem "$work"/*.key
+  rm -rf "$CERTS" && mv "$work" "$CERTS" && chmod 755 "$CERTS"
+}
+
+new_secret() { # file: a random password, readable by the owner (and the ES user, who is given the file)
+  mkdir -p "$(dirname "$1")" && chmod 700 "$(dirname "$1")"
+  (umask 077 && openssl rand -hex 18 >"$1")
+}
 
 start_kafka() {
   if pid_alive "$RUN/kafka.pid"; then log "Kafka already running (pid $(cat "$RUN/kafka.pid"))"; return; fi
   port_open "$KAFKA_PORT" && die "port $KAFKA_PORT is taken by another process; set KAFKA_PORT"
   local dir="$RUN/kafka"
+  port_open "$KAFKA_SASL_SSL_PORT" && die "port $KAFKA_SASL_SSL_PORT is taken by another process; set KAFKA_SASL_SSL_PORT"
+  port_open "$KAFKA_MTLS_PORT" && die "port $KAFKA_MTLS_PORT is taken by another process; set KAFKA_MTLS_PORT"
   [ "${KAUDIT_STACK_KEEP_DATA:-false}" = true ] || rm -rf "$dir/data"
   mkdir -p "$dir/data" "$RUN/logs"
-  cat >"$dir/server.properties" <<EOF
+  ensure_certs
+  # SCRAM credentials live in the cluster metadata, written at format time: a new password per format.
+  [ -f "$dir/data/meta.properties" ] && [ -s "$SASL_PASSWORD_FILE" ] || new_secret "$SASL_PASSWORD_FILE"
+  local sasl_password; sasl_password="$(cat "$SASL_PASSWORD_FILE")"
+  (umask 077 && cat >"$dir/server.properties") <<EOF
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT,SASL_SSL://127.0.0.1:$KAFKA_SASL_SSL_PORT,MTLS://127.0.0.1:$KAFKA_MTLS_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,SASL_SSL://127.0.0.1:$KAFKA_SASL_SSL_PORT,MTLS://127.0.0.1:$KAFKA_MTLS_PORT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,MTLS:SSL
 inter.broker.listener.name=PLAINTEXT
+ssl.keystore.type=PEM
+ssl.keystore.location=$CERTS/server-keystore.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$CERTS/ca.pem
+listener.name.mtls.ssl.client.auth=required
+listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256,PLAIN
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$SASL_USER="$sasl_password";
 log.dirs=$dir/data
 num.partitions=3
 auto.create.topics.enable=true
@@ -151,10 +221,12 @@ EOF
   if [ ! -f "$dir/data/meta.properties" ]; then
     "$JAVA_HOME/bin/java" -cp "$KAFKA_LIBS/*" -Dlog4j2.configurationFile="$dir/log4j2-tools.properties" \
       kafka.tools.StorageTool format --standalone -t "$("$JAVA_HOME/bin/java" -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)" \
+      --add-scram "SCRAM-SHA-512=[name=$SASL_USER,password=$sasl_password]" \
+      --add-scram "SCRAM-SHA-256=[name=$SASL_USER,password=$sasl_password]" \
       -c "$dir/server.properties" >"$RUN/logs/kafka-format.log" 2>&1 ||
       die "formatting Kafka's log dir failed; see $RUN/logs/kafka-format.log"
   fi
-  log "starting Kafka $KAFKA_VERSION on 127.0.0.1:$KAFKA_PORT (logs: $RUN/logs/kafka.log)"
+  log "starting Kafka $KAFKA_VERSION on 127.0.0.1:$KAFKA_PORT, SASL_SSL :$KAFKA_SASL_SSL_PORT, mTLS :$KAFKA_MTLS_PORT (logs: $RUN/logs/kafka.log)"
   nohup "$JAVA_HOME/bin/java" -Xms"$KAFKA_HEAP" -Xmx"$KAFKA_HEAP" -XX:+UseG1GC -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$dir/log4j2.properties" -Dkaudit.stack="$RUN" \
     -cp "$KAFKA_LIBS/*" kafka.Kafka "$dir/server.properties" >"$RUN/logs/kafka.out" 2>&1 &
@@ -164,6 +236,32 @@ EOF
 ensure_es_user() {
   [ "$(id -u)" = 0 ] || { ES_USER="$(id -un)"; return; }
   id "$ES_USER" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$ES_USER"
+}
+
+# The .security index (API keys, native users) cannot be created on the integ-test distribution: its
+# mapping names pattern_capture, uax_url_email and unique from the analysis-common module, which this
+# distribution does not ship (nor does Maven Central). test/stack/es-analysis-stub provides stand-ins built
+# from the Lucene classes the distribution has; compiled once per Elasticsearch version, test stack only.
+install_analysis_stub() {
+  local src="$HERE/es-analysis-stub/src/dev/kaudit/stack/AnalysisStubPlugin.java"
+  local jar="$CACHE/kaudit-analysis-stub-$ES_VERSION.jar" plugin="$ES_HOME/plugins/kaudit-analysis-stub"
+  if [ ! -s "$jar" ] || [ "$src" -nt "$jar" ]; then
+    [ -x "$JAVA_HOME/bin/javac" ] || die "KAUDIT_STACK_ES_SECURE=true needs a JDK (javac) in $JAVA_HOME"
+    local work; work="$(mktemp -d "$RUN/.stub-XXXXXX")"
+    { "$JAVA_HOME/bin/javac" --release 17 -nowarn -cp "$ES_HOME/lib/*" -d "$work" "$src" &&
+      "$JAVA_HOME/bin/jar" cf "$jar.tmp" -C "$work" . && mv "$jar.tmp" "$jar"; } >"$RUN/logs/es-analysis-stub.log" 2>&1 ||
+      die "compiling the analysis stub plugin failed; see $RUN/logs/es-analysis-stub.log"
+    rm -rf "$work"
+  fi
+  mkdir -p "$plugin" && cp "$jar" "$plugin/kaudit-analysis-stub.jar"
+  cat >"$plugin/plugin-descriptor.properties" <<EOF
+description=kaudit test stack: analysis-common stand-ins for the .security index
+version=$ES_VERSION
+name=kaudit-analysis-stub
+classname=dev.kaudit.stack.AnalysisStubPlugin
+java.version=17
+elasticsearch.version=$ES_VERSION
+EOF
 }
 
 start_es() {
@@ -181,13 +279,51 @@ start_es() {
 -Xms$ES_HEAP
 -Xmx$ES_HEAP
 EOF
+  local security=(-E xpack.security.enabled=false) scheme=http
+  if [ "$ES_SECURE" = true ]; then
+    scheme=https
+    ensure_certs
+    # ES reads key material from its config dir only; the bootstrap password goes into its keystore.
+    mkdir -p "$dir/config/certs" && cp "$CERTS/ca.pem" "$CERTS/server.pem" "$CERTS/server.key" "$dir/config/certs/"
+    [ -s "$ES_PASSWORD_FILE" ] && [ "${KAUDIT_STACK_KEEP_DATA:-false}" = true ] || new_secret "$ES_PASSWORD_FILE"
+    rm -f "$dir/config/elasticsearch.keystore"
+    env ES_JAVA_HOME="$JAVA_HOME" ES_PATH_CONF="$dir/config" "$ES_HOME/bin/elasticsearch-keystore" create \
+      >"$RUN/logs/es-keystore.log" 2>&1 || die "elasticsearch-keystore create failed; see $RUN/logs/es-keystore.log"
+    env ES_JAVA_HOME="$JAVA_HOME" ES_PATH_CONF="$dir/config" "$ES_HOME/bin/elasticsearch-keystore" add -x -f \
+      bootstrap.password <"$ES_PASSWORD_FILE" >>"$RUN/logs/es-keystore.log" 2>&1 ||
+      die "elasticsearch-keystore add bootstrap.password failed; see $RUN/logs/es-keystore.log"
+    install_analysis_stub
+    # File-realm users and roles, which need no .security index (API keys do: see install_analysis_stub).
+    [ -s "$ES_KAUDIT_PASSWORD_FILE" ] || new_secret "$ES_KAUDIT_PASSWORD_FILE"
+    cat >"$dir/config/roles.yml" <<EOF
+# What the indexer and kaudit es-setup need (docs: services/indexer/README.md), and a role that lacks it.
+kaudit_indexer:
+  cluster: [monitor, manage_index_templates, manage_ilm]
+  indices:
+    - names: ['logs-kaudit.*']
+      privileges: [all]
+kaudit_monitor:
+  cluster: [monitor]
+EOF
+    : >"$dir/config/users" && : >"$dir/config/users_roles"
+    local user
+    for user in kaudit-indexer:kaudit_indexer kaudit-monitor:kaudit_monitor; do
+      env ES_JAVA_HOME="$JAVA_HOME" ES_PATH_CONF="$dir/config" "$ES_HOME/bin/elasticsearch-users" useradd \
+        "${user%%:*}" -p "$(cat "$ES_KAUDIT_PASSWORD_FILE")" -r "${user#*:}" >>"$RUN/logs/es-keystore.log" 2>&1 ||
+        die "elasticsearch-users useradd ${user%%:*} failed; see $RUN/logs/es-keystore.log"
+    done
+    security=(-E xpack.security.enabled=true -E xpack.security.http.ssl.enabled=true
+      -E xpack.security.http.ssl.key=certs/server.key -E xpack.security.http.ssl.certificate=certs/server.pem
+      -E xpack.security.http.ssl.certificate_authorities=certs/ca.pem
+      -E xpack.security.transport.ssl.enabled=false -E xpack.security.authc.api_key.enabled=true)
+  fi
   chmod 755 "$RUN"
   chown -R "$ES_USER" "$dir" "$ES_HOME"
-  log "starting Elasticsearch $ES_VERSION on http://127.0.0.1:$ES_PORT as user $ES_USER (logs: $RUN/logs/es.log)"
+  log "starting Elasticsearch $ES_VERSION on $scheme://127.0.0.1:$ES_PORT as user $ES_USER (logs: $RUN/logs/es.log)"
   local cmd=(env ES_JAVA_HOME="$JAVA_HOME" ES_PATH_CONF="$dir/config" ES_TMPDIR="$dir/tmp"
     "$ES_HOME/bin/elasticsearch" -E discovery.type=single-node -E network.host=127.0.0.1
     -E http.port="$ES_PORT" -E transport.port="$ES_TRANSPORT_PORT" -E path.data="$dir/data" -E path.logs="$dir/logs"
-    -E xpack.security.enabled=false -E cluster.routing.allocation.disk.threshold_enabled=false
+    "${security[@]}" -E cluster.routing.allocation.disk.threshold_enabled=false
     -E action.destructive_requires_name=false)
   if [ "$(id -u)" = 0 ]; then
     nohup setpriv --reuid="$ES_USER" --regid="$(id -g "$ES_USER")" --init-groups "${cmd[@]}" >"$RUN/logs/es.log" 2>&1 &
@@ -197,9 +333,28 @@ EOF
   echo $! >"$RUN/es.pid"
 }
 
+# Secrets are passed as file paths, never printed: `eval "$(stack.sh env)"` may end up in a CI log.
 print_env() {
   echo "export KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT"
-  echo "export ES_NODE=http://127.0.0.1:$ES_PORT"
+  echo "export KAUDIT_STACK_CA_FILE=$CERTS/ca.pem"
+  if [ "${KAUDIT_STACK_ONLY:-}" != elasticsearch ]; then
+    echo "export KAFKA_SASL_SSL_BROKERS=127.0.0.1:$KAFKA_SASL_SSL_PORT"
+    echo "export KAFKA_MTLS_BROKERS=127.0.0.1:$KAFKA_MTLS_PORT"
+    echo "export KAUDIT_STACK_CLIENT_CERT_FILE=$CERTS/client.pem"
+    echo "export KAUDIT_STACK_CLIENT_KEY_FILE=$CERTS/client.key"
+    echo "export KAUDIT_STACK_SASL_USERNAME=$SASL_USER"
+    echo "export KAUDIT_STACK_SASL_PASSWORD_FILE=$SASL_PASSWORD_FILE"
+  fi
+  if [ "$ES_SECURE" = true ]; then
+    echo "export ES_NODE=https://127.0.0.1:$ES_PORT"
+    echo "export KAUDIT_STACK_ES_USERNAME=elastic"
+    echo "export KAUDIT_STACK_ES_PASSWORD_FILE=$ES_PASSWORD_FILE"
+    echo "export KAUDIT_STACK_ES_INDEXER_USERNAME=kaudit-indexer"
+    echo "export KAUDIT_STACK_ES_MONITOR_USERNAME=kaudit-monitor"
+    echo "export KAUDIT_STACK_ES_KAUDIT_PASSWORD_FILE=$ES_KAUDIT_PASSWORD_FILE"
+  else
+    echo "export ES_NODE=http://127.0.0.1:$ES_PORT"
+  fi
 }
 
 cmd_up() {
@@ -215,7 +370,11 @@ cmd_up() {
   [ "$only" = elasticsearch ] || wait_until "Kafka on 127.0.0.1:$KAFKA_PORT" "$RUN/logs/kafka.log" kafka_ready
   [ "$only" = kafka ] || wait_until "Elasticsearch on 127.0.0.1:$ES_PORT" "$RUN/logs/es.log" es_ready
   print_env >"$RUN/env"
-  log "ready: ${only:-Kafka and Elasticsearch}: Kafka 127.0.0.1:$KAFKA_PORT, Elasticsearch http://127.0.0.1:$ES_PORT (logs in $RUN/logs)"
+  local kafka_at="Kafka 127.0.0.1:$KAFKA_PORT (SASL_SSL :$KAFKA_SASL_SSL_PORT, mTLS :$KAFKA_MTLS_PORT)"
+  local es_at="Elasticsearch $([ "$ES_SECURE" = true ] && echo https || echo http)://127.0.0.1:$ES_PORT"
+  case "$only" in kafka) es_at="" ;; elasticsearch) kafka_at="" ;; esac
+  log "ready: ${only:-Kafka and Elasticsearch}: $kafka_at${kafka_at:+${es_at:+, }}$es_at (logs in $RUN/logs)"
+  log "clients: eval \"\$(KAUDIT_STACK_DIR=$RUN $0 env)\" or read $RUN/env"
 }
 
 stop_pid() { # name pidfile

@@ -112,7 +112,12 @@ async function measure(pipeline: Pipeline, log: (text: string) => void): Promise
     });
 
   const logger = createLogger({ service: 'bench-e2e', level: 'warn' });
-  const kafka = createKafka({ clientId: 'bench-e2e', brokers: pipeline.urls.kafka.split(','), logger });
+  const kafka = createKafka({
+    clientId: 'bench-e2e',
+    brokers: pipeline.urls.kafka.split(','),
+    security: pipeline.kafkaSecurity,
+    logger,
+  });
   const es = new Client({ node: pipeline.urls.elasticsearch });
   const lag = async () => ({
     detector: await consumerLag(kafka, pipeline.groupIds.detector, pipeline.topics.events),

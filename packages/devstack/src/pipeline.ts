@@ -2,7 +2,15 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DEFAULT_TOPICS } from '@kaudit/audit-schema';
 import { applyResources, createEsClient, DEFAULT_NAMESPACE, dataStreamNames } from '@kaudit/es-resources';
-import { createKafka, createLogger, createStartup, ensureTopics } from '@kaudit/service-kit';
+import {
+  ConfigError,
+  createKafka,
+  createLogger,
+  createStartup,
+  ensureTopics,
+  type KafkaSecurity,
+  parseKafkaSecurity,
+} from '@kaudit/service-kit';
 import { type DevCerts, ensureDevCerts } from '@kaudit/testkit';
 import { reservePort } from './ports';
 import { pipelineTopicSpecs } from './provision';
@@ -59,6 +67,8 @@ export interface Pipeline {
     kafka: string;
   } & Record<Exclude<ServiceName, 'sink'>, string>;
   ports: Record<PortName, number>;
+  /** TLS/SASL of the Kafka the pipeline runs on (from KAFKA_SSL_* / KAFKA_SASL_*), for clients beside it. */
+  kafkaSecurity: KafkaSecurity;
   topics: PipelineTopics;
   esNamespace: string;
   dataStreams: { events: string; findings: string };
@@ -98,6 +108,10 @@ export async function startPipeline(options: PipelineOptions = {}): Promise<Pipe
   const logsDir = join(stateDir, 'logs');
   const log = options.log ?? ((text: string) => process.stderr.write(`${text}\n`));
   const addresses = options.addresses ?? stackAddresses();
+  const kafkaSecurityEnv = addresses.kafkaSecurityEnv ?? {};
+  const parsedSecurity = parseKafkaSecurity(kafkaSecurityEnv);
+  if (!parsedSecurity.value) throw new ConfigError(parsedSecurity.problems);
+  const kafkaSecurity = parsedSecurity.value;
   const idPrefix = options.idPrefix ?? 'kaudit';
   const esNamespace = options.esNamespace ?? DEFAULT_NAMESPACE;
   const clusterName = options.clusterName ?? 'local';
@@ -157,7 +171,12 @@ export async function startPipeline(options: PipelineOptions = {}): Promise<Pipe
     // or Elasticsearch still coming up (just started by stack.sh) is retried within the same deadline.
     const logger = createLogger({ service: 'devstack', level: 'warn' });
     const startup = createStartup({ logger, timeoutMs: options.readyTimeoutMs ?? 120_000 });
-    const kafka = createKafka({ clientId: `${idPrefix}-devstack`, brokers: addresses.kafkaBrokers, logger });
+    const kafka = createKafka({
+      clientId: `${idPrefix}-devstack`,
+      brokers: addresses.kafkaBrokers,
+      security: kafkaSecurity,
+      logger,
+    });
     const specs = pipelineTopicSpecs(topics);
     if (options.provision !== false) {
       await startup.step('create the topics', () => ensureTopics(kafka, specs));
@@ -185,6 +204,7 @@ export async function startPipeline(options: PipelineOptions = {}): Promise<Pipe
     );
     const common = {
       KAFKA_BROKERS: addresses.kafkaBrokers.join(','),
+      ...kafkaSecurityEnv,
       AUDIT_EVENTS_TOPIC: topics.events,
       AUDIT_ALERTS_TOPIC: topics.alerts,
       AUDIT_DLQ_TOPIC: topics.dlq,
@@ -260,6 +280,7 @@ export async function startPipeline(options: PipelineOptions = {}): Promise<Pipe
         kafka: addresses.kafkaBrokers.join(','),
       },
       ports,
+      kafkaSecurity,
       topics,
       esNamespace,
       dataStreams: dataStreamNames(esNamespace),

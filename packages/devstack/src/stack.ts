@@ -1,11 +1,14 @@
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { KAFKA_SECURITY_VARIABLES } from '@kaudit/service-kit';
 
 /** Addresses of Kafka and Elasticsearch (the test stack's defaults unless the environment says otherwise). */
 export interface StackAddresses {
   kafkaBrokers: string[];
   esNode: string;
+  /** The caller's KAFKA_SSL_* / KAFKA_SASL_* variables: the services get them, the devstack's clients obey them. */
+  kafkaSecurityEnv?: Record<string, string>;
 }
 
 export function stackAddresses(env: NodeJS.ProcessEnv = process.env): StackAddresses {
@@ -15,6 +18,9 @@ export function stackAddresses(env: NodeJS.ProcessEnv = process.env): StackAddre
       .map((broker) => broker.trim())
       .filter(Boolean),
     esNode: env.ES_NODE ?? 'http://127.0.0.1:9200',
+    kafkaSecurityEnv: Object.fromEntries(
+      KAFKA_SECURITY_VARIABLES.flatMap((name) => (env[name] ? [[name, env[name]]] : [])),
+    ),
   };
 }
 

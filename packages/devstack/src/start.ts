@@ -142,7 +142,12 @@ Events are in ${dataStreams.events}; the sink's port is ${ports.sink}. Ctrl-C st
 /** Prints every new finding on the alerts topic, one line each. */
 async function followFindings(pipeline: Pipeline): Promise<Consumer> {
   const logger = createLogger({ service: 'devstack', level: 'warn' });
-  const kafka = createKafka({ clientId: 'kaudit-start', brokers: pipeline.urls.kafka.split(','), logger });
+  const kafka = createKafka({
+    clientId: 'kaudit-start',
+    brokers: pipeline.urls.kafka.split(','),
+    security: pipeline.kafkaSecurity,
+    logger,
+  });
   const consumer = kafka.consumer({ groupId: `kaudit-start-${process.pid}-${Date.now()}` });
   await consumer.connect();
   await consumer.subscribe({ topic: pipeline.topics.alerts, fromBeginning: false });

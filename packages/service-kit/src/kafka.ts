@@ -1,6 +1,7 @@
 import { type Admin, type ITopicConfig, Kafka, type KafkaConfig, type LogEntry, logLevel } from 'kafkajs';
 import type { Logger } from 'pino';
 import { AppError } from './errors';
+import type { KafkaSecurity } from './kafka-security';
 
 // kafkajs 2 warns on every producer about its v2 partitioner change; we key messages explicitly.
 process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
@@ -9,6 +10,8 @@ export interface CreateKafkaOptions {
   clientId: string;
   brokers: string[];
   logger: Logger;
+  /** TLS and SASL from parseKafkaSecurity (the KAFKA_SSL_* / KAFKA_SASL_* variables); wins over ssl/sasl. */
+  security?: KafkaSecurity;
   ssl?: KafkaConfig['ssl'];
   sasl?: KafkaConfig['sasl'];
   /** kafkajs client-level retry (connections, metadata); services add their own around produce/commit. */
@@ -26,11 +29,13 @@ const levelNames: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
 /** A kafkajs client whose own logs go through pino, under component=kafkajs. */
 export function createKafka(options: CreateKafkaOptions): Kafka {
   const kafkaLogger = options.logger.child({ component: 'kafkajs' });
+  const ssl = options.security?.ssl ?? options.ssl;
+  const sasl = options.security?.sasl ?? options.sasl;
   return new Kafka({
     clientId: options.clientId,
     brokers: options.brokers,
-    ...(options.ssl !== undefined ? { ssl: options.ssl } : {}),
-    ...(options.sasl !== undefined ? { sasl: options.sasl } : {}),
+    ...(ssl !== undefined ? { ssl } : {}),
+    ...(sasl !== undefined ? { sasl } : {}),
     ...(options.retry !== undefined ? { retry: options.retry } : {}),
     connectionTimeout: options.connectionTimeout ?? 3000,
     logLevel: logLevel.WARN,

@@ -19,6 +19,11 @@ export const REDACT_PATHS = [
   'headers.authorization',
   'config.esPassword',
   'config.esApiKey',
+  // Raw kafkajs client options, should one ever be logged (KafkaSecurity itself logs as its description).
+  'sasl.password',
+  '*.sasl.password',
+  'ssl.key',
+  '*.ssl.key',
 ];
 
 export function createLogger(options: { service: string; level?: string }): Logger {

@@ -104,4 +104,11 @@ export async function waitFor<T>(
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
+export {
+  readStackEnvFile,
+  type SecureKafkaStack,
+  secureKafkaEnv,
+  secureKafkaStack,
+  stackVariables,
+} from './secure-stack';
 export { type DefectBody, loadSinkDefects, plantedSecrets, sinkDefectsDir } from './sink-defects';

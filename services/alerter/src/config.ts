@@ -9,6 +9,8 @@ import {
   envList,
   envOptional,
   isAppError,
+  type KafkaSecurity,
+  loadKafkaSecurity,
   parseConfig,
   startupTimeoutEnv,
 } from '@kaudit/service-kit';
@@ -51,6 +53,7 @@ export interface AlerterConfig {
   routing: RoutingPolicy;
   destinations: Destination[];
   options: AlerterOptions;
+  kafkaSecurity: KafkaSecurity;
 }
 
 /**
@@ -63,6 +66,7 @@ export function loadAlerterConfig(
   readFile: (path: string) => string = (path) => readFileSync(path, 'utf8'),
 ): AlerterConfig {
   const { value: parsed, problems } = parseConfig(EnvSchema, env);
+  const kafkaSecurity = loadKafkaSecurity(env, problems);
   const routingFile = parsed?.ALERTER_ROUTING_FILE ?? env.ALERTER_ROUTING_FILE ?? DEFAULT_ROUTING_FILE;
   let routing: RoutingPolicy | undefined;
   try {
@@ -89,6 +93,7 @@ export function loadAlerterConfig(
   if (problems.length > 0 || !parsed || !routing) throw new ConfigError(problems);
   return {
     env: parsed,
+    kafkaSecurity,
     routing,
     destinations,
     options: {

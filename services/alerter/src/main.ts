@@ -6,6 +6,7 @@ import {
   runService,
   startOpsServer,
   suppressKafkajsTimeoutWarning,
+  verifyKafkaSecurity,
 } from '@kaudit/service-kit';
 import { createAlerter } from './alerter';
 import { loadAlerterConfig } from './config';
@@ -18,7 +19,13 @@ runService('alerter', async () => {
   const config = loadAlerterConfig();
   const logger = createAlerterLogger(config.env.LOG_LEVEL);
   const metrics = createAlerterMetrics();
-  const kafka = createKafka({ clientId: 'kaudit-alerter', brokers: config.env.KAFKA_BROKERS, logger });
+  const kafka = createKafka({
+    clientId: 'kaudit-alerter',
+    brokers: config.env.KAFKA_BROKERS,
+    security: config.kafkaSecurity,
+    logger,
+  });
+  await verifyKafkaSecurity(kafka, config.kafkaSecurity);
   const liveness = createLiveness({ logger });
   const alerter = createAlerter({
     startup: createStartup({ logger, timeoutMs: config.env.KAFKA_STARTUP_TIMEOUT }),

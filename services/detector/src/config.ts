@@ -8,6 +8,8 @@ import {
   envDurationMs,
   envInt,
   envList,
+  type KafkaSecurity,
+  loadKafkaSecurity,
   parseConfig,
   startupTimeoutEnv,
 } from '@kaudit/service-kit';
@@ -55,6 +57,7 @@ export type DetectorEnv = z.infer<typeof EnvSchema>;
 export interface DetectorConfig {
   env: DetectorEnv;
   policy: Policy;
+  kafkaSecurity: KafkaSecurity;
 }
 
 /** Environment and the detection policy, checked together: one ConfigError lists every problem. */
@@ -63,6 +66,7 @@ export function loadDetectorConfig(
   readFile: (path: string) => string = (path) => readFileSync(path, 'utf8'),
 ): DetectorConfig {
   const { value: parsed, problems } = parseConfig(EnvSchema, env);
+  const kafkaSecurity = loadKafkaSecurity(env, problems);
   const policyFile = parsed?.DETECTOR_POLICY_FILE ?? env.DETECTOR_POLICY_FILE ?? DEFAULT_POLICY_FILE;
   let policy: Policy | undefined;
   try {
@@ -73,5 +77,5 @@ export function loadDetectorConfig(
     problems.push(`DETECTOR_POLICY_FILE: ${reason}`);
   }
   if (problems.length > 0 || !parsed || !policy) throw new ConfigError(problems);
-  return { env: parsed, policy };
+  return { env: parsed, policy, kafkaSecurity };
 }

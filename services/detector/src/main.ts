@@ -7,6 +7,7 @@ import {
   runService,
   startOpsServer,
   suppressKafkajsTimeoutWarning,
+  verifyKafkaSecurity,
 } from '@kaudit/service-kit';
 import { loadDetectorConfig } from './config';
 import { createDetector } from './detector';
@@ -19,7 +20,13 @@ runService('detector', async () => {
   const { env, policy } = config;
   const logger = createLogger({ service: 'detector', level: env.LOG_LEVEL });
   const metrics = createDetectorMetrics();
-  const kafka = createKafka({ clientId: 'kaudit-detector', brokers: env.KAFKA_BROKERS, logger });
+  const kafka = createKafka({
+    clientId: 'kaudit-detector',
+    brokers: env.KAFKA_BROKERS,
+    security: config.kafkaSecurity,
+    logger,
+  });
+  await verifyKafkaSecurity(kafka, config.kafkaSecurity);
   const liveness = createLiveness({ logger });
   const detector = createDetector({
     kafka,

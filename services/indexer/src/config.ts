@@ -15,6 +15,8 @@ import {
   envInt,
   envList,
   envOptional,
+  type KafkaSecurity,
+  loadKafkaSecurity,
   parseConfig,
   startupTimeoutEnv,
 } from '@kaudit/service-kit';
@@ -98,6 +100,7 @@ export interface IndexerConfig {
   kafkaBrokers: string[];
   /** KAFKA_STARTUP_TIMEOUT: how long the start may wait for Kafka (and Elasticsearch) to come up. */
   kafkaStartupTimeoutMs: number;
+  kafkaSecurity: KafkaSecurity;
   es: Required<Pick<EsConnectionConfig, 'node' | 'requestTimeoutMs'>> & EsConnectionConfig;
   namespace: string;
   retention: string;
@@ -125,10 +128,12 @@ export interface IndexerConfig {
 export function loadIndexerConfig(env: Record<string, string | undefined> = process.env): IndexerConfig {
   const { value: parsed, problems } = parseConfig(IndexerEnvSchema, env);
   problems.push(...crossProblems(env));
+  const kafkaSecurity = loadKafkaSecurity(env, problems);
   if (problems.length > 0 || !parsed) throw new ConfigError(problems);
   return {
     kafkaBrokers: parsed.KAFKA_BROKERS,
     kafkaStartupTimeoutMs: parsed.KAFKA_STARTUP_TIMEOUT,
+    kafkaSecurity,
     es: {
       node: parsed.ES_NODE,
       apiKey: parsed.ES_API_KEY,

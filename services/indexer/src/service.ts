@@ -1,11 +1,14 @@
-import { applyResources, createEsClient } from '@kaudit/es-resources';
+import { applyResources, createEsClient, esAccessProblem } from '@kaudit/es-resources';
 import {
+  ConfigError,
   createKafka,
   createStartup,
   ensureTopics,
+  isTransientStartupError,
   type Liveness,
   type Logger,
   startOpsServer,
+  verifyKafkaSecurity,
 } from '@kaudit/service-kit';
 import type { Kafka } from 'kafkajs';
 import { describeConfig, type IndexerConfig } from './config';
@@ -37,7 +40,14 @@ export async function startIndexerService(
   const metrics = createIndexerMetrics();
   const client = createEsClient(config.es);
   const kafka =
-    options.kafka ?? createKafka({ clientId: 'kaudit-indexer', brokers: config.kafkaBrokers, logger });
+    options.kafka ??
+    createKafka({
+      clientId: 'kaudit-indexer',
+      brokers: config.kafkaBrokers,
+      security: config.kafkaSecurity,
+      logger,
+    });
+  await verifyKafkaSecurity(kafka, config.kafkaSecurity);
   let indexer: ReturnType<typeof createIndexer> | undefined;
   const ops = await startOpsServer({
     port: config.port,
@@ -50,20 +60,32 @@ export async function startIndexerService(
 
   const startup = createStartup({ logger, timeoutMs: config.kafkaStartupTimeoutMs });
   const esLogger = logger.child({ component: 'es-resources' });
-  // A template or policy Elasticsearch refuses (4xx) is a bug to surface at once, not to wait out.
-  await startup.step(
-    'apply the Elasticsearch resources',
-    () =>
-      applyResources(client, {
-        policiesDir: config.policiesDir,
-        namespace: config.namespace,
-        retention: config.retention,
-        numberOfReplicas: config.numberOfReplicas,
-        ilm: config.ilm,
-        logger: esLogger,
-      }),
-    { code: 'KAUDIT_ERR_ELASTICSEARCH' },
-  );
+  // A template or policy Elasticsearch refuses (4xx) is a bug to surface at once, not to wait out; an
+  // untrusted certificate, refused credentials or a missing privilege never heal by waiting either.
+  try {
+    await startup.step(
+      'apply the Elasticsearch resources',
+      () =>
+        applyResources(client, {
+          policiesDir: config.policiesDir,
+          namespace: config.namespace,
+          retention: config.retention,
+          numberOfReplicas: config.numberOfReplicas,
+          ilm: config.ilm,
+          logger: esLogger,
+        }),
+      {
+        code: 'KAUDIT_ERR_ELASTICSEARCH',
+        isRetriable: (error) =>
+          esAccessProblem(error, config.es) === undefined && isTransientStartupError(error),
+      },
+    );
+  } catch (error) {
+    await Promise.allSettled([ops.close(), client.close()]);
+    const cause = (error as { cause?: unknown }).cause ?? error;
+    const problem = esAccessProblem(cause, config.es) ?? esAccessProblem(error, config.es);
+    throw problem ? new ConfigError([problem]) : error;
+  }
 
   metrics.elasticsearchUp.set(1);
   await startup.step('ensure topics', () =>

@@ -9,6 +9,8 @@ import {
   envInt,
   envList,
   envOptional,
+  type KafkaSecurity,
+  loadKafkaSecurity,
   parseConfig,
   startupTimeoutEnv,
 } from '@kaudit/service-kit';
@@ -116,6 +118,7 @@ export interface SinkConfig {
   kafkaBrokers: string[];
   /** KAFKA_STARTUP_TIMEOUT: how long the start may wait for Kafka (and Elasticsearch) to come up. */
   kafkaStartupTimeoutMs: number;
+  kafkaSecurity: KafkaSecurity;
   port: number;
   host: string;
   tls: { certFile: string; keyFile: string; caFile: string | undefined } | undefined;
@@ -140,6 +143,7 @@ export interface SinkConfig {
 export function loadSinkConfig(env: Record<string, string | undefined> = process.env): SinkConfig {
   const { value: parsed, problems } = parseConfig(SinkEnvSchema, env);
   problems.push(...crossCheck(env));
+  const kafkaSecurity = loadKafkaSecurity(env, problems);
   const policyFile =
     parsed?.SINK_REDACTION_POLICY_FILE ?? env.SINK_REDACTION_POLICY_FILE ?? DEFAULT_REDACTION_POLICY_FILE;
   let policy: RedactionPolicy | undefined;
@@ -152,6 +156,7 @@ export function loadSinkConfig(env: Record<string, string | undefined> = process
   return {
     kafkaBrokers: parsed.KAFKA_BROKERS,
     kafkaStartupTimeoutMs: parsed.KAFKA_STARTUP_TIMEOUT,
+    kafkaSecurity,
     port: parsed.SINK_PORT,
     host: parsed.SINK_HOST,
     tls:

@@ -1,5 +1,5 @@
 import { createRedactor } from '@kaudit/redaction';
-import { createKafka, type Liveness, type Logger } from '@kaudit/service-kit';
+import { createKafka, type Liveness, type Logger, verifyKafkaSecurity } from '@kaudit/service-kit';
 import { createApp } from './app';
 import { createAuthenticator, createTokenStore } from './auth';
 import type { SinkConfig } from './config';
@@ -30,6 +30,16 @@ export async function startSink(
   logger: Logger,
   options: { tlsPollIntervalMs?: number; metrics?: SinkMetrics; liveness?: Liveness } = {},
 ): Promise<RunningSink> {
+  const kafka = createKafka({
+    clientId: 'kaudit-sink',
+    brokers: config.kafkaBrokers,
+    security: config.kafkaSecurity,
+    logger,
+    // Connection attempts fail fast: the producer's own loop retries, and the spool covers the gap.
+    retry: { retries: 2, initialRetryTime: 200, maxRetryTime: 1000 },
+  });
+  // A refused password or CA stops the start here; an unreachable Kafka does not (events spool).
+  await verifyKafkaSecurity(kafka, config.kafkaSecurity);
   const metrics = options.metrics ?? createSinkMetrics();
   metrics.spoolCapacityBytes.set(config.spoolMaxBytes);
   const spool = await openSpool({
@@ -38,13 +48,6 @@ export async function startSink(
     logger,
     onBytes: (bytes) => metrics.spoolBytes.set(bytes),
     onCorrupt: () => metrics.dropped.inc({ reason: 'spool_corrupt' }),
-  });
-  const kafka = createKafka({
-    clientId: 'kaudit-sink',
-    brokers: config.kafkaBrokers,
-    logger,
-    // Connection attempts fail fast: the producer's own loop retries, and the spool covers the gap.
-    retry: { retries: 2, initialRetryTime: 200, maxRetryTime: 1000 },
   });
   const sender = createKafkaSender({
     kafka,

@@ -6,6 +6,7 @@ import {
   DEFAULT_NAMESPACE,
   DEFAULT_RETENTION,
   defaultPoliciesDir,
+  esAccessProblem,
   esConnectionProblems,
   namespaceProblem,
   retentionProblem,
@@ -75,6 +76,10 @@ export async function runEsSetup(
       ilm: options.ilm,
       logger,
     });
+  } catch (error) {
+    // A certificate, credential or privilege problem: one line naming the variable, not a stack trace.
+    const problem = esAccessProblem(error, connection);
+    throw problem ? new Error(problem) : error;
   } finally {
     await client.close();
   }
