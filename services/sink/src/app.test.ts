@@ -37,6 +37,7 @@ function setup(
           return 'kafka';
         }),
       ready: () => true,
+      admit: () => ({ ok: true, release: () => undefined }),
     },
     clusterName: 'default',
     maxBodyBytes: 64 * 1024,
@@ -226,7 +227,13 @@ describe('sink > app', () => {
   });
 
   it('serves health, readiness and metrics without credentials', async () => {
-    const { app } = setup({ delivery: { deliver: async () => 'kafka', ready: () => false } });
+    const { app } = setup({
+      delivery: {
+        deliver: async () => 'kafka',
+        ready: () => false,
+        admit: () => ({ ok: true, release() {} }),
+      },
+    });
     expect((await request(app).get('/healthz')).status).toBe(200);
     expect((await request(app).get('/readyz')).status).toBe(503);
     const metrics = await request(app).get('/metrics');

@@ -1,23 +1,24 @@
 import { AppError, createOpsRouter, type ErrorCode, isAppError, type Logger } from '@kaudit/service-kit';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { Authenticator, ClientIdentity } from './auth';
-import { CLUSTER_NAME } from './config';
+import { type AdmittedLocals, AUDIT_PATH, continueIfAwaited, createAdmission } from './admission';
+import type { Authenticator } from './auth';
 import type { Delivery } from './delivery';
 import { type BodyFormat, decodeBody, type IngestOptions, ingestItems } from './ingest';
 import type { SinkMetrics } from './metrics';
 
 /**
- * The HTTP app without a listener (tests inject requests): POST /audit and /audit/:cluster for the
- * API server's webhook backend, plus /healthz, /readyz and /metrics. Order per request: authenticate
- * (before reading a byte of the body), check the media type, read the body up to the limit, validate
- * and redact each item, deliver (Kafka or spool), answer.
+ * The HTTP app without a listener (tests inject requests): POST /audit and /audit/<cluster> for the
+ * API server's webhook backend, plus /healthz, /readyz and /metrics. Order per request: admission
+ * (authenticate, the cluster in the URL, room in the spool: admission.ts), check the media type, answer
+ * `100 Continue` if asked, read the body up to the limit, validate and redact each item, deliver
+ * (Kafka or spool), answer.
  */
 export interface AppDeps {
   logger: Logger;
   metrics: SinkMetrics;
   authenticate: Authenticator;
   ingest: IngestOptions;
-  delivery: Pick<Delivery, 'deliver' | 'ready'>;
+  delivery: Pick<Delivery, 'deliver' | 'ready' | 'admit'>;
   /** Cluster for requests whose URL and credentials name none (SINK_CLUSTER_NAME). */
   clusterName: string;
   maxBodyBytes: number;
@@ -25,8 +26,7 @@ export interface AppDeps {
   requestTimeoutMs: number;
 }
 
-interface Locals {
-  identity: ClientIdentity;
+interface Locals extends AdmittedLocals {
   format: BodyFormat;
 }
 
@@ -46,18 +46,13 @@ export function createApp(deps: AppDeps): express.Express {
   app.set('etag', false);
   app.use(createOpsRouter({ registry: metrics.registry, isReady: () => deps.delivery.ready() }));
 
-  const authenticate = (req: Request, res: Response, next: NextFunction) => {
-    const result = deps.authenticate(req);
-    if (!result.ok) {
-      if (result.status === 401) res.set('WWW-Authenticate', 'Bearer');
-      metrics.errors.inc({ stage: 'auth', type: result.code });
-      return next(new AppError(result.code, result.reason, { statusCode: result.status }));
-    }
-    if (result.note)
-      logger.info({ client: result.identity.subject, remote: req.socket.remoteAddress }, result.note);
-    (res.locals as Locals).identity = result.identity;
-    next();
-  };
+  const admission = createAdmission({
+    logger: deps.logger,
+    metrics,
+    authenticate: deps.authenticate,
+    delivery: deps.delivery,
+    clusterName: deps.clusterName,
+  });
 
   const mediaType = (req: Request, res: Response, next: NextFunction) => {
     const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
@@ -76,18 +71,15 @@ export function createApp(deps: AppDeps): express.Express {
 
   const readBody = express.raw({ type: () => true, limit: deps.maxBodyBytes });
 
-  app.post(['/audit', '/audit/:cluster'], authenticate, mediaType, readBody, async (req, res, next) => {
+  app.post(AUDIT_PATH, admission, mediaType, continueIfAwaited, readBody, async (req, res, next) => {
     const started = process.hrtime.bigint();
-    const { identity, format } = res.locals as Locals;
-    const param = req.params.cluster;
-    const cluster = resolveCluster(typeof param === 'string' ? param : undefined, identity, deps.clusterName);
-    if (!cluster.ok) return next(cluster.error);
+    const { identity, format, cluster } = res.locals as Locals;
     if (!Buffer.isBuffer(req.body))
       return next(new AppError('KAUDIT_ERR_BAD_REQUEST', 'body is empty', { statusCode: 400 }));
 
     const decoded = decodeBody(req.body, format);
     if (!decoded.ok) return next(new AppError('KAUDIT_ERR_BAD_REQUEST', decoded.reason, { statusCode: 400 }));
-    const result = ingestItems(decoded.items, cluster.name, new Date().toISOString(), deps.ingest);
+    const result = ingestItems(decoded.items, cluster, new Date().toISOString(), deps.ingest);
     metrics.received.inc(decoded.items.length);
     metrics.batchSize.observe(decoded.items.length);
 
@@ -125,7 +117,7 @@ export function createApp(deps: AppDeps): express.Express {
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     const fields = {
       status,
-      cluster: cluster.name,
+      cluster: cluster,
       client: identity.subject,
       accepted: result.accepted,
       rejected: result.rejected,
@@ -160,41 +152,14 @@ export function createApp(deps: AppDeps): express.Express {
     else logger.info(fields, error.message);
     if (error.statusCode === 503)
       res.set('Retry-After', String(Math.ceil((error.retryAfterMs ?? 10_000) / 1000)));
+    // Refused before (or while) its body was read: close rather than read the rest to keep the connection.
+    if (!req.complete) res.set('Connection', 'close');
     if (req.path.startsWith('/audit')) metrics.requests.inc({ status: error.statusCode });
     if (res.headersSent) return;
     res.status(error.statusCode).json({ error: { code: error.code, message: error.message } });
   });
 
   return app;
-}
-
-type ClusterResult = { ok: true; name: string } | { ok: false; error: AppError };
-
-/** The URL may name the cluster; a credential that names one wins, and a conflict is refused. */
-function resolveCluster(
-  fromPath: string | undefined,
-  identity: ClientIdentity,
-  fallback: string,
-): ClusterResult {
-  if (fromPath !== undefined && !CLUSTER_NAME.test(fromPath))
-    return {
-      ok: false,
-      error: new AppError(
-        'KAUDIT_ERR_BAD_REQUEST',
-        'cluster in the URL must be 1-63 letters, digits, "-", "_" or "."',
-        { statusCode: 400 },
-      ),
-    };
-  if (identity.cluster !== undefined && fromPath !== undefined && fromPath !== identity.cluster)
-    return {
-      ok: false,
-      error: new AppError(
-        'KAUDIT_ERR_FORBIDDEN',
-        `${identity.subject} may only post for cluster ${identity.cluster}`,
-        { statusCode: 403 },
-      ),
-    };
-  return { ok: true, name: identity.cluster ?? fromPath ?? fallback };
 }
 
 const BODY_PARSER_ERRORS: Record<
