@@ -48,12 +48,20 @@ export function createAdmission(deps: AdmissionDeps): RequestHandler {
     const admission = deps.delivery.admit();
     if (!admission.ok) {
       metrics.errors.inc({ stage: 'admission', type: 'spool_full' });
+      roomRefusals.add(res);
       return next(admission.error);
     }
     res.once('close', () => admission.release());
     Object.assign(res.locals, { identity: auth.identity, cluster: cluster.name } satisfies AdmittedLocals);
     next();
   };
+}
+
+const roomRefusals = new WeakSet<Response>();
+
+/** The answer is admission's refusal for want of spool room (app.ts logs those summed up). */
+export function isRoomRefusal(res: Response): boolean {
+  return roomRefusals.has(res);
 }
 
 /**

@@ -1,6 +1,12 @@
 import { AppError, createOpsRouter, type ErrorCode, isAppError, type Logger } from '@kaudit/service-kit';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { type AdmittedLocals, AUDIT_PATH, continueIfAwaited, createAdmission } from './admission';
+import {
+  type AdmittedLocals,
+  AUDIT_PATH,
+  continueIfAwaited,
+  createAdmission,
+  isRoomRefusal,
+} from './admission';
 import type { Authenticator } from './auth';
 import type { Delivery } from './delivery';
 import { type BodyFormat, decodeBody, type IngestOptions, ingestItems } from './ingest';
@@ -138,6 +144,17 @@ export function createApp(deps: AppDeps): express.Express {
     );
   });
 
+  // A full spool refuses every request until it drains, hundreds a second from clients that ignore
+  // Retry-After: one line per 10 s with the count, not one (with a stack) per refusal.
+  let roomRefusals = { count: 0, loggedAt: Number.NEGATIVE_INFINITY };
+  const logRoomRefusal = (fields: Record<string, unknown>, message: string) => {
+    roomRefusals.count += 1;
+    const now = performance.now();
+    if (now - roomRefusals.loggedAt < 10_000) return;
+    logger.error({ ...fields, refused: roomRefusals.count, perSeconds: 10 }, message);
+    roomRefusals = { count: 0, loggedAt: now };
+  };
+
   // Every error answer: {error: {code, message}}, never a stack; 5xx logged at error, 4xx at info.
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const error = toAppError(err, deps.maxBodyBytes);
@@ -148,12 +165,18 @@ export function createApp(deps: AppDeps): express.Express {
       path: req.path,
       remote: req.socket.remoteAddress,
     };
-    if (error.statusCode >= 500) logger.error({ ...fields, err: error.cause ?? error }, error.message);
+    if (isRoomRefusal(res)) logRoomRefusal(fields, error.message);
+    else if (error.statusCode >= 500) logger.error({ ...fields, err: error.cause ?? error }, error.message);
     else logger.info(fields, error.message);
     if (error.statusCode === 503)
       res.set('Retry-After', String(Math.ceil((error.retryAfterMs ?? 10_000) / 1000)));
-    // Refused before (or while) its body was read: close rather than read the rest to keep the connection.
-    if (!req.complete) res.set('Connection', 'close');
+    // Refused before (or while) its body was read: close the connection as soon as the answer is out.
+    // Node would otherwise read and discard the rest of the body first (to keep the connection open,
+    // or until it gets round to closing it): for a refusal, that reading would be most of its cost.
+    if (!req.complete) {
+      res.set('Connection', 'close');
+      res.once('finish', () => req.socket.destroy());
+    }
     if (req.path.startsWith('/audit')) metrics.requests.inc({ status: error.statusCode });
     if (res.headersSent) return;
     res.status(error.statusCode).json({ error: { code: error.code, message: error.message } });
