@@ -78,6 +78,7 @@ export function createDelivery(options: DeliveryOptions): Delivery {
     floorBytes: options.usualBatchFloorBytes ?? 1024 * 1024,
     capBytes: spool.maxBytes,
   });
+  metrics.usualBatchBytes.set(usual.bytes());
   /** Spool bytes held by admitted requests that will go to the spool. */
   let admittedBytes = 0;
   const toSpool = () => !(spool.isEmpty() && sender.isConnected());
@@ -214,6 +215,7 @@ export function createDelivery(options: DeliveryOptions): Delivery {
     async deliver(messages) {
       if (messages.length === 0) return 'kafka';
       usual.observe(recordBytes(messages));
+      metrics.usualBatchBytes.set(usual.bytes());
       if (spool.isEmpty() && sender.isConnected()) {
         try {
           await sender.send(messages, { path: 'direct', timeoutMs: options.directTimeoutMs });

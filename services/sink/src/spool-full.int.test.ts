@@ -222,9 +222,14 @@ describe('sink > full spool under a burst (real Kafka)', () => {
     figures.bytesReadPerRefusal = Math.round(bytesPerRefusal);
     figures.cpuMsPerRefusal = Number(((cpu.user + cpu.system) / 1000 / refused).toFixed(3));
     figures.cpuMsPerRefusalKernel = Number((cpu.system / 1000 / refused).toFixed(3));
-    expect(stats.status).toEqual({ 503: 500 });
-    expect(stats.retryAfter).toBe(500);
     expect(refused).toBe(500);
+    // Every answer is 503 + Retry-After. A client still writing its body when the connection closes can
+    // see a reset before it reads the answer (as with Node's own close after an early answer): rare.
+    const answered = stats.status['503'] ?? 0;
+    expect(Object.keys(stats.status)).toEqual(['503']);
+    expect(stats.retryAfter).toBe(answered);
+    expect(answered).toBeGreaterThanOrEqual(495);
+    figures.refusalsSeenAsResets = 500 - answered;
     // The first read from the socket (headers and the start of the body: Node reads 64 KiB at a time), not the 1.1 MB body.
     expect(bytesPerRefusal).toBeLessThanOrEqual(128 * 1024);
     expect(Math.max(peak, onDisk())).toBeLessThanOrEqual(SPOOL_MAX_BYTES);
