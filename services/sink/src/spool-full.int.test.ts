@@ -29,7 +29,9 @@ const EVENTS_PER_BATCH = 400;
 const BURST_CLIENT = `
 const http = require('node:http');
 const body = require('node:fs').readFileSync(process.argv[3]);
-const [port, clients, perClient] = [process.argv[1], Number(process.argv[2]), Number(process.argv[4])];
+const [port, clients, perClient, token] = [process.argv[1], Number(process.argv[2]), Number(process.argv[4]), process.argv[5]];
+const headers = { 'Content-Type': 'application/json', 'Content-Length': body.length };
+if (token) headers.Authorization = 'Bearer ' + token;
 const stats = { status: {}, retryAfter: 0, errors: {}, requests: 0 };
 let stopping = false;
 process.stdin.on('data', () => { stopping = true; });
@@ -37,8 +39,7 @@ process.stdin.on('end', () => { stopping = true; });
 const post = () => new Promise((resolve) => {
   let done = false;
   const finish = () => { if (!done) { done = true; resolve(); } };
-  const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/audit', agent: false,
-    headers: { 'Content-Type': 'application/json', 'Content-Length': body.length } }, (res) => {
+  const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/audit', agent: false, headers }, (res) => {
     stats.status[res.statusCode] = (stats.status[res.statusCode] || 0) + 1;
     if (res.headers['retry-after']) stats.retryAfter += 1;
     res.resume();
@@ -68,10 +69,10 @@ interface BurstStats {
   cpuMs: number;
 }
 
-function startBurst(port: number, bodyFile: string, clients: number, perClient: number) {
+function startBurst(port: number, bodyFile: string, clients: number, perClient: number, token = '') {
   const child = spawn(
     process.execPath,
-    ['-e', BURST_CLIENT, String(port), String(clients), bodyFile, String(perClient)],
+    ['-e', BURST_CLIENT, String(port), String(clients), bodyFile, String(perClient), token],
     {
       stdio: ['pipe', 'pipe', 'inherit'],
     },
@@ -99,6 +100,8 @@ describe('sink > full spool under a burst (real Kafka)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'sink-spool-full-'));
   const spoolDir = join(dir, 'spool');
   const bodyFile = join(dir, 'batch.json');
+  const tokenFile = join(dir, 'tokens');
+  const TOKEN = 'tok-spool-full-0123456789';
   const eventsTopic = uniqueName('it-sink-full');
   const dlqTopic = uniqueName('it-sink-full-dlq');
   const sinks: RunningSink[] = [];
@@ -112,7 +115,10 @@ describe('sink > full spool under a burst (real Kafka)', () => {
   });
 
   const start = async (brokers: string) => {
-    const env = insecureSinkEnv({ brokers, eventsTopic, dlqTopic, spoolDir, cluster: 'full' });
+    const env = {
+      ...insecureSinkEnv({ brokers, eventsTopic, dlqTopic, spoolDir, cluster: 'full' }),
+      SINK_AUTH_TOKEN_FILE: tokenFile,
+    };
     const sink = await startSink(
       loadSinkConfig({ ...env, SINK_SPOOL_MAX_BYTES: String(SPOOL_MAX_BYTES) }),
       logger,
@@ -145,7 +151,7 @@ describe('sink > full spool under a burst (real Kafka)', () => {
   const fill = async (sink: RunningSink) => {
     let events = 0;
     for (;;) {
-      const answer = await postAudit({ port: sink.port, body });
+      const answer = await postAudit({ port: sink.port, body, token: TOKEN });
       if (answer.status === 503) return events;
       expect(answer.status).toBe(200);
       events += answer.body.accepted as number;
@@ -178,6 +184,7 @@ describe('sink > full spool under a burst (real Kafka)', () => {
 
   beforeAll(async () => {
     writeFileSync(bodyFile, body);
+    writeFileSync(tokenFile, `${TOKEN}\n`);
     const kafka = createKafka({ clientId: 'sink-spool-full-test', brokers: kafkaBrokers, logger });
     await ensureTopics(kafka, [{ topic: eventsTopic, numPartitions: 3 }, { topic: dlqTopic }]);
   });
@@ -213,7 +220,7 @@ describe('sink > full spool under a burst (real Kafka)', () => {
     const sampler = setInterval(() => {
       peak = Math.max(peak, onDisk());
     }, 20);
-    const stats = await startBurst(offline.port, bodyFile, 50, 10).done;
+    const stats = await startBurst(offline.port, bodyFile, 50, 10, TOKEN).done;
     clearInterval(sampler);
     await stop(offline); // closes every connection, so their bytes are counted
     const cpu = process.cpuUsage(cpuBefore);
@@ -248,7 +255,7 @@ describe('sink > full spool under a burst (real Kafka)', () => {
     const respooled = await fill(again);
     await stop(again);
     const loaded = await start(kafkaBrokers.join(','));
-    const burst = startBurst(loaded.port, bodyFile, 50, 0);
+    const burst = startBurst(loaded.port, bodyFile, 50, 0, TOKEN);
     let loadedRate: Awaited<ReturnType<typeof drainRate>>;
     let burstStats: BurstStats;
     try {
@@ -270,11 +277,32 @@ describe('sink > full spool under a burst (real Kafka)', () => {
       120_000,
     );
     expect(onDisk()).toBeLessThanOrEqual(SPOOL_MAX_BYTES);
+    await waitFor('the spool to drain', async () => loaded.spool.isEmpty() || undefined, 60_000);
+    await stop(loaded);
+
+    // 5. Full again, then Kafka back under 50 clients without credentials: every request is refused
+    // before its body (401), none adds work, so the drain rate shows what refusals alone cost it.
+    const third = await start(down);
+    const thirdSpooled = await fill(third);
+    await stop(third);
+    const refusing = await start(kafkaBrokers.join(','));
+    const flood = startBurst(refusing.port, bodyFile, 50, 0);
+    let refusingRate: Awaited<ReturnType<typeof drainRate>>;
+    let floodStats: BurstStats;
+    try {
+      refusingRate = await drainRate(refusing, thirdSpooled);
+    } finally {
+      floodStats = await flood.stop();
+    }
+    figures.drainEventsPerSecondUnderRefusedBurst = Math.round(refusingRate.drained);
+    figures.refusedBurstAnswers = JSON.stringify(floodStats.status);
+    expect(Object.keys(floodStats.status)).toEqual(['401']);
     process.stdout.write(`sink spool-full figures: ${JSON.stringify(figures)}\n`);
     // Under the burst the sink also takes in what the drain makes room for: its work rate (drained and
     // taken) is what refusals must not eat. Generous for a shared 2-core machine whose load swings; the
     // defect this guards against was a drop to 173 events/s.
     expect(loadedRate.drained + loadedRate.taken).toBeGreaterThan(quietRate / 5);
+    expect(refusingRate.drained).toBeGreaterThan(quietRate / 5);
   }, 300_000);
 });
 
