@@ -123,7 +123,7 @@ export function createApp(deps: AppDeps): express.Express {
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     const fields = {
       status,
-      cluster: cluster,
+      cluster,
       client: identity.subject,
       accepted: result.accepted,
       rejected: result.rejected,

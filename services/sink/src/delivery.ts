@@ -198,9 +198,8 @@ export function createDelivery(options: DeliveryOptions): Delivery {
   return {
     admit() {
       if (!toSpool()) return { ok: true, release: () => undefined };
+      if (!fits()) return { ok: false, error: spoolFullError(spool.maxBytes) };
       const bytes = usual.bytes();
-      if (!spool.hasRoomFor(admittedBytes + bytes))
-        return { ok: false, error: spoolFullError(spool.maxBytes) };
       admittedBytes += bytes;
       let held = true;
       return {

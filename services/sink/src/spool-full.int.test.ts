@@ -298,11 +298,12 @@ describe('sink > full spool under a burst (real Kafka)', () => {
     figures.refusedBurstAnswers = JSON.stringify(floodStats.status);
     expect(Object.keys(floodStats.status)).toEqual(['401']);
     process.stdout.write(`sink spool-full figures: ${JSON.stringify(figures)}\n`);
-    // Under the burst the sink also takes in what the drain makes room for: its work rate (drained and
-    // taken) is what refusals must not eat. Generous for a shared 2-core machine whose load swings; the
-    // defect this guards against was a drop to 173 events/s.
-    expect(loadedRate.drained + loadedRate.taken).toBeGreaterThan(quietRate / 5);
-    expect(refusingRate.drained).toBeGreaterThan(quietRate / 5);
+    // Under the 503 burst the sink also takes in what the drain makes room for: its work rate (drained
+    // and taken) is what refusals must not eat; under the 401 flood there is only the drain. The bounds
+    // are loose because the phases run seconds apart on a shared 2-core machine whose load swings
+    // (figures in the README); the defect they guard against was a 30-fold drop, to 173 events/s.
+    expect(loadedRate.drained + loadedRate.taken).toBeGreaterThan(quietRate / 10);
+    expect(refusingRate.drained).toBeGreaterThan(quietRate / 10);
   }, 300_000);
 });
 

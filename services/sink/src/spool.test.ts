@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '@kaudit/service-kit';
 import { openSpool, type Spool, type SpoolOptions } from './spool';
-import { encodeRecord, HEADER_BYTES, type OutMessage } from './spool-format';
+import { encodeRecord, HEADER_BYTES, type OutMessage, recordBytes } from './spool-format';
 
 const logger = createLogger({ service: 'sink-test', level: 'silent' });
 const message = (n: number, topic = 'k8s-audit.events'): OutMessage => ({
@@ -155,6 +155,14 @@ describe('sink > spool', () => {
     // Space came back as it drained: more went in than fits at once.
     expect(outcomes.fulfilled * encodeRecord(record).length).toBeGreaterThan(2 * maxBytes);
     await spool.close();
+  });
+
+  it.each([
+    ['no messages', []],
+    ['a null key', [{ topic: 't', key: null, value: 'v' }]],
+    ['multi-byte text', batch(0, 5)],
+  ])('knows what a record of %s takes on disk without encoding it', (_name, messages: OutMessage[]) => {
+    expect(recordBytes(messages)).toBe(encodeRecord(messages).length);
   });
 
   it('reports its size to onBytes', async () => {
