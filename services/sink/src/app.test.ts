@@ -2,6 +2,7 @@ import { gzipSync } from 'node:zlib';
 import { createRedactor, DEFAULT_REDACTION_POLICY } from '@kaudit/redaction';
 import { createLogger } from '@kaudit/service-kit';
 import { buildEvent } from '@kaudit/testkit';
+import pino from 'pino';
 import request from 'supertest';
 import { type AppDeps, createApp } from './app';
 import { createAuthenticator, parseTokenFile } from './auth';
@@ -37,6 +38,7 @@ function setup(
           return 'kafka';
         }),
       ready: () => true,
+      admit: () => ({ ok: true, release: () => undefined }),
     },
     clusterName: 'default',
     maxBodyBytes: 64 * 1024,
@@ -209,6 +211,32 @@ describe('sink > app', () => {
     expect(res.body.error.code).toBe('KAUDIT_ERR_SPOOL');
   });
 
+  it('refuses for want of spool room before the body, logging one line per 10 s instead of one per refusal', async () => {
+    const lines: Array<{ level: number; msg: string; refused?: number }> = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    const delivered: unknown[] = [];
+    const { app } = setup({
+      logger,
+      delivery: {
+        deliver: async (messages) => {
+          delivered.push(messages);
+          return 'kafka';
+        },
+        ready: () => false,
+        admit: () => ({ ok: false, error: spoolFullError(1024) }),
+      },
+    });
+    for (let i = 0; i < 5; i++) {
+      const res = await post(app).send(eventList([buildEvent()]));
+      expect(res.status).toBe(503);
+      expect(res.headers['retry-after']).toBe('10');
+    }
+    expect(delivered).toEqual([]);
+    expect(lines.filter((l) => /spool is full/.test(l.msg))).toEqual([
+      expect.objectContaining({ level: 50, refused: 1 }),
+    ]);
+  });
+
   it('never shows a stack trace or an internal message to the client', async () => {
     const { app } = setup({}, async () => {
       throw new TypeError('secret internals at /srv/app.js:12');
@@ -227,7 +255,13 @@ describe('sink > app', () => {
   });
 
   it('serves health, readiness and metrics without credentials', async () => {
-    const { app } = setup({ delivery: { deliver: async () => 'kafka', ready: () => false } });
+    const { app } = setup({
+      delivery: {
+        deliver: async () => 'kafka',
+        ready: () => false,
+        admit: () => ({ ok: true, release() {} }),
+      },
+    });
     expect((await request(app).get('/healthz')).status).toBe(200);
     expect((await request(app).get('/readyz')).status).toBe(503);
     const metrics = await request(app).get('/metrics');

@@ -1,24 +1,31 @@
 import { AppError, createOpsRouter, type ErrorCode, isAppError, type Logger } from '@kaudit/service-kit';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { Authenticator, ClientIdentity } from './auth';
-import { CLUSTER_NAME } from './config';
+import {
+  type AdmittedLocals,
+  AUDIT_PATH,
+  continueIfAwaited,
+  createAdmission,
+  isRoomRefusal,
+} from './admission';
+import type { Authenticator } from './auth';
 import type { Delivery } from './delivery';
 import { createBatch, type IngestOptions } from './ingest';
 import type { SinkMetrics } from './metrics';
 import { type BodyFormat, readBody } from './read-body';
 
 /**
- * The HTTP app without a listener (tests inject requests): POST /audit and /audit/:cluster for the
- * API server's webhook backend, plus /healthz, /readyz and /metrics. Order per request: authenticate
- * (before reading a byte of the body), check the media type, read the body up to the limit, validate
- * and redact each item, deliver (Kafka or spool), answer.
+ * The HTTP app without a listener (tests inject requests): POST /audit and /audit/<cluster> for the
+ * API server's webhook backend, plus /healthz, /readyz and /metrics. Order per request: admission
+ * (authenticate, the cluster in the URL, room in the spool: admission.ts), check the media type, answer
+ * `100 Continue` if asked, read the body up to the limit, validate and redact each item, deliver
+ * (Kafka or spool), answer.
  */
 export interface AppDeps {
   logger: Logger;
   metrics: SinkMetrics;
   authenticate: Authenticator;
   ingest: IngestOptions;
-  delivery: Pick<Delivery, 'deliver' | 'ready'>;
+  delivery: Pick<Delivery, 'deliver' | 'ready' | 'admit'>;
   /** Cluster for requests whose URL and credentials name none (SINK_CLUSTER_NAME). */
   clusterName: string;
   maxBodyBytes: number;
@@ -28,8 +35,7 @@ export interface AppDeps {
   requestTimeoutMs: number;
 }
 
-interface Locals {
-  identity: ClientIdentity;
+interface Locals extends AdmittedLocals {
   format: BodyFormat;
 }
 
@@ -49,18 +55,13 @@ export function createApp(deps: AppDeps): express.Express {
   app.set('etag', false);
   app.use(createOpsRouter({ registry: metrics.registry, isReady: () => deps.delivery.ready() }));
 
-  const authenticate = (req: Request, res: Response, next: NextFunction) => {
-    const result = deps.authenticate(req);
-    if (!result.ok) {
-      if (result.status === 401) res.set('WWW-Authenticate', 'Bearer');
-      metrics.errors.inc({ stage: 'auth', type: result.code });
-      return next(new AppError(result.code, result.reason, { statusCode: result.status }));
-    }
-    if (result.note)
-      logger.info({ client: result.identity.subject, remote: req.socket.remoteAddress }, result.note);
-    (res.locals as Locals).identity = result.identity;
-    next();
-  };
+  const admission = createAdmission({
+    logger: deps.logger,
+    metrics,
+    authenticate: deps.authenticate,
+    delivery: deps.delivery,
+    clusterName: deps.clusterName,
+  });
 
   const mediaType = (req: Request, res: Response, next: NextFunction) => {
     const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
@@ -77,15 +78,12 @@ export function createApp(deps: AppDeps): express.Express {
     next();
   };
 
-  app.post(['/audit', '/audit/:cluster'], authenticate, mediaType, async (req, res, next) => {
+  app.post(AUDIT_PATH, admission, mediaType, continueIfAwaited, async (req, res, next) => {
     const started = process.hrtime.bigint();
-    const { identity, format } = res.locals as Locals;
-    const param = req.params.cluster;
-    const cluster = resolveCluster(typeof param === 'string' ? param : undefined, identity, deps.clusterName);
-    if (!cluster.ok) return next(cluster.error);
+    const { identity, format, cluster } = res.locals as Locals;
     // Items are validated, redacted and serialized as the body streams in: memory follows the largest
     // item, not the batch, and the work is spread over the chunks instead of one long turn of the loop.
-    const batch = createBatch(cluster.name, new Date().toISOString(), deps.ingest);
+    const batch = createBatch(cluster, new Date().toISOString(), deps.ingest);
     try {
       await readBody(req, {
         format,
@@ -137,7 +135,7 @@ export function createApp(deps: AppDeps): express.Express {
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     const fields = {
       status,
-      cluster: cluster.name,
+      cluster,
       client: identity.subject,
       accepted: result.accepted,
       rejected: result.rejected,
@@ -158,6 +156,17 @@ export function createApp(deps: AppDeps): express.Express {
     );
   });
 
+  // A full spool refuses every request until it drains, hundreds a second from clients that ignore
+  // Retry-After: one line per 10 s with the count, not one (with a stack) per refusal.
+  let roomRefusals = { count: 0, loggedAt: Number.NEGATIVE_INFINITY };
+  const logRoomRefusal = (fields: Record<string, unknown>, message: string) => {
+    roomRefusals.count += 1;
+    const now = performance.now();
+    if (now - roomRefusals.loggedAt < 10_000) return;
+    logger.error({ ...fields, refused: roomRefusals.count, perSeconds: 10 }, message);
+    roomRefusals = { count: 0, loggedAt: now };
+  };
+
   // Every error answer: {error: {code, message}}, never a stack; 5xx logged at error, 4xx at info.
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const error = toAppError(err, deps.maxBodyBytes);
@@ -168,45 +177,24 @@ export function createApp(deps: AppDeps): express.Express {
       path: req.path,
       remote: req.socket.remoteAddress,
     };
-    if (error.statusCode >= 500) logger.error({ ...fields, err: error.cause ?? error }, error.message);
+    if (isRoomRefusal(res)) logRoomRefusal(fields, error.message);
+    else if (error.statusCode >= 500) logger.error({ ...fields, err: error.cause ?? error }, error.message);
     else logger.info(fields, error.message);
     if (error.statusCode === 503)
       res.set('Retry-After', String(Math.ceil((error.retryAfterMs ?? 10_000) / 1000)));
+    // Refused before (or while) its body was read: close the connection as soon as the answer is out.
+    // Node would otherwise read and discard the rest of the body first (to keep the connection open,
+    // or until it gets round to closing it): for a refusal, that reading would be most of its cost.
+    if (!req.complete) {
+      res.set('Connection', 'close');
+      res.once('finish', () => req.socket.destroy());
+    }
     if (req.path.startsWith('/audit')) metrics.requests.inc({ status: error.statusCode });
     if (res.headersSent) return;
     res.status(error.statusCode).json({ error: { code: error.code, message: error.message } });
   });
 
   return app;
-}
-
-type ClusterResult = { ok: true; name: string } | { ok: false; error: AppError };
-
-/** The URL may name the cluster; a credential that names one wins, and a conflict is refused. */
-function resolveCluster(
-  fromPath: string | undefined,
-  identity: ClientIdentity,
-  fallback: string,
-): ClusterResult {
-  if (fromPath !== undefined && !CLUSTER_NAME.test(fromPath))
-    return {
-      ok: false,
-      error: new AppError(
-        'KAUDIT_ERR_BAD_REQUEST',
-        'cluster in the URL must be 1-63 letters, digits, "-", "_" or "."',
-        { statusCode: 400 },
-      ),
-    };
-  if (identity.cluster !== undefined && fromPath !== undefined && fromPath !== identity.cluster)
-    return {
-      ok: false,
-      error: new AppError(
-        'KAUDIT_ERR_FORBIDDEN',
-        `${identity.subject} may only post for cluster ${identity.cluster}`,
-        { statusCode: 403 },
-      ),
-    };
-  return { ok: true, name: identity.cluster ?? fromPath ?? fallback };
 }
 
 const BODY_PARSER_ERRORS: Record<

@@ -115,6 +115,34 @@ describe('sink > auth > requests', () => {
     expect(both(req)).toMatchObject(expected);
   });
 
+  it.each([
+    ['certificate only', { mtls: true, tokens: undefined }, 'a client certificate is required', undefined],
+    ['token only', { mtls: false, tokens: () => parseTokenFile(A) }, 'a bearer token is required', 'Bearer'],
+    [
+      'certificate or token',
+      { mtls: true, tokens: () => parseTokenFile(A) },
+      'a client certificate or a bearer token is required',
+      'Bearer',
+    ],
+  ])(
+    'names only the credentials this configuration accepts in a 401 (%s)',
+    (_name, accepts, reason, challenge) => {
+      const authenticate = createAuthenticator({
+        ...accepts,
+        allowedSubjects: new Map(),
+        allowAnonymous: false,
+      });
+      const result = authenticate(request({}, tlsSocket(true, undefined)));
+      expect(result).toEqual({
+        ok: false,
+        status: 401,
+        code: 'KAUDIT_ERR_UNAUTHENTICATED',
+        reason,
+        challenge,
+      });
+    },
+  );
+
   it('lets anonymous clients in only when told to (insecure dev without client auth)', () => {
     const open = createAuthenticator({
       mtls: false,

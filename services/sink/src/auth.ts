@@ -21,7 +21,14 @@ export interface ClientIdentity {
 
 export type AuthResult =
   | { ok: true; identity: ClientIdentity; note?: string }
-  | { ok: false; status: 401 | 403; code: ErrorCode; reason: string };
+  | {
+      ok: false;
+      status: 401 | 403;
+      code: ErrorCode;
+      reason: string;
+      /** The WWW-Authenticate challenge of a 401: `Bearer` when tokens are accepted, else none. */
+      challenge?: string;
+    };
 
 export type Authenticator = (req: IncomingMessage) => AuthResult;
 
@@ -94,7 +101,17 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
     status: 401,
     code: 'KAUDIT_ERR_UNAUTHENTICATED',
     reason,
+    ...(options.tokens ? { challenge: 'Bearer' } : {}),
   });
+  // Names only what this configuration accepts: a caller is not told to try a credential that cannot work.
+  const required =
+    options.mtls && options.tokens
+      ? 'a client certificate or a bearer token is required'
+      : options.mtls
+        ? 'a client certificate is required'
+        : options.tokens
+          ? 'a bearer token is required'
+          : 'this sink accepts no credentials (no client CA and no token file configured)';
 
   /** undefined when no token was presented (or token auth is off). */
   const checkToken = (req: IncomingMessage): AuthResult | undefined => {
@@ -148,7 +165,7 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
     if (token) return token;
     if (options.allowAnonymous)
       return { ok: true, identity: { method: 'none', subject: 'anonymous', cluster: undefined } };
-    return unauthenticated('a client certificate or a bearer token is required');
+    return unauthenticated(required);
   };
 }
 

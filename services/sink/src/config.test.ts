@@ -41,6 +41,7 @@ describe('sink > config', () => {
       maxBodyBytes: 512 * 1024 * 1024,
       maxEventBytes: 8 * 1024 * 1024,
       requestTimeoutMs: 10_000,
+      tlsHandshakeTimeoutMs: 5000,
       insecureDev: false,
       tls: {
         certFile: secure.SINK_TLS_CERT_FILE,
@@ -89,6 +90,10 @@ describe('sink > config', () => {
     [{ SINK_INSECURE_DEV: 'maybe' }, /^SINK_INSECURE_DEV: must be true or false/],
     [{ SINK_CLUSTER_NAME: 'prod/eu' }, /^SINK_CLUSTER_NAME: /],
     [{ SINK_SPOOL_MAX_BYTES: '1000' }, /^SINK_SPOOL_MAX_BYTES: must be at least/],
+    [
+      { SINK_TLS_HANDSHAKE_TIMEOUT_MS: '2m' },
+      /^SINK_TLS_HANDSHAKE_TIMEOUT_MS: must be between 100ms and 60s/,
+    ],
     [
       { SINK_REDACTION_POLICY_FILE: join(dir, 'tls.crt') },
       /^SINK_REDACTION_POLICY_FILE: .*tls\.crt: \(root\): /,

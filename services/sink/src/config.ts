@@ -68,6 +68,10 @@ export const SinkEnvSchema = z.object({
     (ms) => ms >= 1000 && ms <= 25_000,
     'must be between 1s and 25s (the API server gives up after 30s)',
   ),
+  SINK_TLS_HANDSHAKE_TIMEOUT_MS: envDurationMs(5000).refine(
+    (ms) => ms >= 100 && ms <= 60_000,
+    'must be between 100ms and 60s',
+  ),
   SINK_REDACTION_POLICY_FILE: z.string().min(1).default(DEFAULT_REDACTION_POLICY_FILE),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -134,6 +138,8 @@ export interface SinkConfig {
   maxBodyBytes: number;
   maxEventBytes: number;
   requestTimeoutMs: number;
+  /** A new connection's time to finish its TLS handshake (plain HTTP: to send its headers). */
+  tlsHandshakeTimeoutMs: number;
   redactionPolicyFile: string;
   redactionPolicy: RedactionPolicy;
   logLevel: SinkEnv['LOG_LEVEL'];
@@ -178,6 +184,7 @@ export function loadSinkConfig(env: Record<string, string | undefined> = process
     maxBodyBytes: parsed.SINK_MAX_BODY_BYTES,
     maxEventBytes: parsed.SINK_MAX_EVENT_BYTES,
     requestTimeoutMs: parsed.SINK_REQUEST_TIMEOUT_MS,
+    tlsHandshakeTimeoutMs: parsed.SINK_TLS_HANDSHAKE_TIMEOUT_MS,
     redactionPolicyFile: policyFile,
     redactionPolicy: policy,
     logLevel: parsed.LOG_LEVEL,

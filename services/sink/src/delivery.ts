@@ -1,9 +1,10 @@
 import type { DeadLetter } from '@kaudit/audit-schema';
-import { isAppError, type Logger } from '@kaudit/service-kit';
+import { type AppError, isAppError, type Logger } from '@kaudit/service-kit';
 import type { SinkMetrics } from './metrics';
 import type { Sender } from './producer';
 import { type Spool, spoolFullError } from './spool';
-import type { OutMessage } from './spool-format';
+import { type OutMessage, recordBytes } from './spool-format';
+import { createUsualBatch } from './usual-batch';
 
 /**
  * Where a request's messages go: straight to Kafka when it is up and nothing older waits in the
@@ -16,12 +17,31 @@ export interface Delivery {
   start(): void;
   /** Stops the drainer after its current batch; the spool keeps the rest for the next start. */
   stop(): Promise<void>;
-  /** Can take events now: not stopping, the spool not full, and its last write did not fail. */
+  /**
+   * Before a request's body is read: room for a batch of the usual size, or the 503 to refuse it with
+   * (spoolFullError). Requests that will go to the spool (it is not empty, or Kafka is not connected)
+   * hold the usual size until release(), so a burst is not admitted whole into room for one batch.
+   */
+  admit(): Admission;
+  /** Can take the next batch of the usual size: not stopping, its last spool write did not fail, and admit() would. */
   ready(): boolean;
+  /** The usual batch size in spool bytes (usual-batch.ts). */
+  usualBatchBytes(): number;
 }
 
+export type Admission =
+  | {
+      ok: true;
+      /** The request is done (answered or aborted): its share of the spool goes back. Idempotent. */
+      release(): void;
+    }
+  | { ok: false; error: AppError };
+
 /** What delivery needs of the spool (a fake in unit tests). */
-export type DeliverySpool = Pick<Spool, 'append' | 'read' | 'ack' | 'isEmpty' | 'usedBytes' | 'maxBytes'>;
+export type DeliverySpool = Pick<
+  Spool,
+  'append' | 'read' | 'ack' | 'isEmpty' | 'usedBytes' | 'hasRoomFor' | 'maxBytes'
+>;
 
 export interface DeliveryOptions {
   sender: Sender;
@@ -34,6 +54,8 @@ export interface DeliveryOptions {
   drainBatchBytes?: number;
   /** Backoff between drain attempts while Kafka is unavailable. */
   drainRetryMs?: { initial: number; max: number };
+  /** The smallest usual batch size (default 1 MiB of spool bytes). */
+  usualBatchFloorBytes?: number;
 }
 
 export function createDelivery(options: DeliveryOptions): Delivery {
@@ -52,6 +74,15 @@ export function createDelivery(options: DeliveryOptions): Delivery {
    * a fault (it empties as it drains).
    */
   let spoolFault: unknown;
+  const usual = createUsualBatch({
+    floorBytes: options.usualBatchFloorBytes ?? 1024 * 1024,
+    capBytes: spool.maxBytes,
+  });
+  metrics.usualBatchBytes.set(usual.bytes());
+  /** Spool bytes held by admitted requests that will go to the spool. */
+  let admittedBytes = 0;
+  const toSpool = () => !(spool.isEmpty() && sender.isConnected());
+  const fits = () => !toSpool() || spool.hasRoomFor(admittedBytes + usual.bytes());
 
   const nudge = () => wake?.();
   const waitForWork = (ms: number) =>
@@ -165,8 +196,25 @@ export function createDelivery(options: DeliveryOptions): Delivery {
   }
 
   return {
+    admit() {
+      if (!toSpool()) return { ok: true, release: () => undefined };
+      if (!fits()) return { ok: false, error: spoolFullError(spool.maxBytes) };
+      const bytes = usual.bytes();
+      admittedBytes += bytes;
+      let held = true;
+      return {
+        ok: true,
+        release() {
+          if (held) admittedBytes -= bytes;
+          held = false;
+        },
+      };
+    },
+    usualBatchBytes: () => usual.bytes(),
     async deliver(messages) {
       if (messages.length === 0) return 'kafka';
+      usual.observe(recordBytes(messages));
+      metrics.usualBatchBytes.set(usual.bytes());
       if (spool.isEmpty() && sender.isConnected()) {
         try {
           await sender.send(messages, { path: 'direct', timeoutMs: options.directTimeoutMs });
@@ -190,6 +238,6 @@ export function createDelivery(options: DeliveryOptions): Delivery {
       stopSignal.abort();
       await drainer;
     },
-    ready: () => !stopping && spoolFault === undefined && spool.usedBytes() < spool.maxBytes,
+    ready: () => !stopping && spoolFault === undefined && fits(),
   };
 }

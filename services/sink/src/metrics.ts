@@ -59,13 +59,17 @@ export function createSinkMetrics() {
       name: 'kaudit_sink_spool_capacity_bytes',
       help: 'SINK_SPOOL_MAX_BYTES',
     }),
+    usualBatchBytes: metrics.gauge({
+      name: 'kaudit_sink_usual_batch_bytes',
+      help: 'Spool bytes of a batch of the usual size: readiness and admission need room for one more',
+    }),
     spooledMessages: metrics.counter({
       name: 'kaudit_sink_spooled_messages_total',
       help: 'Messages written to the spool (Kafka unavailable, slow, or spool draining)',
     }),
     errors: metrics.counter({
       name: 'kaudit_sink_errors_total',
-      help: 'Errors by stage (auth, body, produce, spool, drain) and type',
+      help: 'Errors by stage (auth, admission, body, produce, spool, drain) and type',
       labelNames: ['stage', 'type'],
     }),
     dropped: metrics.counter({

@@ -44,6 +44,7 @@ function sinkUnderTest() {
         return 'kafka';
       },
       ready: () => true,
+      admit: () => ({ ok: true, release: () => undefined }),
     },
     clusterName: 'c',
     maxBodyBytes: 8 * 1024 * 1024,

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { createLogger } from '@kaudit/service-kit';
 import { type DevCerts, ensureDevCerts, waitFor } from '@kaudit/testkit';
 import { type SinkServer, startSinkServer } from './server';
+import { rawConnection } from './test-helpers';
 
 /** The server alone (no Kafka): certificate rotation without a restart. */
 describe('sink > server', () => {
@@ -69,4 +70,57 @@ describe('sink > server', () => {
     );
     await expect(get(first.caCert)).rejects.toThrow();
   });
+});
+
+/**
+ * Connections that never speak are closed (issue 10): a TCP connection without a TLS handshake, and
+ * with plain HTTP one that sends no request headers. A 300 ms limit here; the test waits for 'close'
+ * (the default of Node would hold them for 120 s, past the test's timeout).
+ */
+describe('sink > server > silent connections', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sink-silent-'));
+  const logger = createLogger({ service: 'sink-test', level: 'silent' });
+  const servers: SinkServer[] = [];
+
+  const start = async (tls: boolean) => {
+    const certs = tls ? await ensureDevCerts(join(dir, 'certs')) : undefined;
+    const server = await startSinkServer({
+      app: (_req, res) => res.end('ok'),
+      tls: certs && { certFile: certs.serverCert, keyFile: certs.serverKey, caFile: undefined },
+      logger,
+      port: 0,
+      host: '127.0.0.1',
+      requestTimeoutMs: 5000,
+      tlsHandshakeTimeoutMs: 300,
+    });
+    servers.push(server);
+    return server;
+  };
+
+  afterAll(async () => {
+    for (const server of servers) await server.close(100);
+  });
+
+  it('closes a TCP connection that does not finish its TLS handshake', async () => {
+    const server = await start(true);
+    const conn = rawConnection(server.port);
+    await conn.closed;
+    expect(conn.received()).toBe('');
+  }, 10_000);
+
+  it('closes a TCP connection that starts a TLS handshake and stalls (half a ClientHello)', async () => {
+    const server = await start(true);
+    const conn = rawConnection(server.port);
+    // A TLS record header announcing 512 bytes of handshake, then nothing.
+    conn.socket.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]));
+    await conn.closed;
+  }, 10_000);
+
+  it('answers 408 and closes a plain-HTTP connection that sends no request headers', async () => {
+    const server = await start(false);
+    const conn = rawConnection(server.port);
+    conn.socket.write('POST /audit HTTP/1.1\r\nHost: sink\r\n');
+    await conn.closed;
+    expect(conn.received()).toMatch(/^HTTP\/1\.1 408 /);
+  }, 10_000);
 });

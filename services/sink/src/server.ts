@@ -4,12 +4,16 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo } from 'node:net';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import type { Logger } from '@kaudit/service-kit';
+import { markAwaitingContinue } from './admission';
 
 /**
  * HTTPS (or, only with SINK_INSECURE_DEV, HTTP) around the app. Certificate, key and client CA are
  * re-read when their files change (cert-manager and kubelet secret mounts swap them in place), so a
  * rotated certificate is served without a restart; a half-written pair keeps the previous context.
  * Client certificates are requested but checked per request (auth.ts), so /healthz works without one.
+ * A connection must finish its TLS handshake within tlsHandshakeTimeoutMs (with plain HTTP: send its
+ * request headers), so sockets that never speak do not pile up. `Expect: 100-continue` is answered by
+ * the app once the request is admitted (admission.ts), not by Node on arrival.
  */
 export interface SinkServerOptions {
   app: RequestListener;
@@ -19,6 +23,8 @@ export interface SinkServerOptions {
   host: string;
   /** Time allowed to receive a whole request (SINK_REQUEST_TIMEOUT_MS). */
   requestTimeoutMs: number;
+  /** Time a new connection has to finish its TLS handshake, or with plain HTTP to send its headers (default 5 s). */
+  tlsHandshakeTimeoutMs?: number;
   /** How often the certificate files are checked for changes (default 5 s). */
   tlsPollIntervalMs?: number;
   /** Extra files to watch with their reload callbacks (the bearer token file). */
@@ -44,6 +50,9 @@ export async function startSinkServer(options: SinkServerOptions): Promise<SinkS
       ...(tls.caFile ? { ca: readFileSync(tls.caFile) } : {}),
     };
 
+  const handshakeTimeoutMs = options.tlsHandshakeTimeoutMs ?? 5000;
+  // Node enforces headersTimeout and requestTimeout only when it checks, every 30 s by default.
+  const connectionsCheckingInterval = Math.max(10, Math.min(1000, Math.floor(handshakeTimeoutMs / 4)));
   const server = tls
     ? createHttpsServer(
         {
@@ -51,12 +60,18 @@ export async function startSinkServer(options: SinkServerOptions): Promise<SinkS
           requestCert: tls.caFile !== undefined,
           rejectUnauthorized: false,
           minVersion: 'TLSv1.2',
+          handshakeTimeout: handshakeTimeoutMs,
+          connectionsCheckingInterval,
         },
         options.app,
       )
-    : createHttpServer(options.app);
+    : createHttpServer({ connectionsCheckingInterval }, options.app);
+  server.on('checkContinue', (req, res) => {
+    markAwaitingContinue(req);
+    options.app(req, res);
+  });
   server.requestTimeout = options.requestTimeoutMs;
-  server.headersTimeout = Math.min(options.requestTimeoutMs, 10_000);
+  server.headersTimeout = Math.min(options.requestTimeoutMs, tls ? 10_000 : handshakeTimeoutMs);
   // The API server reuses connections; keep them longer than Node's 5 s default.
   server.keepAliveTimeout = 30_000;
 

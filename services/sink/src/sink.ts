@@ -96,6 +96,7 @@ export async function startSink(
     port: config.port,
     host: config.host,
     requestTimeoutMs: config.requestTimeoutMs,
+    tlsHandshakeTimeoutMs: config.tlsHandshakeTimeoutMs,
     ...(options.tlsPollIntervalMs !== undefined ? { tlsPollIntervalMs: options.tlsPollIntervalMs } : {}),
     watch: tokens && config.authTokenFile ? [{ file: config.authTokenFile, onChange: tokens.reload }] : [],
   });

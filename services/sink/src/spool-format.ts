@@ -20,6 +20,20 @@ export const HEADER_BYTES = 12;
 /** Upper bound on one record: anything larger in a header is a torn or foreign write. */
 export const MAX_RECORD_BYTES = 1024 * 1024 * 1024;
 
+/** The bytes encodeRecord(messages) takes on disk, header included, without encoding it. */
+export function recordBytes(messages: readonly OutMessage[]): number {
+  let length = HEADER_BYTES + 4;
+  for (const m of messages)
+    length +=
+      2 +
+      Buffer.byteLength(m.topic, 'utf8') +
+      4 +
+      (m.key === null ? 0 : Buffer.byteLength(m.key, 'utf8')) +
+      4 +
+      Buffer.byteLength(m.value, 'utf8');
+  return length;
+}
+
 export function encodeRecord(messages: readonly OutMessage[]): Buffer {
   const parts = messages.map((m) => ({
     topic: Buffer.from(m.topic, 'utf8'),

@@ -18,8 +18,12 @@ import { lockSpoolDir, type SpoolLock } from './spool-lock';
  */
 export interface SpoolOptions {
   dir: string;
+  /** Bound on the segment files on disk (record headers and drained-but-not-yet-deleted bytes included). */
   maxBytes: number;
-  /** A new segment starts when the current one would pass this (default 64 MiB). */
+  /**
+   * A new segment starts when the current one would pass this (default maxBytes/16, 64 KiB-64 MiB). Drained
+   * space comes back a whole segment at a time, so a segment is a small part of the bound.
+   */
   segmentBytes?: number;
   logger: Logger;
   /** Called with the byte count whenever it changes (for the spool-bytes gauge). */
@@ -84,7 +88,7 @@ export class Spool {
   private dirLock: SpoolLock | undefined;
 
   private constructor(private readonly options: SpoolOptions) {
-    this.segmentBytes = options.segmentBytes ?? 64 * 1024 * 1024;
+    this.segmentBytes = options.segmentBytes ?? defaultSegmentBytes(options.maxBytes);
     this.logger = options.logger.child({ component: 'spool' });
   }
 
@@ -114,12 +118,23 @@ export class Spool {
     return used;
   }
 
+  /**
+   * What the segment files take on disk once pending writes land: every byte of every segment, also
+   * the drained prefix of the head segment, which stays until the whole segment is drained and deleted.
+   */
+  diskBytes(): number {
+    let bytes = this.reserved;
+    for (const segment of this.segments) bytes += segment.size;
+    return bytes;
+  }
+
   isEmpty(): boolean {
     return this.usedBytes() === 0;
   }
 
+  /** Whether `bytes` more (whole records, headers included) keep the segment files within maxBytes. */
   hasRoomFor(bytes: number): boolean {
-    return this.usedBytes() + bytes <= this.options.maxBytes;
+    return this.diskBytes() + bytes <= this.options.maxBytes;
   }
 
   /** Resolves once the record is on disk (fsync'd); rejects with a 503 AppError when the spool is full. */
@@ -397,6 +412,12 @@ export class Spool {
     }
     return { size: offset, boundaries };
   }
+}
+
+const MiB = 1024 * 1024;
+
+function defaultSegmentBytes(maxBytes: number): number {
+  return Math.min(64 * MiB, Math.max(64 * 1024, Math.floor(maxBytes / 16)));
 }
 
 function samePosition(a: Position, b: Position): boolean {

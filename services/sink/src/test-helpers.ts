@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { createServer } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Kafka } from 'kafkajs';
 
@@ -151,5 +151,54 @@ export function insecureSinkEnv(options: {
     SINK_CLUSTER_NAME: options.cluster,
     SINK_REQUEST_TIMEOUT_MS: '4s',
     SINK_REDACTION_POLICY_FILE: join(__dirname, '../../../policies/redaction.yaml'),
+  };
+}
+
+export interface RawConnection {
+  socket: Socket;
+  /** Resolves when the other side closed the connection. */
+  closed: Promise<void>;
+  /** Everything received so far (latin1, so bytes stay bytes). */
+  received(): string;
+  /** Resolves with what was received once it matches; rejects if the connection closes first. */
+  until(pattern: RegExp): Promise<string>;
+}
+
+/** A bare TCP connection to write HTTP by hand (what a client library would not let a test do). */
+export function rawConnection(port: number): RawConnection {
+  const socket = connect(port, '127.0.0.1');
+  let text = '';
+  let isClosed = false;
+  const listeners = new Set<() => void>();
+  socket.on('data', (chunk: Buffer) => {
+    text += chunk.toString('latin1');
+    for (const listener of [...listeners]) listener();
+  });
+  socket.on('error', () => undefined);
+  const closed = new Promise<void>((resolve) =>
+    socket.on('close', () => {
+      isClosed = true;
+      for (const listener of [...listeners]) listener();
+      resolve();
+    }),
+  );
+  return {
+    socket,
+    closed,
+    received: () => text,
+    until: (pattern) =>
+      new Promise<string>((resolve, reject) => {
+        const check = () => {
+          if (pattern.test(text)) {
+            listeners.delete(check);
+            resolve(text);
+          } else if (isClosed) {
+            listeners.delete(check);
+            reject(new Error(`connection closed before ${pattern}; received ${JSON.stringify(text)}`));
+          }
+        };
+        listeners.add(check);
+        check();
+      }),
   };
 }
