@@ -393,7 +393,8 @@ cmd_down() {
   stop_pid Kafka "$RUN/kafka.pid"
   # Anything still running from this stack's directories (a crashed wrapper, a lost pid file).
   local leftovers
-  leftovers="$(pgrep -f -- "-Dkaudit.stack=$RUN|$ES_HOME/" || true)"
+  # Anchored: /tmp/kaudit-stack must not match another stack's /tmp/kaudit-stack-secure.
+  leftovers="$(pgrep -f -- "-Dkaudit.stack=$RUN( |\$)|$ES_HOME/" || true)"
   if [ -n "$leftovers" ]; then
     log "killing leftover stack processes: $(echo "$leftovers" | tr '\n' ' ')"
     kill -KILL $leftovers 2>/dev/null || true
