@@ -174,7 +174,13 @@ export function createApp(deps: AppDeps): express.Express {
       status: error.statusCode,
       code: error.code,
       method: req.method,
-      path: req.path,
+      // The route, not the path as sent: its cluster part is the client's text.
+      path:
+        req.path === '/audit' || req.path.startsWith('/audit/')
+          ? req.path === '/audit'
+            ? '/audit'
+            : '/audit/<cluster>'
+          : 'other',
       remote: req.socket.remoteAddress,
     };
     if (isRoomRefusal(res)) logRoomRefusal(fields, error.message);
