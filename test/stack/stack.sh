@@ -15,6 +15,7 @@
 #   KAUDIT_STACK_KEEP_DATA=true  keep data dirs across `up` (default: fresh, formatted data on every start)
 #   KAUDIT_STACK_ONLY=kafka|elasticsearch  run one server only (e.g. a second, private Kafka that a test may
 #                        stop and restart: set KAUDIT_STACK_DIR and the ports too)
+#   KAUDIT_STACK_APISERVER=true (or `up --with-apiserver`)  also a real kube-apiserver + etcd: test/stack/apiserver.sh
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -200,6 +201,7 @@ EOF
 print_env() {
   echo "export KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT"
   echo "export ES_NODE=http://127.0.0.1:$ES_PORT"
+  if [ -f "$RUN/apiserver/kube-apiserver.pid" ]; then "$HERE/apiserver.sh" env; fi
 }
 
 cmd_up() {
@@ -214,6 +216,7 @@ cmd_up() {
   [ "$only" = kafka ] || start_es
   [ "$only" = elasticsearch ] || wait_until "Kafka on 127.0.0.1:$KAFKA_PORT" "$RUN/logs/kafka.log" kafka_ready
   [ "$only" = kafka ] || wait_until "Elasticsearch on 127.0.0.1:$ES_PORT" "$RUN/logs/es.log" es_ready
+  if [ "$WITH_APISERVER" = true ]; then "$HERE/apiserver.sh" up; fi
   print_env >"$RUN/env"
   log "ready: ${only:-Kafka and Elasticsearch}: Kafka 127.0.0.1:$KAFKA_PORT, Elasticsearch http://127.0.0.1:$ES_PORT (logs in $RUN/logs)"
 }
@@ -230,6 +233,7 @@ stop_pid() { # name pidfile
 }
 
 cmd_down() {
+  "$HERE/apiserver.sh" down
   stop_pid Elasticsearch "$RUN/es.pid"
   stop_pid Kafka "$RUN/kafka.pid"
   # Anything still running from this stack's directories (a crashed wrapper, a lost pid file).
@@ -246,9 +250,13 @@ cmd_status() {
   local rc=0
   if pid_alive "$RUN/kafka.pid"; then echo "kafka: running pid $(cat "$RUN/kafka.pid") on 127.0.0.1:$KAFKA_PORT"; else echo "kafka: stopped"; rc=1; fi
   if pid_alive "$RUN/es.pid"; then echo "elasticsearch: running pid $(cat "$RUN/es.pid") on http://127.0.0.1:$ES_PORT"; else echo "elasticsearch: stopped"; rc=1; fi
+  [ -f "$RUN/apiserver/kube-apiserver.pid" ] && { "$HERE/apiserver.sh" status || rc=1; }
   echo "logs: $RUN/logs"
   return $rc
 }
+
+WITH_APISERVER="${KAUDIT_STACK_APISERVER:-false}"
+[ "${1:-}" = up ] && [ "${2:-}" = --with-apiserver ] && WITH_APISERVER=true
 
 case "${1:-}" in
   up) cmd_up ;;
