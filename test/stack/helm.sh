@@ -31,9 +31,16 @@ flock 9
 if [ ! -x "$DIR/helm" ]; then
   log "building helm $VERSION from the Go module proxy (first run only, a few minutes)"
   rm -rf "$DIR.tmp" && mkdir -p "$DIR.tmp"
-  # The version ldflag makes `helm version` report the module version instead of "v3.x-dirty".
-  GOBIN="$DIR.tmp" GOFLAGS=-buildvcs=false nice -n 10 go install \
-    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$VERSION" \
+  # What helm's Makefile sets: its version, and the Kubernetes version `helm template` and `helm lint`
+  # assume (that of its client-go: v0.X.Y -> 1.X), which otherwise stays at 1.20 and fails kubeVersion.
+  gomod="$(go mod download -json "helm.sh/helm/v3@$VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')"
+  minor="$(sed -n 's:^[[:space:]]*k8s.io/client-go v0\.\([0-9]*\)\..*:\1:p' "$gomod")"
+  [ -n "$minor" ] || { log "cannot read the client-go version of helm $VERSION"; exit 1; }
+  ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+  for pkg in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+    ldflags+=" -X $pkg.k8sVersionMajor=1 -X $pkg.k8sVersionMinor=$minor"
+  done
+  GOBIN="$DIR.tmp" GOFLAGS=-buildvcs=false nice -n 10 go install -ldflags "$ldflags" \
     "helm.sh/helm/v3/cmd/helm@$VERSION" >"$CACHE/helm-$VERSION.log" 2>&1 ||
     { log "go install failed; see $CACHE/helm-$VERSION.log"; exit 1; }
   rm -rf "$DIR" && mv "$DIR.tmp" "$DIR"
