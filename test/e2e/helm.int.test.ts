@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import { loadRenderedConfigs } from '../unit/chart-pods';
 import { serviceVariables } from '../unit/service-variables';
 
 // The Helm chart (deploy/helm/kaudit) proven with the real tools: helm built from the Go module proxy
@@ -239,6 +240,15 @@ describe('deploy > helm chart (helm + a real kube-apiserver)', () => {
       ),
     );
   });
+
+  it.each(['default', 'external'] as const)(
+    "renders pods whose configuration each service's own loader accepts (%s values)",
+    (name) => {
+      const results = loadRenderedConfigs(objectsOf(renders[name]));
+      expect(results.filter((r) => r.error)).toEqual([]);
+      expect(results.map((r) => r.container).sort()).toEqual(['alerter', 'detector', 'indexer', 'sink']);
+    },
+  );
 
   it('keeps deploy/kubernetes/kaudit.yaml equal to the chart rendered with its defaults (deploy/render.sh)', () => {
     const committed = readFileSync(join(root, 'deploy/kubernetes/kaudit.yaml'), 'utf8');

@@ -1,10 +1,11 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { parse } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { EnvSchema as AlerterEnv } from '../../services/alerter/src/config';
 import { EnvSchema as DetectorEnv } from '../../services/detector/src/config';
 import { IndexerEnvSchema } from '../../services/indexer/src/config';
 import { SinkEnvSchema } from '../../services/sink/src/config';
+import { loadRenderedConfigs, type RenderedObject } from './chart-pods';
 import { serviceVariables } from './service-variables';
 
 // What can be checked of deploy/helm/kaudit without helm (helm lint, template and the API server's
@@ -79,5 +80,14 @@ describe('deploy > helm chart', () => {
     for (const [service, port] of Object.entries(defaults)) {
       expect({ service, port: values[service]?.port }).toEqual({ service, port });
     }
+  });
+
+  it('renders pods whose configuration each service loads (deploy/kubernetes/kaudit.yaml)', () => {
+    const objects = parseAllDocuments(readFileSync(join(root, 'deploy/kubernetes/kaudit.yaml'), 'utf8'))
+      .map((doc) => doc.toJS() as RenderedObject | null)
+      .filter((o): o is RenderedObject => o !== null);
+    const results = loadRenderedConfigs(objects);
+    expect(results.filter((r) => r.error)).toEqual([]);
+    expect(results.map((r) => r.container).sort()).toEqual(['alerter', 'detector', 'indexer', 'sink']);
   });
 });
