@@ -208,6 +208,24 @@ describe('deploy > helm chart (helm + a real kube-apiserver)', () => {
     expect(sinkService.spec).toMatchObject({ type: 'LoadBalancer' });
   });
 
+  it("has PrometheusRule expressions that Prometheus' own PromQL parser accepts", () => {
+    const rule = objectsOf(renders.external).find((o) => o.kind === 'PrometheusRule')!;
+    const exprs = (rule.spec as { groups: Array<{ rules: Array<{ expr: string }> }> }).groups.flatMap((g) =>
+      g.rules.map((r) => r.expr),
+    );
+    expect(exprs.length).toBeGreaterThanOrEqual(7);
+    const checker = execFileSync('bash', [join(root, 'test/stack/promql-check.sh')], {
+      encoding: 'utf8',
+    }).trim();
+    const parsed = run(checker, [], JSON.stringify(exprs));
+    expect({ status: parsed.status, lines: parsed.stdout.trim().split('\n') }).toEqual({
+      status: 0,
+      lines: exprs.map(() => 'ok'),
+    });
+    // The checker fails on a broken expression (so the line above can fail).
+    expect(run(checker, [], JSON.stringify(['max by (pod) (kaudit_sink_spool_bytes >'])).status).toBe(1);
+  });
+
   it("sets, in each service's container, only the variables that service reads", () => {
     const known = serviceVariables();
     for (const text of Object.values(renders)) {
