@@ -60,16 +60,35 @@ const loaders: Record<string, (env: Record<string, string>) => void> = {
   },
 };
 
-/** Each workload container with the loader's error, or undefined when it would start. */
-export function loadRenderedConfigs(objects: RenderedObject[]): Array<{ container: string; error?: string }> {
+/** A container's files and environment laid out under a temporary root (see the header). */
+export interface MaterializedContainer {
+  container: string;
+  workload: string;
+  root: string;
+  env: Record<string, string>;
+  /** Container ports by name. */
+  ports: Record<string, number>;
+  probes: Record<'livenessProbe' | 'readinessProbe' | 'startupProbe', Probe | undefined>;
+  cleanup: () => void;
+}
+export interface Probe {
+  httpGet: { path: string; port: string | number; scheme?: string };
+}
+
+/** Lays out every workload container. secretFile gives a Secret key's content (default: a stand-in). */
+export function materializeContainers(
+  objects: RenderedObject[],
+  secretFile: (secret: string, key: string) => string | undefined = () => undefined,
+): MaterializedContainer[] {
   const configMaps = new Map(
     objects.filter((o) => o.kind === 'ConfigMap').map((o) => [o.metadata.name, o.data ?? {}]),
   );
-  const results: Array<{ container: string; error?: string }> = [];
+  const out: MaterializedContainer[] = [];
   for (const workload of objects.filter((o) => o.kind === 'StatefulSet' || o.kind === 'Deployment')) {
     const pod = (workload.spec as { template: { spec: PodSpec } }).template.spec;
     for (const container of pod.containers) {
       const root = mkdtempSync(join(tmpdir(), `kaudit-pod-${container.name}-`));
+      const cleanup = () => rmSync(root, { recursive: true, force: true });
       const at = (path: string) => join(root, path);
       const write = (path: string, text: string) => {
         mkdirSync(dirname(path), { recursive: true });
@@ -89,11 +108,14 @@ export function loadRenderedConfigs(objects: RenderedObject[]): Array<{ containe
               write(join(at(mount.mountPath), item.path), data[item.key]!);
             }
           } else if (volume?.secret) {
-            const items = volume.secret.items ?? [];
+            const name = volume.secret.secretName;
+            const content = (key: string) => secretFile(name, key) ?? standIn(key);
             if (mount.subPath) {
               rmSync(at(mount.mountPath), { recursive: true });
-              write(at(mount.mountPath), standIn(mount.subPath));
-            } else for (const item of items) write(join(at(mount.mountPath), item.path), standIn(item.key));
+              write(at(mount.mountPath), content(mount.subPath));
+            } else
+              for (const item of volume.secret.items ?? [])
+                write(join(at(mount.mountPath), item.path), content(item.key));
           }
         }
         const env: Record<string, string> = {};
@@ -104,22 +126,51 @@ export function loadRenderedConfigs(objects: RenderedObject[]): Array<{ containe
         }
         // File paths inside the routing policy are mount paths too.
         const routing = env.ALERTER_ROUTING_FILE;
-        const loader = loaders[container.name];
-        if (!loader) throw new Error(`no loader for container ${container.name}`);
-        if (routing) {
+        if (routing)
           writeFileSync(
             routing,
             readFileSync(routing, 'utf8').replace(/\{ file: (\/[^ }]+) \}/g, `{ file: ${root}$1 }`),
           );
-        }
-        loader(env);
-        results.push({ container: container.name });
+        const spec = container as Container & {
+          ports?: Array<{ name: string; containerPort: number }>;
+          livenessProbe?: Probe;
+          readinessProbe?: Probe;
+          startupProbe?: Probe;
+        };
+        out.push({
+          container: container.name,
+          workload: workload.metadata.name,
+          root,
+          env,
+          ports: Object.fromEntries((spec.ports ?? []).map((p) => [p.name, p.containerPort])),
+          probes: {
+            livenessProbe: spec.livenessProbe,
+            readinessProbe: spec.readinessProbe,
+            startupProbe: spec.startupProbe,
+          },
+          cleanup,
+        });
       } catch (error) {
-        results.push({ container: container.name, error: (error as Error).message });
-      } finally {
-        rmSync(root, { recursive: true, force: true });
+        cleanup();
+        throw new Error(`${workload.metadata.name}/${container.name}: ${(error as Error).message}`);
       }
     }
   }
-  return results;
+  return out;
+}
+
+/** Each workload container with the loader's error, or undefined when it would start. */
+export function loadRenderedConfigs(objects: RenderedObject[]): Array<{ container: string; error?: string }> {
+  return materializeContainers(objects).map(({ container, env, cleanup }) => {
+    try {
+      const loader = loaders[container];
+      if (!loader) throw new Error(`no loader for container ${container}`);
+      loader(env);
+      return { container };
+    } catch (error) {
+      return { container, error: (error as Error).message };
+    } finally {
+      cleanup();
+    }
+  });
 }
