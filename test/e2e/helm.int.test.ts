@@ -15,6 +15,15 @@ import { serviceVariables } from '../unit/service-variables';
 const root = join(__dirname, '../..');
 const chart = join(root, 'deploy/helm/kaudit');
 const externalValues = join(chart, 'ci/external-values.yaml');
+// The value sets rendered: the defaults, and each file in the chart's ci/ (external Kafka/ES + cert-manager +
+// monitoring; a private Kafka/ES with mTLS and basic auth, NodePort, and the other template branches).
+const VALUE_SETS = {
+  default: [] as string[],
+  external: ['-f', externalValues],
+  private: ['-f', join(chart, 'ci/private-values.yaml')],
+};
+type ValueSet = keyof typeof VALUE_SETS;
+const valueSets = Object.keys(VALUE_SETS) as ValueSet[];
 const namespace = 'kaudit';
 
 interface Run {
@@ -54,11 +63,17 @@ const freePort = (): Promise<number> =>
   });
 
 let helm = '';
+let certs = '';
+/** Real PEM files for the Secret keys that hold certificates (the loaders parse them), stand-ins otherwise. */
+const pem = (_secret: string, key: string): string | undefined => {
+  const file = { 'ca.crt': 'ca.crt', 'tls.crt': 'client.crt', 'tls.key': 'client.key' }[key];
+  return file ? readFileSync(join(certs, file), 'utf8') : undefined;
+};
 let kubectl = '';
 let kubeconfig = '';
 let ownApiServer: NodeJS.ProcessEnv | undefined;
 let ownDir = '';
-const renders: Record<'default' | 'external', string> = { default: '', external: '' };
+const renders: Record<ValueSet, string> = { default: '', external: '', private: '' };
 
 const helmTemplate = (...args: string[]) =>
   run(helm, ['template', 'kaudit', chart, '--namespace', namespace, ...args]);
@@ -66,10 +81,9 @@ const kube = (args: string[], input?: string) => run(kubectl, ['--kubeconfig', k
 
 beforeAll(async () => {
   helm = execFileSync('bash', [join(root, 'test/stack/helm.sh')], { encoding: 'utf8' }).trim();
-  for (const [name, args] of [
-    ['default', []],
-    ['external', ['-f', externalValues]],
-  ] as const) {
+  certs = mkdtempSync(join(tmpdir(), 'kaudit-helm-certs-'));
+  execFileSync('sh', [join(root, 'deploy/compose/dev-certs.sh'), certs, String(process.getuid?.() ?? 0)]);
+  for (const [name, args] of Object.entries(VALUE_SETS) as Array<[ValueSet, string[]]>) {
     const result = helmTemplate(...args);
     if (result.status !== 0) throw new Error(`helm template (${name}) failed: ${result.stderr}`);
     renders[name] = result.stdout;
@@ -128,6 +142,7 @@ beforeAll(async () => {
 }, 30 * 60_000);
 
 afterAll(() => {
+  rmSync(certs, { recursive: true, force: true });
   if (ownApiServer) {
     execFileSync('bash', [join(root, 'test/stack/apiserver.sh'), 'down'], {
       env: ownApiServer,
@@ -152,8 +167,8 @@ function dryRun(text: string, args: string[] = ['-f', '-']): { run: Run; accepte
 const key = (o: K8sObject) => `${o.kind.toLowerCase()}/${o.metadata.name}`;
 
 describe('deploy > helm chart (helm + a real kube-apiserver)', () => {
-  it('passes helm lint --strict with the default and the external values', () => {
-    for (const args of [[], ['-f', externalValues]]) {
+  it('passes helm lint --strict with every value set', () => {
+    for (const args of Object.values(VALUE_SETS)) {
       const result = run(helm, ['lint', '--strict', chart, ...args]);
       expect({ args, status: result.status, out: result.stdout + result.stderr }).toMatchObject({
         args,
@@ -206,6 +221,17 @@ describe('deploy > helm chart (helm + a real kube-apiserver)', () => {
     ).toEqual(['kaudit-detector', 'kaudit-sink']);
     const sinkService = external.get('Service')!.find((o) => o.metadata.name === 'kaudit-sink')!;
     expect(sinkService.spec).toMatchObject({ type: 'LoadBalancer' });
+
+    const priv = byKind(renders.private);
+    expect(priv.get('Service')!.find((o) => o.metadata.name === 'kaudit-sink')!.spec).toMatchObject({
+      type: 'NodePort',
+      clusterIP: '10.96.0.100',
+      ports: [{ nodePort: 30443 }],
+    });
+    expect(priv.has('NetworkPolicy') || priv.has('ServiceAccount')).toBe(false);
+    expect(JSON.stringify(priv.get('StatefulSet'))).toContain(
+      'preferredDuringSchedulingIgnoredDuringExecution',
+    );
   });
 
   it("has PrometheusRule expressions that Prometheus' own PromQL parser accepts", () => {
@@ -259,10 +285,10 @@ describe('deploy > helm chart (helm + a real kube-apiserver)', () => {
     );
   });
 
-  it.each(['default', 'external'] as const)(
+  it.each(valueSets)(
     "renders pods whose configuration each service's own loader accepts (%s values)",
     (name) => {
-      const results = loadRenderedConfigs(objectsOf(renders[name]));
+      const results = loadRenderedConfigs(objectsOf(renders[name]), pem);
       expect(results.filter((r) => r.error)).toEqual([]);
       expect(results.map((r) => r.container).sort()).toEqual(['alerter', 'detector', 'indexer', 'sink']);
     },
@@ -273,16 +299,13 @@ describe('deploy > helm chart (helm + a real kube-apiserver)', () => {
     expect(committed.replace(/^#.*\n/gm, '')).toBe(renders.default.replace(/^#.*\n/gm, ''));
   });
 
-  it.each(['default', 'external'] as const)(
-    'has every object of the %s render accepted by the API server',
-    (name) => {
-      const objects = objectsOf(renders[name]);
-      const { run: result, accepted } = dryRun(renders[name]);
-      expect({ status: result.status, stderr: result.stderr }).toEqual({ status: 0, stderr: '' });
-      expect(objects.map(key).filter((k) => !accepted.has(k))).toEqual([]);
-      expect(accepted.size).toBe(objects.length);
-    },
-  );
+  it.each(valueSets)('has every object of the %s render accepted by the API server', (name) => {
+    const objects = objectsOf(renders[name]);
+    const { run: result, accepted } = dryRun(renders[name]);
+    expect({ status: result.status, stderr: result.stderr }).toEqual({ status: 0, stderr: '' });
+    expect(objects.map(key).filter((k) => !accepted.has(k))).toEqual([]);
+    expect(accepted.size).toBe(objects.length);
+  });
 
   it('has kubectl apply -k deploy/kubernetes accepted by the API server', () => {
     const { run: result, accepted } = dryRun('', ['-k', join(root, 'deploy/kubernetes')]);

@@ -160,8 +160,11 @@ export function materializeContainers(
 }
 
 /** Each workload container with the loader's error, or undefined when it would start. */
-export function loadRenderedConfigs(objects: RenderedObject[]): Array<{ container: string; error?: string }> {
-  return materializeContainers(objects).map(({ container, env, cleanup }) => {
+export function loadRenderedConfigs(
+  objects: RenderedObject[],
+  secretFile?: (secret: string, key: string) => string | undefined,
+): Array<{ container: string; error?: string }> {
+  return materializeContainers(objects, secretFile).map(({ container, env, cleanup }) => {
     try {
       const loader = loaders[container];
       if (!loader) throw new Error(`no loader for container ${container}`);
