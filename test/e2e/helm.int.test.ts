@@ -188,6 +188,10 @@ describe('deploy > helm chart (helm + a real kube-apiserver)', () => {
       expect({ set, status: result.status }).toEqual({ set, status: 1 });
       expect(result.stderr).toContain('values don');
     }
+    // What the schema cannot say: the sink needs one kind of client authentication.
+    const noAuth = helmTemplate('--set', 'sink.clientCA.secretName=');
+    expect(noAuth.status).toBe(1);
+    expect(noAuth.stderr).toContain('sink.clientCA.secretName (mTLS) or sink.authTokenSecret.name');
   });
 
   it('renders what the issue asks for', () => {
