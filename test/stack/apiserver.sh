@@ -10,6 +10,8 @@
 #
 # stack.sh calls this with `stack.sh up --with-apiserver` (or KAUDIT_STACK_APISERVER=true); `stack.sh down`
 # always calls `apiserver.sh down`. See the settings below and the test-stack table in README.md.
+# KAUDIT_APISERVER_NO_BUILD=true makes `up` fail at once instead of building (tests set it: a build takes
+# longer than a test's timeout).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -257,6 +259,9 @@ print_env() {
 cmd_up() {
   command -v openssl >/dev/null 2>&1 || die "openssl is required"
   command -v curl >/dev/null 2>&1 || die "curl is required"
+  if [ "${KAUDIT_APISERVER_NO_BUILD:-false}" = true ] && { [ ! -x "$KUBE_APISERVER" ] || [ ! -x "$KUBECTL" ] || [ ! -x "$ETCD" ]; }; then
+    die "kube-apiserver $K8S_VERSION is not built yet: run test/stack/apiserver.sh build first (about 11 minutes, once per machine)"
+  fi
   build
   mkdir -p "$DIR" "$RUN/logs" && chmod 700 "$DIR"
   make_pki

@@ -236,9 +236,10 @@ cmd_down() {
   "$HERE/apiserver.sh" down
   stop_pid Elasticsearch "$RUN/es.pid"
   stop_pid Kafka "$RUN/kafka.pid"
-  # Anything still running from this stack's directories (a crashed wrapper, a lost pid file).
+  # Anything still running from this stack's directories (a crashed wrapper, a lost pid file). The space
+  # after $RUN: /tmp/kaudit-stack must not match the Kafka of /tmp/kaudit-stack-other.
   local leftovers
-  leftovers="$(pgrep -f -- "-Dkaudit.stack=$RUN|$ES_HOME/" || true)"
+  leftovers="$(pgrep -f -- "-Dkaudit.stack=$RUN |$ES_HOME/" || true)"
   if [ -n "$leftovers" ]; then
     log "killing leftover stack processes: $(echo "$leftovers" | tr '\n' ' ')"
     kill -KILL $leftovers 2>/dev/null || true

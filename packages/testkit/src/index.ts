@@ -3,6 +3,15 @@ import { join } from 'node:path';
 import { type AuditEvent, decodeAuditText, parseAuditEvent } from '@kaudit/audit-schema';
 
 export {
+  type ApiServer,
+  type ApiServerOptions,
+  type ApiServerUser,
+  apiServerScript,
+  type KubectlResult,
+  metricSum,
+  startApiServer,
+} from './apiserver';
+export {
   DEV_CLIENT_COMMON_NAME,
   type DevCerts,
   type DevCertsOptions,
