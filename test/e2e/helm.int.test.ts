@@ -1,8 +1,8 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type ApiServer, startApiServer } from '@kaudit/testkit';
 import { parseAllDocuments } from 'yaml';
 import { loadRenderedConfigs } from '../unit/chart-pods';
 import { serviceVariables } from '../unit/service-variables';
@@ -11,7 +11,7 @@ import { serviceVariables } from '../unit/service-variables';
 // (test/stack/helm.sh) lints and renders it, and every rendered object is applied with
 // `kubectl apply --dry-run=server` to a real kube-apiserver (schema, defaulting, admission including
 // Pod Security "restricted"). The API server is the test stack's (KAUDIT_KUBECONFIG, from
-// `pnpm stack:up --with-apiserver`) or, without one, this suite's own on free ports (test/stack/apiserver.sh).
+// `pnpm stack:up --with-apiserver`) or, without one, this suite's own on free ports (startApiServer).
 const root = join(__dirname, '../..');
 const chart = join(root, 'deploy/helm/kaudit');
 const externalValues = join(chart, 'ci/external-values.yaml');
@@ -52,16 +52,6 @@ const objectsOf = (text: string): K8sObject[] =>
     .map((doc) => doc.toJS() as K8sObject | null)
     .filter((o): o is K8sObject => o !== null);
 
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-
 let helm = '';
 let certs = '';
 /** Real PEM files for the Secret keys that hold certificates (the loaders parse them), stand-ins otherwise. */
@@ -71,7 +61,7 @@ const pem = (_secret: string, key: string): string | undefined => {
 };
 let kubectl = '';
 let kubeconfig = '';
-let ownApiServer: NodeJS.ProcessEnv | undefined;
+let ownApiServer: ApiServer | undefined;
 let ownDir = '';
 const renders: Record<ValueSet, string> = { default: '', external: '', private: '' };
 
@@ -94,28 +84,9 @@ beforeAll(async () => {
     kubectl = process.env.KAUDIT_KUBECTL;
   } else {
     ownDir = mkdtempSync(join(tmpdir(), 'kaudit-helm-apiserver-'));
-    ownApiServer = {
-      ...process.env,
-      KAUDIT_STACK_DIR: ownDir,
-      KAUDIT_APISERVER_PORT: String(await freePort()),
-      KAUDIT_ETCD_PORT: String(await freePort()),
-      KAUDIT_ETCD_PEER_PORT: String(await freePort()),
-    };
-    delete ownApiServer.KAUDIT_APISERVER_WEBHOOK_URL;
-    execFileSync('bash', [join(root, 'test/stack/apiserver.sh'), 'up'], {
-      env: ownApiServer,
-      stdio: 'inherit',
-    });
-    const env = Object.fromEntries(
-      readFileSync(join(ownDir, 'apiserver/env'), 'utf8')
-        .split('\n')
-        .flatMap((line) => {
-          const m = /^export ([A-Z_]+)=(.*)$/.exec(line);
-          return m ? [[m[1]!, m[2]!]] : [];
-        }),
-    );
-    kubeconfig = env.KAUDIT_KUBECONFIG!;
-    kubectl = env.KAUDIT_KUBECTL!;
+    ownApiServer = await startApiServer({ dir: ownDir });
+    kubeconfig = ownApiServer.kubeconfigs.admin;
+    kubectl = ownApiServer.kubectlPath;
   }
 
   // CRDs of cert-manager and prometheus-operator (minimal, see the fixture), and the namespace the
@@ -139,15 +110,12 @@ beforeAll(async () => {
     }),
   );
   if (ns.status !== 0) throw new Error(`namespace refused: ${ns.stderr}`);
-}, 30 * 60_000);
+}, 20 * 60_000);
 
-afterAll(() => {
+afterAll(async () => {
   rmSync(certs, { recursive: true, force: true });
   if (ownApiServer) {
-    execFileSync('bash', [join(root, 'test/stack/apiserver.sh'), 'down'], {
-      env: ownApiServer,
-      stdio: 'inherit',
-    });
+    await ownApiServer.stop();
     rmSync(ownDir, { recursive: true, force: true });
   }
 });
