@@ -23,6 +23,7 @@
 #                        password, API keys, file-realm users kaudit-indexer (the indexer's privileges)
 #                        and kaudit-monitor (lacking them); needs a JDK (see install_analysis_stub). Meant for a second instance (own KAUDIT_STACK_DIR and ports,
 #                        KAUDIT_STACK_ONLY=elasticsearch): the default stack stays plaintext for the suites.
+#   KAUDIT_STACK_APISERVER=true (or `up --with-apiserver`)  also a real kube-apiserver + etcd: test/stack/apiserver.sh
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -355,6 +356,7 @@ print_env() {
   else
     echo "export ES_NODE=http://127.0.0.1:$ES_PORT"
   fi
+  if [ -f "$RUN/apiserver/kube-apiserver.pid" ]; then "$HERE/apiserver.sh" env; fi
 }
 
 cmd_up() {
@@ -369,6 +371,7 @@ cmd_up() {
   [ "$only" = kafka ] || start_es
   [ "$only" = elasticsearch ] || wait_until "Kafka on 127.0.0.1:$KAFKA_PORT" "$RUN/logs/kafka.log" kafka_ready
   [ "$only" = kafka ] || wait_until "Elasticsearch on 127.0.0.1:$ES_PORT" "$RUN/logs/es.log" es_ready
+  if [ "$WITH_APISERVER" = true ]; then "$HERE/apiserver.sh" up; fi
   print_env >"$RUN/env"
   local kafka_at="Kafka 127.0.0.1:$KAFKA_PORT (SASL_SSL :$KAFKA_SASL_SSL_PORT, mTLS :$KAFKA_MTLS_PORT)"
   local es_at="Elasticsearch $([ "$ES_SECURE" = true ] && echo https || echo http)://127.0.0.1:$ES_PORT"
@@ -389,9 +392,11 @@ stop_pid() { # name pidfile
 }
 
 cmd_down() {
+  "$HERE/apiserver.sh" down
   stop_pid Elasticsearch "$RUN/es.pid"
   stop_pid Kafka "$RUN/kafka.pid"
-  # Anything still running from this stack's directories (a crashed wrapper, a lost pid file).
+  # Anything still running from this stack's directories (a crashed wrapper, a lost pid file). The space
+  # after $RUN: /tmp/kaudit-stack must not match the Kafka of /tmp/kaudit-stack-other.
   local leftovers
   # Anchored: /tmp/kaudit-stack must not match another stack's /tmp/kaudit-stack-secure.
   leftovers="$(pgrep -f -- "-Dkaudit.stack=$RUN( |\$)|$ES_HOME/" || true)"
@@ -406,9 +411,13 @@ cmd_status() {
   local rc=0
   if pid_alive "$RUN/kafka.pid"; then echo "kafka: running pid $(cat "$RUN/kafka.pid") on 127.0.0.1:$KAFKA_PORT"; else echo "kafka: stopped"; rc=1; fi
   if pid_alive "$RUN/es.pid"; then echo "elasticsearch: running pid $(cat "$RUN/es.pid") on http://127.0.0.1:$ES_PORT"; else echo "elasticsearch: stopped"; rc=1; fi
+  [ -f "$RUN/apiserver/kube-apiserver.pid" ] && { "$HERE/apiserver.sh" status || rc=1; }
   echo "logs: $RUN/logs"
   return $rc
 }
+
+WITH_APISERVER="${KAUDIT_STACK_APISERVER:-false}"
+[ "${1:-}" = up ] && [ "${2:-}" = --with-apiserver ] && WITH_APISERVER=true
 
 case "${1:-}" in
   up) cmd_up ;;

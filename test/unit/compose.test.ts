@@ -1,7 +1,11 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { parseRoutingPolicy } from '../../services/alerter/src/routing';
+import { loadSinkConfig } from '../../services/sink/src/config';
 
 // No Docker engine here: this keeps docker-compose.yml honest without one — it parses, every service
 // under services/ has a compose service built from its own Dockerfile, and every file it mounts exists.
@@ -9,6 +13,9 @@ const root = join(__dirname, '../..');
 
 interface ComposeService {
   image?: string;
+  profiles?: string[];
+  ports?: string[];
+  depends_on?: Record<string, { condition: string }>;
   environment?: Record<string, string>;
   build?: { context: string; dockerfile: string };
   volumes?: string[];
@@ -65,5 +72,63 @@ describe('docker-compose', () => {
     expect(() => parseRoutingPolicy(text, file)).not.toThrow();
     expect(text).toContain('urlFrom: { env: SLACK_WEBHOOK_URL }');
     expect(env.SLACK_WEBHOOK_URL).toMatch(/:-http:\/\/slack-standin:8080\//);
+  });
+
+  describe('secure profile', () => {
+    const inProfile = (profile: string | undefined) =>
+      Object.entries(compose.services)
+        .filter(([, service]) => service.profiles?.[0] === profile)
+        .map(([name]) => name);
+
+    it('keeps the quick trial the default and puts the TLS sink and its certificates in "secure"', () => {
+      expect(inProfile('secure').sort()).toEqual(['certs', 'sink-secure']);
+      expect(inProfile(undefined)).toContain('sink');
+      expect(compose.services.sink?.environment?.SINK_INSECURE_DEV).toBe('true');
+      const secure = compose.services['sink-secure']!;
+      expect(secure.build).toEqual(compose.services.sink?.build);
+      expect(secure.environment?.SINK_INSECURE_DEV).toBeUndefined();
+      expect(secure.ports).toEqual(['9443:8443']);
+      expect(secure.depends_on?.certs).toEqual({ condition: 'service_completed_successfully' });
+      // The certificates volume is written by the one-shot container and only read by the sink.
+      expect(secure.volumes).toContain('sink-certs:/certs:ro');
+      expect(compose.services.certs?.volumes).toContain('sink-certs:/certs');
+    });
+
+    it("starts the secure sink: its environment, with the certs container's script output, is a valid mTLS configuration", () => {
+      const dir = mkdtempSync(join(tmpdir(), 'kaudit-compose-certs-'));
+      try {
+        const entrypoint = compose.services.certs?.entrypoint?.join(' ') ?? '';
+        expect(entrypoint).toContain('sh /scripts/dev-certs.sh /certs 1000');
+        execFileSync('sh', [join(root, 'deploy/compose/dev-certs.sh'), dir, String(process.getuid?.() ?? 0)]);
+        const env = Object.fromEntries(
+          Object.entries(compose.services['sink-secure']?.environment ?? {}).map(([name, value]) => [
+            name,
+            String(value)
+              .replace(/^\/certs\//, `${dir}/`)
+              .replace(/^\/app\/policies\//, `${root}/policies/`),
+          ]),
+        );
+        const config = loadSinkConfig(env);
+        expect(config.insecureDev).toBe(false);
+        expect(config.tls?.caFile).toBe(`${dir}/ca.crt`);
+        expect([...config.allowedSubjects]).toEqual([['kube-apiserver-audit', 'compose']]);
+
+        const ca = new X509Certificate(readFileSync(join(dir, 'ca.crt')));
+        const server = new X509Certificate(readFileSync(join(dir, 'server.crt')));
+        const client = new X509Certificate(readFileSync(join(dir, 'client.crt')));
+        expect(server.verify(ca.publicKey) && client.verify(ca.publicKey)).toBe(true);
+        expect(server.checkHost('sink-secure')).toBe('sink-secure');
+        expect(server.checkHost('localhost')).toBe('localhost');
+        expect(server.checkIP('127.0.0.1')).toBe('127.0.0.1');
+        expect(client.subject).toContain('CN=kube-apiserver-audit');
+        expect(client.keyUsage).toContain('1.3.6.1.5.5.7.3.2'); // clientAuth
+        // A second run keeps the files (the container runs on every `up`).
+        const before = readFileSync(join(dir, 'server.crt'), 'utf8');
+        execFileSync('sh', [join(root, 'deploy/compose/dev-certs.sh'), dir]);
+        expect(readFileSync(join(dir, 'server.crt'), 'utf8')).toBe(before);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
   });
 });

@@ -2,8 +2,16 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type AuditEvent, decodeAuditText, parseAuditEvent } from '@kaudit/audit-schema';
 
+export {
+  type ApiServer,
+  type ApiServerOptions,
+  type ApiServerUser,
+  apiServerScript,
+  type KubectlResult,
+  metricSum,
+  startApiServer,
+} from './apiserver';
 export { type ConsumerFault, consumerFault } from './consumer-fault';
-
 export {
   DEV_CLIENT_COMMON_NAME,
   type DevCerts,
