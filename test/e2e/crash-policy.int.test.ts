@@ -17,6 +17,7 @@ import { consumerFault, deferred, stackEnv, uniqueName, waitFor } from '@kaudit/
 import type { Kafka } from 'kafkajs';
 import { createAlerter } from '../../services/alerter/src/alerter';
 import { loadAlerterConfig } from '../../services/alerter/src/config';
+import { configuredDestinations } from '../../services/alerter/src/destinations';
 import { createAlerterMetrics } from '../../services/alerter/src/metrics';
 import { loadDetectorConfig } from '../../services/detector/src/config';
 import { createDetector } from '../../services/detector/src/detector';
@@ -180,7 +181,7 @@ describe('crash policy > a consumer killed for good makes /healthz fail and the 
       logger,
       metrics,
       routing: config.routing,
-      destinations: config.destinations,
+      destinations: configuredDestinations(config),
       options: config.options,
       startup: startup(),
       liveness,

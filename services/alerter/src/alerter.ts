@@ -11,6 +11,7 @@ import {
 } from '@kaudit/service-kit';
 import type { Consumer, EachMessagePayload, Kafka, Producer } from 'kafkajs';
 import { type Alert, alertBody, digestAlert, findingAlert } from './alert';
+import type { AlerterOptions } from './config';
 import { createDeliveredStore, type DeliveredStore } from './delivered-store';
 import { createDeliveryQueue, type DeliveryQueue } from './delivery-queue';
 import type { Destination } from './destinations';
@@ -20,28 +21,7 @@ import { createOffsetTracker, type TrackedOffset } from './offset-tracker';
 import { createRouter, type Route, type RoutingPolicy } from './routing';
 import { createThrottle } from './throttle';
 
-export interface AlerterOptions {
-  alertsTopic: string;
-  dlqTopic: string;
-  deliveredTopic: string;
-  groupId: string;
-  /** A new consumer group starts at the oldest finding still on the topic (true) or at new ones. */
-  fromBeginning: boolean;
-  /**
-   * Findings held in open throttle windows; reading pauses at this many (until digests release them).
-   * Deliveries waiting on a destination do not count: each destination has its own maxQueued.
-   */
-  maxHeld: number;
-  /** Per destination: deliveries waiting or in progress; beyond it a delivery is dead-lettered at once. */
-  maxQueued: number;
-  commitIntervalMs: number;
-  throttleFlushIntervalMs: number;
-  /** A window's digest waits this long after the window ended for late findings. */
-  throttleGraceMs: number;
-  dedupMaxEntries: number;
-  dedupRetentionMs: number;
-  dedupLoadTimeoutMs: number;
-}
+export type { AlerterOptions } from './config';
 
 export interface AlerterDeps {
   kafka: Kafka;

@@ -15,8 +15,8 @@ import {
   startupTimeoutEnv,
 } from '@kaudit/service-kit';
 import { z } from 'zod';
-import type { AlerterOptions } from './alerter';
-import { createDestinations, type Destination } from './destinations';
+import { type ResolvedDestination, resolveDestinationSecrets } from './destination-secrets';
+import type { KibanaLinkOptions } from './kibana-link';
 import { parseRoutingPolicy, type RoutingPolicy } from './routing';
 
 export const DEFAULT_DELIVERED_TOPIC = 'k8s-audit.alerter-delivered';
@@ -48,10 +48,35 @@ export const EnvSchema = z.object({
 });
 export type AlerterEnv = z.infer<typeof EnvSchema>;
 
+export interface AlerterOptions {
+  alertsTopic: string;
+  dlqTopic: string;
+  deliveredTopic: string;
+  groupId: string;
+  /** A new consumer group starts at the oldest finding still on the topic (true) or at new ones. */
+  fromBeginning: boolean;
+  /**
+   * Findings held in open throttle windows; reading pauses at this many (until digests release them).
+   * Deliveries waiting on a destination do not count: each destination has its own maxQueued.
+   */
+  maxHeld: number;
+  /** Per destination: deliveries waiting or in progress; beyond it a delivery is dead-lettered at once. */
+  maxQueued: number;
+  commitIntervalMs: number;
+  throttleFlushIntervalMs: number;
+  /** A window's digest waits this long after the window ended for late findings. */
+  throttleGraceMs: number;
+  dedupMaxEntries: number;
+  dedupRetentionMs: number;
+  dedupLoadTimeoutMs: number;
+}
+
 export interface AlerterConfig {
   env: AlerterEnv;
   routing: RoutingPolicy;
-  destinations: Destination[];
+  /** The destinations of routing.yaml with their secrets read; destinations.ts builds the senders. */
+  destinationSecrets: ResolvedDestination[];
+  kibana?: KibanaLinkOptions;
   options: AlerterOptions;
   kafkaSecurity: KafkaSecurity;
 }
@@ -78,24 +103,21 @@ export function loadAlerterConfig(
         `ALERTER_ROUTING_FILE: cannot read ${routingFile} (${(error as NodeJS.ErrnoException).code})`,
       );
   }
-  let destinations: Destination[] = [];
+  let destinationSecrets: ResolvedDestination[] = [];
   if (routing) {
-    const built = createDestinations(
-      routing,
-      { env, readFile },
-      parsed?.KIBANA_BASE_URL
-        ? { kibana: { baseUrl: parsed.KIBANA_BASE_URL, dataViewId: parsed.KIBANA_FINDINGS_DATA_VIEW } }
-        : {},
-    );
-    problems.push(...built.problems.map((p) => `${routingFile}: ${p}`));
-    destinations = built.destinations;
+    const read = resolveDestinationSecrets(routing, { env, readFile });
+    problems.push(...read.problems.map((p) => `${routingFile}: ${p}`));
+    destinationSecrets = read.resolved;
   }
   if (problems.length > 0 || !parsed || !routing) throw new ConfigError(problems);
   return {
     env: parsed,
     kafkaSecurity,
     routing,
-    destinations,
+    destinationSecrets,
+    ...(parsed.KIBANA_BASE_URL
+      ? { kibana: { baseUrl: parsed.KIBANA_BASE_URL, dataViewId: parsed.KIBANA_FINDINGS_DATA_VIEW } }
+      : {}),
     options: {
       alertsTopic: parsed.AUDIT_ALERTS_TOPIC,
       dlqTopic: parsed.AUDIT_DLQ_TOPIC,
