@@ -26,7 +26,7 @@ import { loadIndexerConfig } from '../../services/indexer/src/config';
 import { startIndexerService } from '../../services/indexer/src/service';
 import { loadSinkConfig } from '../../services/sink/src/config';
 import { startSink } from '../../services/sink/src/sink';
-import { insecureSinkEnv } from '../../services/sink/src/test-helpers';
+import { insecureSinkEnv } from '../../services/sink/test/helpers';
 
 /**
  * The one crash policy (service-kit liveness.ts), against the real Kafka of the test stack: each

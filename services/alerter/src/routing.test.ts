@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isAppError } from '@kaudit/service-kit';
-import { buildFinding } from './finding-fixture';
+import { buildFinding } from '../test/finding-fixture';
 import { createRouter, globToRegExp, parseRoutingPolicy } from './routing';
 
 const repoRoot = join(__dirname, '../../..');

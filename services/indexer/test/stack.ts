@@ -4,8 +4,8 @@ import type { Envelope } from '@kaudit/audit-schema';
 import { createKafka, createLogger, ensureTopics, type Logger } from '@kaudit/service-kit';
 import { stackEnv, uniqueName, waitFor } from '@kaudit/testkit';
 import type { Kafka, Producer } from 'kafkajs';
-import { loadIndexerConfig } from './config';
-import { type IndexerService, startIndexerService } from './service';
+import { loadIndexerConfig } from '../src/config';
+import { type IndexerService, startIndexerService } from '../src/service';
 
 /** Helpers for the indexer's integration tests and benchmark: unique names on the real stack. */
 export interface TestNames {

@@ -6,9 +6,9 @@ import { type AuditEvent, decodeAuditText } from '@kaudit/audit-schema';
 import { createRedactor, DEFAULT_REDACTION_POLICY } from '@kaudit/redaction';
 import { createKafka, createLogger, ensureTopics } from '@kaudit/service-kit';
 import { CompressionTypes } from 'kafkajs';
-import { DEFAULT_REDACTION_POLICY_FILE, loadSinkConfig } from './config';
-import { ingestItems } from './ingest';
-import { startSink } from './sink';
+import { DEFAULT_REDACTION_POLICY_FILE, loadSinkConfig } from '../src/config';
+import { ingestItems } from '../src/ingest';
+import { startSink } from '../src/sink';
 
 /**
  * `pnpm bench:sink`: events/s and request latency for 400-event batches of Metadata-level events

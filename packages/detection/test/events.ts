@@ -1,7 +1,7 @@
 import type { AuditEvent, Finding } from '@kaudit/audit-schema';
 import { buildEvent } from '@kaudit/testkit';
-import { createEngine, type Engine } from './engine';
-import { defaultPolicy, type PolicyInput } from './policy';
+import { createEngine, type Engine } from '../src/engine';
+import { defaultPolicy, type PolicyInput } from '../src/policy';
 
 /**
  * Shared by the detection tests (not exported from the package). Timeline: the cluster is first seen on

@@ -5,9 +5,9 @@ import { partitionKey } from '@kaudit/audit-schema';
 import { createEngine, defaultPolicy } from '@kaudit/detection';
 import { createLogger } from '@kaudit/service-kit';
 import { Kafka, logLevel } from 'kafkajs';
-import { createDetector } from './detector';
-import { createDetectorMetrics } from './metrics';
-import { encodeIdentity } from './state-codec';
+import { createDetector } from '../src/detector';
+import { createDetectorMetrics } from '../src/metrics';
+import { encodeIdentity } from '../src/state-codec';
 
 /**
  * `pnpm bench:detector`: (1) engine events/s on one core over a realistic mix, (2) bytes of state per

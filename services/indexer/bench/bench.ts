@@ -2,7 +2,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import type { AuditEvent, Envelope } from '@kaudit/audit-schema';
 import { applyResources, dataStreamNames, toEventDocument } from '@kaudit/es-resources';
 import { loadSampleEvents, stackEnv } from '@kaudit/testkit';
-import { bulkLines } from './decode-message';
+import { bulkLines } from '../src/decode-message';
 import {
   countDocs,
   createTopics,
@@ -12,7 +12,7 @@ import {
   startTestIndexer,
   testNames,
   waitForCommitted,
-} from './test-stack';
+} from '../test/stack';
 
 /**
  * `pnpm bench:indexer`: documents/s the indexer writes into the real single-node Elasticsearch of the
