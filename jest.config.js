@@ -9,7 +9,7 @@ const transform = {
 };
 // Workspace packages resolve to their sources, so unit tests need no build.
 const moduleNameMapper = {
-  '^@kaudit/(audit-schema|redaction|service-kit|detection|testkit|cli|es-resources|devstack)$':
+  '^@kaudit/(common|audit-schema|redaction|service-kit|detection|testkit|cli|es-resources|devstack)$':
     '<rootDir>/packages/$1/src/index.ts',
 };
 const common = { transform, moduleNameMapper, testEnvironment: 'node', rootDir: __dirname };

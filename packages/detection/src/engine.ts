@@ -1,4 +1,5 @@
 import { type AuditEvent, type Finding, partitionKey, type RuleId, ruleIds } from '@kaudit/audit-schema';
+import { globMatcher } from '@kaudit/common';
 import {
   type IdentityState,
   learn,
@@ -18,7 +19,7 @@ import {
   toFinding,
   windowStartOf,
 } from './grouping';
-import { addressSet, globMatcher } from './identity';
+import { addressSet } from './identity';
 import type { Policy } from './policy';
 import { RULES } from './rules';
 import { type Observation, observe, type SecretRead } from './scope';

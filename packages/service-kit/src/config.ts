@@ -1,3 +1,8 @@
+import { DURATION_EXAMPLES, parseDurationMs } from '@kaudit/common';
+
+/** Kept for callers of `@kaudit/service-kit`: the one grammar lives in @kaudit/common. */
+export { parseDurationMs };
+
 import { z } from 'zod';
 
 /** Thrown by loadConfig; its message names every bad or missing variable at once. */
@@ -76,15 +81,6 @@ export function envList(defaultValue: string[]) {
   );
 }
 
-const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** Parses "250ms", "30s", "5m", "2h", "7d" or a plain number of milliseconds. */
-export function parseDurationMs(text: string): number | undefined {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(text);
-  if (!match) return undefined;
-  return Math.round(Number(match[1]) * DURATION_UNITS_MS[match[2] ?? 'ms']!);
-}
-
 export function envDurationMs(defaultValue: number) {
   return z.preprocess(
     blankToUndefined,
@@ -94,7 +90,7 @@ export function envDurationMs(defaultValue: number) {
       .transform((v, ctx) => {
         const ms = typeof v === 'number' ? v : parseDurationMs(v);
         if (ms === undefined) {
-          ctx.addIssue({ code: 'custom', message: 'must be a duration such as 250ms, 30s, 5m, 2h, 7d' });
+          ctx.addIssue({ code: 'custom', message: `must be a duration such as ${DURATION_EXAMPLES}` });
           return z.NEVER;
         }
         return ms;

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
+import { backoffDelayMs as backoff, sleep as commonSleep, parseRetryAfterMs } from '@kaudit/common';
 import { SingleBar } from 'cli-progress';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { type ReadAuditFilesOptions, readAuditFiles } from '../read-audit-files';
@@ -212,18 +213,8 @@ function describeFailure(body: unknown, text: string): string {
   return excerpt ? `${code}${excerpt}` : '';
 }
 
-/** Retry-After as seconds or an HTTP date, in milliseconds from now. */
-export function parseRetryAfterMs(
-  header: string | string[] | undefined,
-  now = Date.now(),
-): number | undefined {
-  const value = Array.isArray(header) ? header[0] : header;
-  if (!value) return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
-}
+/** Kept for importers of this module: Retry-After is parsed once, in @kaudit/common. */
+export { parseRetryAfterMs };
 
 /** Delay before attempt `attempt + 1` (attempt counts from 1): the server's Retry-After wins when it sent one. */
 export function backoffDelayMs(
@@ -233,8 +224,7 @@ export function backoffDelayMs(
   random: () => number = Math.random,
 ): number {
   if (retryAfterMs !== undefined) return retryAfterMs;
-  const base = budget.initialDelayMs * budget.factor ** (attempt - 1);
-  return Math.round(base * (1 + budget.jitter * random()));
+  return backoff(attempt - 1, { ...budget, jitter: budget.jitter, random });
 }
 
 export interface SendProgress {
@@ -294,7 +284,7 @@ export async function sendItems(
   }
   const maxBatchBytes = options.maxBatchBytes ?? MAX_BATCH_BYTES;
   const budget: RetryBudget = { ...API_SERVER_RETRY, ...options.retry };
-  const sleep = options.sleep ?? defaultSleep;
+  const sleep = options.sleep ?? commonSleep;
   const concurrency = Math.max(1, options.concurrency ?? 1);
   const client = options.client ?? createWebhookClient({ ...options, concurrency });
   const summary: SendSummary = { batches: 0, sent: 0, accepted: 0, rejected: 0, retries: 0 };
@@ -376,21 +366,6 @@ export async function sendItems(
   if (options.signal?.aborted)
     throw new DeliveryFailedError('interrupted', summary, new SendError('interrupted', false));
   return summary;
-}
-
-function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        reject(signal.reason);
-      },
-      { once: true },
-    );
-  });
 }
 
 export interface SendFilesResult extends SendSummary {

@@ -1,6 +1,7 @@
 /**
- * Durations as operators write them in policies: "250ms", "30s", "5m", "2h", "7d", "2w". A bare number is
- * milliseconds. Returns undefined when the text is not a duration, so the schema can name the path.
+ * Durations, one grammar for policies and environment variables alike: "250ms", "30s", "5m", "2h", "7d",
+ * "2w", fractions ("1.5s"), spaces around the number and unit. A bare number is milliseconds. Returns
+ * undefined when the text is not a duration, so each caller can name the path or variable at fault.
  */
 const UNIT_MS: Record<string, number> = {
   ms: 1,
@@ -10,6 +11,9 @@ const UNIT_MS: Record<string, number> = {
   d: 86_400_000,
   w: 604_800_000,
 };
+
+/** The units, for error messages. */
+export const DURATION_EXAMPLES = '250ms, 30s, 5m, 2h, 7d, 2w';
 
 export function parseDurationMs(value: string | number): number | undefined {
   if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value : undefined;

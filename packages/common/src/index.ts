@@ -1,0 +1,4 @@
+export { type BackoffOptions, backoffDelayMs, parseRetryAfterMs, sleep } from './backoff';
+export { DURATION_EXAMPLES, formatDuration, parseDurationMs } from './duration';
+export { compileGlob, type Glob, globMatcher } from './glob';
+export { withTimeout } from './timeout';
