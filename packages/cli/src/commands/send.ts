@@ -9,7 +9,7 @@ import {
   type SendSummary,
   sendFiles,
 } from './batches';
-import { API_SERVER_RETRY, SendError } from './webhook-client';
+import { API_SERVER_RETRY } from './webhook-client';
 
 export * from './batches';
 export * from './webhook-client';
