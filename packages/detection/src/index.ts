@@ -26,3 +26,11 @@ export {
 } from './policy';
 export { RULES } from './rules';
 export { isSecretRead, type Observation, observe } from './scope';
+export {
+  decodeEngineState,
+  decodeIdentity,
+  encodeEngineState,
+  encodeIdentity,
+  identityFromValue,
+  identityRow,
+} from './state-codec';

@@ -2,12 +2,11 @@ import { spawnSync } from 'node:child_process';
 import { cpus, loadavg, totalmem } from 'node:os';
 import type { AuditEvent, Envelope } from '@kaudit/audit-schema';
 import { partitionKey } from '@kaudit/audit-schema';
-import { createEngine, defaultPolicy } from '@kaudit/detection';
+import { createEngine, defaultPolicy, encodeIdentity } from '@kaudit/detection';
 import { createLogger } from '@kaudit/service-kit';
 import { Kafka, logLevel } from 'kafkajs';
 import { createDetector } from '../src/detector';
 import { createDetectorMetrics } from '../src/metrics';
-import { encodeIdentity } from '../src/state-codec';
 
 /**
  * `pnpm bench:detector`: (1) engine events/s on one core over a realistic mix, (2) bytes of state per

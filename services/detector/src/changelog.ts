@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { ClusterState, Engine, EngineState, IdentityState } from '@kaudit/detection';
+import { decodeIdentity, encodeIdentity } from '@kaudit/detection';
 import type { Logger } from '@kaudit/service-kit';
 import type { Kafka, Message } from 'kafkajs';
-import { decodeIdentity, encodeIdentity } from './state-codec';
 
 /**
  * The detector's state on Kafka: one compacted topic with as many partitions as the events topic. The

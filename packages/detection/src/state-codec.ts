@@ -1,4 +1,7 @@
-import type { Identity, IdentityState, Observation } from '@kaudit/detection';
+import type { IdentityState } from './baseline';
+import type { EngineState } from './engine';
+import type { Identity } from './identity';
+import type { Observation } from './scope';
 
 type SecretRead = NonNullable<Observation['secret']>;
 
@@ -11,6 +14,10 @@ type SecretRead = NonNullable<Observation['secret']>;
  * object (527 instead of 1,042 bytes).
  *
  * Records written before this encoding are JSON objects and are still read (decodeIdentity).
+ *
+ * The one encoding of IdentityState: the detector's changelog (one record per identity) and
+ * `kaudit detect --state` (encodeEngineState, every identity in one file) both use it, so a baseline
+ * learned by one can be read by the other.
  */
 const FORMAT = 2;
 /** In a pending tuple: the value is the previous observation's. */
@@ -18,7 +25,8 @@ const SAME = 0;
 
 type Row = unknown[];
 
-export function encodeIdentity(state: IdentityState): string {
+/** The identity as the codec's array (what encodeIdentity stringifies). */
+export function identityRow(state: IdentityState): unknown[] {
   const base = state.lastSeen;
   const row: Row = [
     FORMAT,
@@ -42,12 +50,20 @@ export function encodeIdentity(state: IdentityState): string {
     times(state.emitted, base),
     base - state.prunedAt,
   ];
-  return JSON.stringify(row);
+  return row;
+}
+
+export function encodeIdentity(state: IdentityState): string {
+  return JSON.stringify(identityRow(state));
 }
 
 /** A changelog value: the array of encodeIdentity, or the JSON object earlier versions wrote. */
 export function decodeIdentity(text: string): IdentityState {
-  const value = JSON.parse(text) as unknown;
+  return identityFromValue(JSON.parse(text));
+}
+
+/** The parsed form of decodeIdentity: an identityRow array, or an IdentityState object (older writers). */
+export function identityFromValue(value: unknown): IdentityState {
   if (!Array.isArray(value)) return value as IdentityState;
   if (value[0] !== FORMAT) throw new Error(`unknown identity state format ${String(value[0])}`);
   const base = value[4] as number;
@@ -171,4 +187,24 @@ function unpending(rows: Row[], base: number): Observation[] {
     previous = o;
     return o;
   });
+}
+
+/**
+ * `kaudit detect --state`: the engine's whole state in one JSON file, `{ version: 1, clusters,
+ * identities }`, each identity in the codec's array form. Files written before it hold identities as
+ * objects; decodeEngineState reads both (an identity is an array or an object, as in the changelog).
+ */
+export function encodeEngineState(state: EngineState): string {
+  const identities: Record<string, unknown[]> = {};
+  for (const [key, identity] of Object.entries(state.identities)) identities[key] = identityRow(identity);
+  return JSON.stringify({ version: state.version, clusters: state.clusters, identities });
+}
+
+export function decodeEngineState(text: string, source = 'state'): EngineState {
+  const value = JSON.parse(text) as { version?: unknown; clusters?: unknown; identities?: unknown };
+  if (value.version !== 1) throw new Error(`${source}: unsupported state version ${String(value.version)}`);
+  const identities: Record<string, IdentityState> = {};
+  for (const [key, identity] of Object.entries((value.identities ?? {}) as Record<string, unknown>))
+    identities[key] = identityFromValue(identity);
+  return { version: 1, clusters: (value.clusters ?? {}) as EngineState['clusters'], identities };
 }

@@ -1,6 +1,9 @@
 import type { AuditEvent } from '@kaudit/audit-schema';
-import { createEngine, defaultPolicy, type IdentityState, type Observation } from '@kaudit/detection';
 import { buildEvent, loadSampleEvents } from '@kaudit/testkit';
+import type { IdentityState } from './baseline';
+import { createEngine } from './engine';
+import { defaultPolicy } from './policy';
+import type { Observation } from './scope';
 import { decodeIdentity, encodeIdentity } from './state-codec';
 
 const policy = defaultPolicy({ network: { clusterCIDRs: ['10.0.0.0/8'] } });
@@ -13,7 +16,7 @@ function statesAfter(events: AuditEvent[]): IdentityState[] {
   return Object.values(engine.snapshot().identities);
 }
 
-describe('detector > state-codec', () => {
+describe('detection > state-codec', () => {
   it('round-trips every identity of real logs (impersonation, denials, stages, no agents)', () => {
     const states = statesAfter([
       ...loadSampleEvents('audit2rbac/demo-v1beta1.jsonl'),
