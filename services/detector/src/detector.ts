@@ -1,11 +1,10 @@
-import type { DeadLetter, Finding } from '@kaudit/audit-schema';
+import { type DeadLetter, decodeEnvelope, type Finding } from '@kaudit/audit-schema';
 import type { Policy } from '@kaudit/detection';
 import type { Liveness, Logger, Startup } from '@kaudit/service-kit';
 import { AppError, createStartup, DEFAULT_STARTUP_TIMEOUT_MS } from '@kaudit/service-kit';
 import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
 import { changedStateMessages } from './changelog';
 import { createCommitQueue, type Work } from './commit-queue';
-import { decodeEnvelope } from './decode-envelope';
 import type { DetectorMetrics } from './metrics';
 import { createPartitions } from './partitions';
 import { ensureDetectorTopics } from './topics';

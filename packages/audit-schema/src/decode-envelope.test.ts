@@ -1,6 +1,6 @@
-import { EnvelopeSchema } from '@kaudit/audit-schema';
 import { buildEvent, loadSampleEvents } from '@kaudit/testkit';
 import { decodeEnvelope, isEnvelope } from './decode-envelope';
+import { EnvelopeSchema } from './envelope';
 
 const encode = (value: unknown) => Buffer.from(JSON.stringify(value));
 const envelope = (event: unknown, extra: Record<string, unknown> = {}) => ({
@@ -10,7 +10,7 @@ const envelope = (event: unknown, extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 
-describe('detector > decode-envelope', () => {
+describe('audit-schema > decode-envelope', () => {
   const samples = [
     ...loadSampleEvents('openshift/ocp-4.12-audit.jsonl'),
     ...loadSampleEvents('audit2rbac/demo-v1beta1.jsonl'),

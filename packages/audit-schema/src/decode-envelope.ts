@@ -1,14 +1,9 @@
-import {
-  type AuditEvent,
-  auditLevels,
-  auditStages,
-  EnvelopeSchema,
-  formatInputIssues,
-  safeJsonError,
-} from '@kaudit/audit-schema';
 import { z } from 'zod';
+import { type AuditEvent, auditLevels, auditStages, formatInputIssues } from './audit-event';
+import { EnvelopeSchema } from './envelope';
+import { safeJsonError } from './json-error';
 
-export type Decoded =
+export type DecodedEnvelope =
   | { ok: true; envelope: { cluster: string; event: AuditEvent } }
   | { ok: false; reason: string };
 
@@ -21,7 +16,7 @@ export type Decoded =
  * JSON is used as it is. Anything it does not accept goes through the schema, which either accepts it
  * (the check is deliberately strict, e.g. on unusual number forms) or produces the dead-letter reason.
  */
-export function decodeEnvelope(value: Buffer | null): Decoded {
+export function decodeEnvelope(value: Buffer | null): DecodedEnvelope {
   if (value === null) return { ok: false, reason: 'empty message' };
   let json: unknown;
   try {
