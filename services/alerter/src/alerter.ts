@@ -1,13 +1,17 @@
-import { type DeadLetter, type Finding, FindingSchema } from '@kaudit/audit-schema';
+import { type Finding, FindingSchema } from '@kaudit/audit-schema';
 import {
+  buildDeadLetter,
+  createOffsetTracker,
   createStartup,
   DEFAULT_STARTUP_TIMEOUT_MS,
+  deadLetterMessage,
   ensureTopics,
   type Liveness,
   type Logger,
   retry,
   type Startup,
   sleep,
+  type TrackedOffset,
 } from '@kaudit/service-kit';
 import type { Consumer, EachMessagePayload, Kafka, Producer } from 'kafkajs';
 import { type Alert, alertBody, digestAlert, findingAlert } from './alert';
@@ -16,7 +20,6 @@ import { createDeliveryQueue, type DeliveryQueue } from './delivery-queue';
 import type { Destination } from './destinations';
 import { createEventClock } from './event-clock';
 import type { AlerterMetrics } from './metrics';
-import { createOffsetTracker, type TrackedOffset } from './offset-tracker';
 import { createRouter, type Route, type RoutingPolicy } from './routing';
 import { createThrottle } from './throttle';
 
@@ -169,22 +172,22 @@ export function createAlerter(deps: AlerterDeps) {
   }
 
   function deadLetter(reason: string, raw: unknown, source: SourceInfo, target?: string, key?: string) {
-    const value: DeadLetter = {
+    const letter = buildDeadLetter({
       source: 'alerter',
       reason,
-      at: new Date(now()).toISOString(),
-      ...(source.cluster !== undefined ? { cluster: source.cluster } : {}),
-      ...(source.topic !== undefined ? { topic: source.topic } : {}),
-      ...(source.partition !== undefined ? { partition: source.partition } : {}),
-      ...(source.offset !== undefined ? { offset: source.offset } : {}),
-      ...(target !== undefined ? { target } : {}),
+      at: now(),
+      cluster: source.cluster,
+      topic: source.topic,
+      partition: source.partition,
+      offset: source.offset,
+      target,
       raw,
-    };
+    });
     return persist('dead-letter', () =>
       producer.send({
         topic: options.dlqTopic,
         acks: -1,
-        messages: [{ key: key ?? null, value: JSON.stringify(value) }],
+        messages: [deadLetterMessage(letter, { key: key ?? null })],
       }),
     );
   }

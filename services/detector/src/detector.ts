@@ -1,7 +1,14 @@
-import type { DeadLetter, Finding } from '@kaudit/audit-schema';
+import type { Finding } from '@kaudit/audit-schema';
 import { createEngine, type Engine, type Policy } from '@kaudit/detection';
 import type { Liveness, Logger, Startup } from '@kaudit/service-kit';
-import { AppError, createStartup, DEFAULT_STARTUP_TIMEOUT_MS, ensureTopics } from '@kaudit/service-kit';
+import {
+  AppError,
+  buildDeadLetter,
+  createStartup,
+  DEFAULT_STARTUP_TIMEOUT_MS,
+  deadLetterMessage,
+  ensureTopics,
+} from '@kaudit/service-kit';
 import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
 import { changedStateMessages, type PartitionState, readChangelog } from './changelog';
 import { createCommitQueue, type Work } from './commit-queue';
@@ -432,16 +439,15 @@ function deadLetter(
   } catch {
     // keep the text as it was
   }
-  const letter: DeadLetter = {
+  const letter = buildDeadLetter({
     source: 'detector',
     reason,
-    at: new Date().toISOString(),
     topic,
     partition,
     offset: message.offset,
     raw,
-  };
-  return { key: message.key, value: JSON.stringify(letter) };
+  });
+  return deadLetterMessage(letter, { key: message.key });
 }
 
 function* chunkBySize(messages: Message[], maxBytes: number): Generator<Message[]> {
