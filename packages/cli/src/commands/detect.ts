@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { type Finding, parseAuditEvent } from '@kaudit/audit-schema';
+import { AppError } from '@kaudit/common';
 import { createEngine, type EngineState, loadPolicyText } from '@kaudit/detection';
 import { Presets, SingleBar } from 'cli-progress';
 import { type Command, Option } from 'commander';
@@ -94,7 +95,8 @@ export function registerDetect(program: Command): void {
 
 function loadState(path: string): EngineState {
   const state = JSON.parse(readFileSync(path, 'utf8')) as EngineState;
-  if (state.version !== 1) throw new Error(`${path}: unsupported state version ${String(state.version)}`);
+  if (state.version !== 1)
+    throw new AppError('KAUDIT_ERR_INPUT', `${path}: unsupported state version ${String(state.version)}`);
   return state;
 }
 
