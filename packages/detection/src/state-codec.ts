@@ -1,3 +1,4 @@
+import { AppError } from '@kaudit/common';
 import type { IdentityState } from './baseline';
 import type { EngineState } from './engine';
 import type { Identity } from './identity';
@@ -202,7 +203,8 @@ export function encodeEngineState(state: EngineState): string {
 
 export function decodeEngineState(text: string, source = 'state'): EngineState {
   const value = JSON.parse(text) as { version?: unknown; clusters?: unknown; identities?: unknown };
-  if (value.version !== 1) throw new Error(`${source}: unsupported state version ${String(value.version)}`);
+  if (value.version !== 1)
+    throw new AppError('KAUDIT_ERR_INPUT', `${source}: unsupported state version ${String(value.version)}`);
   const identities: Record<string, IdentityState> = {};
   for (const [key, identity] of Object.entries((value.identities ?? {}) as Record<string, unknown>))
     identities[key] = identityFromValue(identity);

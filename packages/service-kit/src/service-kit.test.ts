@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import {
@@ -68,6 +68,28 @@ describe('service-kit > errors', () => {
     const doc = readFileSync(join(__dirname, '../../../docs/errors.md'), 'utf8');
     const documented = [...doc.matchAll(/`(KAUDIT_ERR_[A-Z_]+)`/g)].map((m) => m[1]);
     expect(documented.sort()).toEqual(Object.keys(ERROR_CODES).sort());
+  });
+
+  it('catalogs only codes that shipping code uses', () => {
+    const root = join(__dirname, '../../..');
+    const sources = ['packages', 'services'].flatMap((top) =>
+      readdirSync(join(root, top)).flatMap((name) => {
+        const src = join(root, top, name, 'src');
+        try {
+          return (readdirSync(src, { recursive: true }) as string[])
+            .filter((file) => file.endsWith('.ts') && !file.endsWith('.test.ts'))
+            .map((file) => readFileSync(join(src, file), 'utf8'));
+        } catch {
+          return [];
+        }
+      }),
+    );
+    const used = new Set(
+      sources
+        .filter((text) => !text.includes('export const ERROR_CODES'))
+        .flatMap((text) => [...text.matchAll(/'(KAUDIT_ERR_[A-Z_]+)'/g)].map((m) => m[1])),
+    );
+    expect(Object.keys(ERROR_CODES).filter((code) => !used.has(code))).toEqual([]);
   });
 
   it('carries code, status and retriability', () => {

@@ -1,8 +1,13 @@
-import type { DeadLetter } from '@kaudit/audit-schema';
-import { type Logger, retry } from '@kaudit/service-kit';
+import {
+  buildDeadLetter,
+  deadLetterMessage,
+  type Logger,
+  type OffsetTracker,
+  retry,
+  type TrackedOffset,
+} from '@kaudit/service-kit';
 import type { Consumer, Producer } from 'kafkajs';
 import type { AlerterMetrics } from './metrics';
-import type { OffsetTracker, TrackedOffset } from './offset-tracker';
 
 /** Counts the outcomes one Kafka message waits for; acknowledges it when the last one is in. */
 export interface MessageTracker {
@@ -119,22 +124,22 @@ export function createAcks(deps: {
     persist,
 
     deadLetter(reason, raw, source, target, key) {
-      const value: DeadLetter = {
+      const letter = buildDeadLetter({
         source: 'alerter',
         reason,
-        at: new Date(deps.now()).toISOString(),
-        ...(source.cluster !== undefined ? { cluster: source.cluster } : {}),
-        ...(source.topic !== undefined ? { topic: source.topic } : {}),
-        ...(source.partition !== undefined ? { partition: source.partition } : {}),
-        ...(source.offset !== undefined ? { offset: source.offset } : {}),
-        ...(target !== undefined ? { target } : {}),
+        at: deps.now(),
+        cluster: source.cluster,
+        topic: source.topic,
+        partition: source.partition,
+        offset: source.offset,
+        target,
         raw,
-      };
+      });
       return persist('dead-letter', () =>
         producer.send({
           topic: deps.topics.dlqTopic,
           acks: -1,
-          messages: [{ key: key ?? null, value: JSON.stringify(value) }],
+          messages: [deadLetterMessage(letter, { key: key ?? null })],
         }),
       );
     },

@@ -1,5 +1,6 @@
 import { type Finding, FindingSchema } from '@kaudit/audit-schema';
 import {
+  createOffsetTracker,
   createStartup,
   DEFAULT_STARTUP_TIMEOUT_MS,
   ensureTopics,
@@ -18,7 +19,6 @@ import type { Destination } from './destinations';
 import { createDispatcher } from './dispatch';
 import { createEventClock } from './event-clock';
 import type { AlerterMetrics } from './metrics';
-import { createOffsetTracker } from './offset-tracker';
 import { createRouter, type Route, type RoutingPolicy } from './routing';
 import { createThrottle } from './throttle';
 

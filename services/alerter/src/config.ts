@@ -3,6 +3,7 @@ import { DEFAULT_TOPICS } from '@kaudit/audit-schema';
 import {
   ConfigError,
   defaultPolicyPath,
+  type EnvRenames,
   envBoolean,
   envDurationMs,
   envInt,
@@ -21,6 +22,16 @@ import { parseRoutingPolicy, type RoutingPolicy } from './routing';
 
 export const DEFAULT_DELIVERED_TOPIC = 'k8s-audit.alerter-delivered';
 export const DEFAULT_ROUTING_FILE = defaultPolicyPath('routing.yaml');
+
+/** New names with their unit -> the old names, still read (a test per alias in config.test.ts). */
+export const ENV_RENAMES: EnvRenames = {
+  ALERTER_COMMIT_INTERVAL_MS: 'ALERTER_COMMIT_INTERVAL',
+  ALERTER_THROTTLE_FLUSH_INTERVAL_MS: 'ALERTER_THROTTLE_FLUSH_INTERVAL',
+  ALERTER_THROTTLE_GRACE_MS: 'ALERTER_THROTTLE_GRACE',
+  ALERTER_DEDUP_RETENTION_MS: 'ALERTER_DEDUP_RETENTION',
+  ALERTER_DEDUP_LOAD_TIMEOUT_MS: 'ALERTER_DEDUP_LOAD_TIMEOUT',
+  ALERTER_DRAIN_TIMEOUT_MS: 'ALERTER_DRAIN_TIMEOUT',
+};
 
 /** Keys are the variable names an operator sets (README "Configuration" lists them). */
 export const EnvSchema = z.object({
@@ -90,7 +101,7 @@ export function loadAlerterConfig(
   env: Record<string, string | undefined> = process.env,
   readFile: (path: string) => string = (path) => readFileSync(path, 'utf8'),
 ): AlerterConfig {
-  const { value: parsed, problems } = parseConfig(EnvSchema, env);
+  const { value: parsed, problems } = parseConfig(EnvSchema, env, ENV_RENAMES);
   const kafkaSecurity = loadKafkaSecurity(env, problems);
   const routingFile = parsed?.ALERTER_ROUTING_FILE ?? env.ALERTER_ROUTING_FILE ?? DEFAULT_ROUTING_FILE;
   let routing: RoutingPolicy | undefined;

@@ -1,7 +1,13 @@
-import { type DeadLetter, decodeEnvelope, type Finding } from '@kaudit/audit-schema';
+import { decodeEnvelope, type Finding } from '@kaudit/audit-schema';
 import type { Policy } from '@kaudit/detection';
 import type { Liveness, Logger, Startup } from '@kaudit/service-kit';
-import { AppError, createStartup, DEFAULT_STARTUP_TIMEOUT_MS } from '@kaudit/service-kit';
+import {
+  AppError,
+  buildDeadLetter,
+  createStartup,
+  DEFAULT_STARTUP_TIMEOUT_MS,
+  deadLetterMessage,
+} from '@kaudit/service-kit';
 import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
 import { changedStateMessages } from './changelog';
 import { createCommitQueue, type Work } from './commit-queue';
@@ -293,14 +299,13 @@ function deadLetter(
   } catch {
     // keep the text as it was
   }
-  const letter: DeadLetter = {
+  const letter = buildDeadLetter({
     source: 'detector',
     reason,
-    at: new Date().toISOString(),
     topic,
     partition,
     offset: message.offset,
     raw,
-  };
-  return { key: message.key, value: JSON.stringify(letter) };
+  });
+  return deadLetterMessage(letter, { key: message.key });
 }

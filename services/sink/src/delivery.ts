@@ -1,6 +1,11 @@
-import type { DeadLetter } from '@kaudit/audit-schema';
 import { backoffDelayMs } from '@kaudit/common';
-import { type AppError, isAppError, type Logger } from '@kaudit/service-kit';
+import {
+  type AppError,
+  buildDeadLetter,
+  isAppError,
+  type Logger,
+  serializeDeadLetter,
+} from '@kaudit/service-kit';
 import type { SinkMetrics } from './metrics';
 import type { Sender } from './producer';
 import { type Spool, spoolFullError } from './spool';
@@ -179,15 +184,14 @@ export function createDelivery(options: DeliveryOptions): Delivery {
           { err, topic: message.topic, key: message.key, bytes: message.value.length },
           'Kafka rejected a message: dead-lettering a note instead',
         );
-        const note: DeadLetter = {
+        const note = buildDeadLetter({
           source: 'sink',
           reason: `Kafka rejected the message for ${message.topic}: ${err.message}`,
-          at: new Date().toISOString(),
           topic: message.topic,
           raw: null,
-        };
+        });
         await sender
-          .send([{ topic: options.dlqTopic, key: message.key, value: JSON.stringify(note) }], {
+          .send([{ topic: options.dlqTopic, key: message.key, value: serializeDeadLetter(note) }], {
             path: 'drain',
           })
           .catch((noteErr: unknown) =>

@@ -3,6 +3,7 @@ import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { readToEnd } from '@kaudit/service-kit';
 import type { Kafka } from 'kafkajs';
 
 /**
@@ -79,44 +80,20 @@ export interface TopicMessage {
 
 /** Every message on the topic right now, in offset order per partition. */
 export async function readTopic(kafka: Kafka, topic: string, timeoutMs = 60_000): Promise<TopicMessage[]> {
-  const admin = kafka.admin();
-  await admin.connect();
-  const offsets = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());
-  const remaining = new Map(
-    offsets
-      .filter((o) => Number(o.high) > Number(o.low))
-      .map((o) => [o.partition, Number(o.high) - 1] as const),
-  );
-  if (remaining.size === 0) return [];
   const messages: TopicMessage[] = [];
-  const consumer = kafka.consumer({
+  await readToEnd({
+    kafka,
+    topics: [topic],
     groupId: `reader-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`,
+    timeoutMs,
+    onMessage: (message, _topic, partition) =>
+      messages.push({
+        partition,
+        offset: message.offset,
+        key: message.key?.toString('utf8') ?? null,
+        value: message.value?.toString('utf8') ?? '',
+      }),
   });
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out reading ${topic}`)), timeoutMs);
-      void consumer.run({
-        eachMessage: async ({ partition, message }) => {
-          messages.push({
-            partition,
-            offset: message.offset,
-            key: message.key?.toString('utf8') ?? null,
-            value: message.value?.toString('utf8') ?? '',
-          });
-          const last = remaining.get(partition);
-          if (last !== undefined && Number(message.offset) >= last) remaining.delete(partition);
-          if (remaining.size === 0) {
-            clearTimeout(timer);
-            resolve();
-          }
-        },
-      });
-    });
-  } finally {
-    await consumer.disconnect();
-  }
   return messages;
 }
 

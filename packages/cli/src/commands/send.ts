@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { AppError } from '@kaudit/common';
 import { SingleBar } from 'cli-progress';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import {
@@ -53,7 +54,11 @@ function readPem(flag: string, file: string | undefined): Buffer | undefined {
   try {
     return readFileSync(file);
   } catch (error) {
-    throw new Error(`${flag} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new AppError(
+      'KAUDIT_ERR_INPUT',
+      `${flag} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      { cause: error },
+    );
   }
 }
 
@@ -105,12 +110,13 @@ export function registerSend(program: Command): void {
 
 async function runSend(files: string[], options: SendCommandOptions): Promise<number> {
   if ((options.cert === undefined) !== (options.key === undefined)) {
-    throw new Error('--cert and --key go together');
+    throw new AppError('KAUDIT_ERR_CONFIG', '--cert and --key go together');
   }
   const token = options.tokenFile
     ? readPem('--token-file', options.tokenFile)?.toString('utf8').trim()
     : undefined;
-  if (options.tokenFile && !token) throw new Error(`--token-file ${options.tokenFile} is empty`);
+  if (options.tokenFile && !token)
+    throw new AppError('KAUDIT_ERR_CONFIG', `--token-file ${options.tokenFile} is empty`);
   const cert = readPem('--cert', options.cert);
   const key = readPem('--key', options.key);
   const ca = readPem('--cacert', options.cacert);

@@ -1,7 +1,7 @@
 import { type Admin, type ITopicConfig, Kafka, type KafkaConfig, type LogEntry, logLevel } from 'kafkajs';
 import type { Logger } from 'pino';
-import { AppError } from './errors';
-import type { KafkaSecurity } from './kafka-security';
+import { AppError } from '../errors';
+import type { KafkaSecurity } from './security';
 
 // kafkajs 2 warns on every producer about its v2 partitioner change; we key messages explicitly.
 process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
@@ -107,27 +107,5 @@ async function requireLeaders(admin: Admin, topics: string[]): Promise<void> {
   );
   if (leaderless.length > 0) {
     throw new AppError('KAUDIT_ERR_KAFKA', `no leader yet for ${leaderless.join(', ')}`, { retriable: true });
-  }
-}
-
-/** Sum of (high watermark - committed offset) over a group's partitions of one topic. */
-export async function consumerLag(kafka: Kafka, groupId: string, topic: string): Promise<number> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const [ends, committed] = await Promise.all([
-      admin.fetchTopicOffsets(topic),
-      admin.fetchOffsets({ groupId, topics: [topic] }),
-    ]);
-    const committedByPartition = new Map(
-      (committed[0]?.partitions ?? []).map((p) => [p.partition, Number(p.offset)] as const),
-    );
-    return ends.reduce((lag, end) => {
-      const done = committedByPartition.get(end.partition) ?? -1;
-      const start = Number(end.low);
-      return lag + Math.max(0, Number(end.high) - (done < 0 ? start : done));
-    }, 0);
-  } finally {
-    await admin.disconnect();
   }
 }

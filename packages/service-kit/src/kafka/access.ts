@@ -1,6 +1,6 @@
 import type { Kafka } from 'kafkajs';
-import { ConfigError } from './config';
-import type { KafkaSecurity } from './kafka-security';
+import { ConfigError } from '../config';
+import type { KafkaSecurity } from './security';
 
 /**
  * Turns the ways a secured connection is refused into one sentence naming the variable to fix. kafkajs

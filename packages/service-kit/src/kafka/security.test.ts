@@ -11,7 +11,7 @@ import {
   PLAINTEXT_KAFKA,
   parseKafkaSecurity,
   REDACT_PATHS,
-} from './index';
+} from '../index';
 
 const SECRET = 'correct-horse-battery-staple';
 
