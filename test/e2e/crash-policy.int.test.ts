@@ -25,7 +25,7 @@ import { createDetectorMetrics } from '../../services/detector/src/metrics';
 import { loadIndexerConfig } from '../../services/indexer/src/config';
 import { startIndexerService } from '../../services/indexer/src/service';
 import { loadSinkConfig } from '../../services/sink/src/config';
-import { startSink } from '../../services/sink/src/sink';
+import { startSink } from '../../services/sink/src/service';
 import { insecureSinkEnv } from '../../services/sink/test/helpers';
 
 /**

@@ -8,7 +8,7 @@ import { createKafka, createLogger, ensureTopics } from '@kaudit/service-kit';
 import { CompressionTypes } from 'kafkajs';
 import { DEFAULT_REDACTION_POLICY_FILE, loadSinkConfig } from '../src/config';
 import { ingestItems } from '../src/ingest';
-import { startSink } from '../src/sink';
+import { startSink } from '../src/service';
 
 /**
  * `pnpm bench:sink`: events/s and request latency for 400-event batches of Metadata-level events

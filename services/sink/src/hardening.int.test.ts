@@ -9,7 +9,7 @@ import { buildEvent, loadSinkDefects, plantedSecrets, stackEnv, uniqueName } fro
 import pino from 'pino';
 import { insecureSinkEnv, postAudit, readTopic } from '../test/helpers';
 import { loadSinkConfig } from './config';
-import { type RunningSink, startSink } from './sink';
+import { type RunningSink, startSink } from './service';
 
 /**
  * Issue 10 against the real Kafka: the campaign's bodies leave no planted value on either topic, in

@@ -25,7 +25,7 @@ import {
 import pino from 'pino';
 import { postAudit, readTopic } from '../test/helpers';
 import { loadSinkConfig } from './config';
-import { type RunningSink, startSink } from './sink';
+import { type RunningSink, startSink } from './service';
 
 const { kafkaBrokers } = stackEnv();
 const CLUSTER = 'it-cluster';
