@@ -178,7 +178,7 @@ export function createDetector(deps: {
         cause: err,
       });
     }
-    if (deadLetters.length > 0) metrics.dropped.inc({ reason: 'invalid_envelope' }, deadLetters.length);
+    if (deadLetters.length > 0) metrics.deadLettered.inc({ reason: 'invalid_envelope' }, deadLetters.length);
     resolveOffset(lastOffset);
     totals.events += batch.messages.length;
     metrics.eventsReceived.inc(batch.messages.length);
