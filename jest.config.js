@@ -1,5 +1,7 @@
 // Two projects: `unit` (pure, no servers, beside the code as *.test.ts) and `integration`
-// (*.int.test.ts, against the real Kafka and Elasticsearch of test/stack). Types are checked by
+// (*.int.test.ts, against the real Kafka and Elasticsearch of test/stack). Both sit beside the code under
+// src/ (each tsconfig excludes them from dist/); helpers and fixtures only tests use are in <package>/test/,
+// benchmarks in services/<name>/bench/ (docs/architecture.md, "Where tests and benches live"). Types are checked by
 // `pnpm typecheck`, not here: @swc/jest only strips them, which keeps the suites fast.
 const transform = {
   '^.+\\.ts$': [
