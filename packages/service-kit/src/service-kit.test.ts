@@ -4,11 +4,13 @@ import { z } from 'zod';
 import {
   AppError,
   ConfigError,
+  DEFAULT_KAFKA_BROKERS,
   ERROR_CODES,
   envBoolean,
   envDurationMs,
   envInt,
   envList,
+  kafkaBrokersEnv,
   loadConfig,
   parseDurationMs,
   parseRetryAfterMs,
@@ -60,6 +62,14 @@ describe('service-kit > config', () => {
     ['fast', undefined],
   ])('parses duration %s', (text, ms) => {
     expect(parseDurationMs(text)).toBe(ms);
+  });
+});
+
+describe('service-kit > kafka brokers', () => {
+  it("README's shared table gives the default every service uses", () => {
+    const readme = readFileSync(join(__dirname, '../../../README.md'), 'utf8');
+    expect(readme).toMatch(new RegExp(`^\\| \`KAFKA_BROKERS\` +\\| \`${DEFAULT_KAFKA_BROKERS}\` +\\|`, 'm'));
+    expect(loadConfig(z.object(kafkaBrokersEnv), {})).toEqual({ KAFKA_BROKERS: [DEFAULT_KAFKA_BROKERS] });
   });
 });
 

@@ -7,10 +7,10 @@ import {
   envBoolean,
   envDurationMs,
   envInt,
-  envList,
   envOptional,
   isAppError,
   type KafkaSecurity,
+  kafkaBrokersEnv,
   loadKafkaSecurity,
   parseConfig,
   startupTimeoutEnv,
@@ -35,7 +35,7 @@ export const ENV_RENAMES: EnvRenames = {
 
 /** Keys are the variable names an operator sets (README "Configuration" lists them). */
 export const EnvSchema = z.object({
-  KAFKA_BROKERS: envList(['localhost:9092']).refine((list) => list.length > 0, 'needs at least one broker'),
+  ...kafkaBrokersEnv,
   ...startupTimeoutEnv,
   AUDIT_ALERTS_TOPIC: z.string().min(1).default(DEFAULT_TOPICS.alerts),
   AUDIT_DLQ_TOPIC: z.string().min(1).default(DEFAULT_TOPICS.dlq),

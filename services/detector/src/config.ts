@@ -8,8 +8,8 @@ import {
   type EnvRenames,
   envDurationMs,
   envInt,
-  envList,
   type KafkaSecurity,
+  kafkaBrokersEnv,
   loadKafkaSecurity,
   parseConfig,
   startupTimeoutEnv,
@@ -28,7 +28,7 @@ export const ENV_RENAMES: EnvRenames = {
 
 /** Keys are the variable names an operator sets (services/detector/README.md lists them). */
 export const EnvSchema = z.object({
-  KAFKA_BROKERS: envList(['localhost:9092']).refine((list) => list.length > 0, 'needs at least one broker'),
+  ...kafkaBrokersEnv,
   ...startupTimeoutEnv,
   AUDIT_EVENTS_TOPIC: z.string().min(1).default(DEFAULT_TOPICS.events),
   AUDIT_ALERTS_TOPIC: z.string().min(1).default(DEFAULT_TOPICS.alerts),

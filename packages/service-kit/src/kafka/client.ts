@@ -1,10 +1,22 @@
 import { type Admin, type ITopicConfig, Kafka, type KafkaConfig, type LogEntry, logLevel } from 'kafkajs';
 import type { Logger } from 'pino';
+import { envList } from '../config';
 import { AppError } from '../errors';
 import type { KafkaSecurity } from './security';
 
 // kafkajs 2 warns on every producer about its v2 partitioner change; we key messages explicitly.
 process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
+
+/** Where every service looks for Kafka when KAFKA_BROKERS is unset (README's shared table says the same). */
+export const DEFAULT_KAFKA_BROKERS = 'localhost:9092';
+
+/** The KAFKA_BROKERS variable, for each service's config schema: one default, one rule. */
+export const kafkaBrokersEnv = {
+  KAFKA_BROKERS: envList([DEFAULT_KAFKA_BROKERS]).refine(
+    (list) => list.length > 0,
+    'needs at least one broker',
+  ),
+};
 
 export interface CreateKafkaOptions {
   clientId: string;
