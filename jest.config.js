@@ -1,5 +1,7 @@
 // Two projects: `unit` (pure, no servers, beside the code as *.test.ts) and `integration`
-// (*.int.test.ts, against the real Kafka and Elasticsearch of test/stack). Types are checked by
+// (*.int.test.ts, against the real Kafka and Elasticsearch of test/stack). Both sit beside the code under
+// src/ (each tsconfig excludes them from dist/); helpers and fixtures only tests use are in <package>/test/,
+// benchmarks in services/<name>/bench/ (docs/architecture.md, "Where tests and benches live"). Types are checked by
 // `pnpm typecheck`, not here: @swc/jest only strips them, which keeps the suites fast.
 const transform = {
   '^.+\\.ts$': [
@@ -9,7 +11,7 @@ const transform = {
 };
 // Workspace packages resolve to their sources, so unit tests need no build.
 const moduleNameMapper = {
-  '^@kaudit/(audit-schema|redaction|service-kit|detection|testkit|cli|es-resources|devstack)$':
+  '^@kaudit/(common|audit-schema|redaction|service-kit|detection|testkit|cli|es-resources|devstack)$':
     '<rootDir>/packages/$1/src/index.ts',
 };
 const common = { transform, moduleNameMapper, testEnvironment: 'node', rootDir: __dirname };

@@ -17,6 +17,7 @@ import { consumerFault, deferred, stackEnv, uniqueName, waitFor } from '@kaudit/
 import type { Kafka } from 'kafkajs';
 import { createAlerter } from '../../services/alerter/src/alerter';
 import { loadAlerterConfig } from '../../services/alerter/src/config';
+import { configuredDestinations } from '../../services/alerter/src/destinations';
 import { createAlerterMetrics } from '../../services/alerter/src/metrics';
 import { loadDetectorConfig } from '../../services/detector/src/config';
 import { createDetector } from '../../services/detector/src/detector';
@@ -24,8 +25,8 @@ import { createDetectorMetrics } from '../../services/detector/src/metrics';
 import { loadIndexerConfig } from '../../services/indexer/src/config';
 import { startIndexerService } from '../../services/indexer/src/service';
 import { loadSinkConfig } from '../../services/sink/src/config';
-import { startSink } from '../../services/sink/src/sink';
-import { insecureSinkEnv } from '../../services/sink/src/test-helpers';
+import { startSink } from '../../services/sink/src/service';
+import { insecureSinkEnv } from '../../services/sink/test/helpers';
 
 /**
  * The one crash policy (service-kit liveness.ts), against the real Kafka of the test stack: each
@@ -180,7 +181,7 @@ describe('crash policy > a consumer killed for good makes /healthz fail and the 
       logger,
       metrics,
       routing: config.routing,
-      destinations: config.destinations,
+      destinations: configuredDestinations(config),
       options: config.options,
       startup: startup(),
       liveness,

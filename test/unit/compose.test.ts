@@ -8,7 +8,7 @@ import { parseRoutingPolicy } from '../../services/alerter/src/routing';
 import { loadSinkConfig } from '../../services/sink/src/config';
 
 // No Docker engine here: this keeps docker-compose.yml honest without one — it parses, every service
-// under services/ has a compose service built from its own Dockerfile, and every file it mounts exists.
+// under services/ has a compose service built from services/Dockerfile, and every file it mounts exists.
 const root = join(__dirname, '../..');
 
 interface ComposeService {
@@ -17,7 +17,7 @@ interface ComposeService {
   ports?: string[];
   depends_on?: Record<string, { condition: string }>;
   environment?: Record<string, string>;
-  build?: { context: string; dockerfile: string };
+  build?: { context: string; dockerfile: string; args?: Record<string, string> };
   volumes?: string[];
   entrypoint?: string[];
 }
@@ -27,14 +27,26 @@ const compose = parse(readFileSync(join(root, 'docker-compose.yml'), 'utf8'), { 
 };
 
 describe('docker-compose', () => {
-  it('builds one compose service per services/* from its own Dockerfile', () => {
-    for (const name of readdirSync(join(root, 'services'))) {
+  it('builds one compose service per services/* from the one services/Dockerfile', () => {
+    const names = readdirSync(join(root, 'services'), { withFileTypes: true })
+      .filter((entry) => entry.isDirectory())
+      .map((entry) => entry.name);
+    expect(names.sort()).toEqual(['alerter', 'detector', 'indexer', 'sink']);
+    for (const name of names) {
       const service = compose.services[name];
       expect({ name, build: service?.build }).toEqual({
         name,
-        build: { context: '.', dockerfile: `services/${name}/Dockerfile` },
+        build: { context: '.', dockerfile: 'services/Dockerfile', args: { SERVICE: name } },
       });
-      expect(existsSync(join(root, `services/${name}/Dockerfile`))).toBe(true);
+    }
+    expect(existsSync(join(root, 'services/Dockerfile'))).toBe(true);
+    expect(readFileSync(join(root, 'services/Dockerfile'), 'utf8')).toContain('deploy --prod');
+  });
+
+  it('ships dist only from each service package, so no test or bench code reaches an image', () => {
+    for (const name of ['alerter', 'detector', 'indexer', 'sink']) {
+      const pkg = JSON.parse(readFileSync(join(root, `services/${name}/package.json`), 'utf8'));
+      expect({ name, files: pkg.files }).toEqual({ name, files: ['dist'] });
     }
   });
 

@@ -58,7 +58,9 @@ describe('deploy > helm chart', () => {
 
   it('alerts only on metrics the services export', () => {
     const rule = readFileSync(join(chart, 'templates/prometheusrule.yaml'), 'utf8');
-    const exported = readdirSync(join(root, 'services'))
+    const exported = readdirSync(join(root, 'services'), { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name)
       .map((s) => readFileSync(join(root, 'services', s, 'src/metrics.ts'), 'utf8'))
       .join('\n');
     const used = [...new Set([...rule.matchAll(/\bkaudit_[a-z_]+/g)].map((m) => m[0]))];

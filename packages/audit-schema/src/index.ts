@@ -1,5 +1,6 @@
 export * from './audit-event';
 export * from './decode';
+export * from './decode-envelope';
 export * from './envelope';
 export * from './finding';
 export * from './identity';

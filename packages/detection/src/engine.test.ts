@@ -1,8 +1,8 @@
 import type { AuditEvent, Finding } from '@kaudit/audit-schema';
 import { loadSampleEvents } from '@kaudit/testkit';
+import { byRule, otherRequest, run, secretObject, secretRead, serviceAccount, WARMUP } from '../test/events';
 import { createEngine } from './engine';
 import { defaultPolicy, type PolicyInput } from './policy';
-import { byRule, otherRequest, run, secretObject, secretRead, serviceAccount, WARMUP } from './test-events';
 
 /** Seeded shuffle (mulberry32), so a failure can be replayed. */
 function shuffle<T>(items: readonly T[], seed: number): T[] {

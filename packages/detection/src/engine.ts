@@ -1,35 +1,12 @@
 import { type AuditEvent, type Finding, partitionKey, type RuleId, ruleIds } from '@kaudit/audit-schema';
-import {
-  type IdentityState,
-  learn,
-  newIdentityState,
-  prune,
-  resetBaseline,
-  upgradeIdentityState,
-} from './baseline';
-import { createBusinessHours, createLocalClock } from './business-hours';
-import { createDueQueue, type DueQueue } from './due-queue';
-import {
-  addToGroup,
-  findingId,
-  type Group,
-  type GroupLimits,
-  openGroup,
-  toFinding,
-  windowStartOf,
-} from './grouping';
-import { addressSet, globMatcher } from './identity';
+import { type IdentityState, newIdentityState, upgradeIdentityState } from './baseline';
+import { createEvaluator } from './evaluate';
+import { addressSet } from './identity';
 import type { Policy } from './policy';
-import { RULES } from './rules';
-import { type Observation, observe, type SecretRead } from './scope';
+import { advanceClock, type ClusterState, createDueSchedule, insertSorted, sortFindings } from './reorder';
+import { observe } from './scope';
 
-/** Per cluster: when it was first seen (the learning period runs from there) and its event-time clock. */
-export interface ClusterState {
-  firstEvent: number;
-  maxEvent: number;
-  /** Requests at or before this time are processed; it trails maxEvent by eventTime.allowedLateness. */
-  watermark: number;
-}
+export type { ClusterState } from './reorder';
 
 /** The whole state as JSON; the detector persists it per partition key (identities) and per cluster. */
 export interface EngineState {
@@ -85,12 +62,15 @@ export interface Engine {
 
 const SWEEP_EVERY_EVENTS = 65_536;
 
+/**
+ * The engine: the state lifecycle (identities and cluster clocks, restore, snapshots, dirty keys for the
+ * detector's changelog, idle sweep) around the reorder buffer (reorder.ts: requests held until the
+ * watermark passes them) and evaluation (evaluate.ts: rules, allow-lists, grouping into findings).
+ */
 export function createEngine({ policy, state }: { policy: Policy; state?: Partial<EngineState> }): Engine {
   const clusters = new Map<string, ClusterState>();
   const identities = new Map<string, IdentityState>();
-  const queues = new Map<string, DueQueue>();
-  /** Earliest time each key is queued at, so a key is not queued again for a later time. */
-  const scheduled = new Map<string, number>();
+  const due = createDueSchedule();
   const dirtyIdentities = new Set<string>();
   const dirtyClusters = new Set<string>();
   const counters = {
@@ -105,146 +85,19 @@ export function createEngine({ policy, state }: { policy: Policy; state?: Partia
     pending: 0,
   };
   const findingsByRule = Object.fromEntries(ruleIds.map((id) => [id, 0])) as Record<RuleId, number>;
-
+  const evaluator = createEvaluator({ policy, counters, findingsByRule });
   const trustedProxies = addressSet(policy.network.trustedProxies);
-  const clusterCIDRs = addressSet(policy.network.clusterCIDRs);
-  const localTime = createLocalClock(policy.timezone);
-  const businessHours = createBusinessHours(policy);
-  const limits: GroupLimits = {
-    windowMs: policy.grouping.window,
-    maxAuditIDs: policy.grouping.maxAuditIDs,
-    maxObjects: policy.grouping.maxObjects,
-  };
-  const { allowedLateness, dedupRetention } = policy.eventTime;
-  const globalIdentityAllowed = globMatcher(policy.allowList.identities);
-  const globalNamespaceAllowed = globMatcher(policy.allowList.namespaces);
-  const ruleAllowed = Object.fromEntries(
-    RULES.map((rule) => {
-      const list = policy.rules[rule.id].allowList;
-      const identity = globMatcher(list.identities);
-      const namespace = globMatcher(list.namespaces);
-      return [
-        rule.id,
-        (o: Observation & { secret: SecretRead }) =>
-          identity(o.identity.username) || namespace(o.secret.namespace),
-      ];
-    }),
-  ) as Record<RuleId, (o: Observation & { secret: SecretRead }) => boolean>;
+  const { allowedLateness } = policy.eventTime;
   let sinceSweep = 0;
-
-  const queueOf = (cluster: string): DueQueue => {
-    let queue = queues.get(cluster);
-    if (!queue) {
-      queue = createDueQueue();
-      queues.set(cluster, queue);
-    }
-    return queue;
-  };
-
-  const schedule = (cluster: string, key: string, at: number) => {
-    const current = scheduled.get(key);
-    if (current !== undefined && current <= at) return;
-    scheduled.set(key, at);
-    queueOf(cluster).push(at, key);
-  };
-
-  const emit = (state: IdentityState, group: Group, out: Finding[]) => {
-    delete state.groups[group.rule];
-    state.emitted[group.id] = group.windowEnd;
-    counters.findings += 1;
-    findingsByRule[group.rule] += 1;
-    out.push(toFinding(group, state.cluster));
-  };
-
-  const evaluate = (
-    state: IdentityState,
-    cluster: ClusterState,
-    observation: Observation & { secret: SecretRead },
-    out: Finding[],
-  ) => {
-    if (
-      globalIdentityAllowed(observation.identity.username) ||
-      globalNamespaceAllowed(observation.secret.namespace)
-    ) {
-      return;
-    }
-    const local = localTime(observation.t);
-    const learning = observation.t < cluster.firstEvent + policy.learningPeriod;
-    const mature = observation.t - state.firstSeen >= policy.baseline.matureAfter;
-    const windowStart = windowStartOf(observation.t, limits.windowMs);
-    const active = (id: RuleId) => policy.rules[id].enabled && !ruleAllowed[id](observation);
-    for (const rule of RULES) {
-      if (!active(rule.id)) continue;
-      let group = state.groups[rule.id];
-      // Requests of one identity are processed in time order: a later window means the earlier one is complete.
-      if (group && group.windowStart < windowStart) {
-        emit(state, group, out);
-        group = undefined;
-      }
-      const groupOpen = group !== undefined && group.windowStart === windowStart;
-      const hit = rule.evaluate({
-        policy,
-        observation,
-        state,
-        local,
-        learning,
-        mature,
-        clusterCIDRs,
-        businessHours,
-        groupOpen,
-        active,
-      });
-      if (!hit) continue;
-      if (group && groupOpen) {
-        addToGroup(group, hit, observation, limits);
-        continue;
-      }
-      const id = findingId(rule.id, state.cluster, observation.identity.username, windowStart);
-      if (state.emitted[id] !== undefined) {
-        counters.suppressed += 1;
-        continue;
-      }
-      const opened = openGroup(hit, observation, state.cluster, limits);
-      if (group) {
-        // A late request for an earlier window while a later one is open: report it on its own now.
-        emit(state, opened, out);
-      } else {
-        state.groups[rule.id] = opened;
-      }
-    }
-  };
-
-  const apply = (key: string, state: IdentityState, observation: Observation, out: Finding[]) => {
-    const cluster = clusters.get(state.cluster)!;
-    if (observation.secret) {
-      if (state.seen[observation.requestKey] !== undefined) {
-        counters.duplicates += 1;
-        return;
-      }
-      state.seen[observation.requestKey] = observation.t;
-    }
-    if (state.lastSeen < observation.t - policy.baseline.identityRetention)
-      resetBaseline(state, observation.t);
-    if (observation.t - state.prunedAt >= 3_600_000) {
-      pruneEmitted(state, observation.t - dedupRetention - allowedLateness - limits.windowMs);
-    }
-    prune(state, observation.t, policy);
-    if (observation.secret) {
-      counters.secretReads += 1;
-      if (observation.tooLate) counters.tooLate += 1;
-      else evaluate(state, cluster, observation as Observation & { secret: SecretRead }, out);
-    }
-    learn(state, observation, localTime(observation.t), policy);
-    dirtyIdentities.add(key);
-  };
 
   /** Processes one key's buffered requests up to `upTo` and closes its windows ending by then. */
   const service = (key: string, upTo: number, out: Finding[]) => {
     const state = identities.get(key);
     if (!state) return;
+    const cluster = clusters.get(state.cluster)!;
     let processed = 0;
     while (processed < state.pending.length && state.pending[processed]!.t <= upTo) {
-      apply(key, state, state.pending[processed]!, out);
+      evaluator.apply(state, cluster, state.pending[processed]!, out);
       processed += 1;
     }
     if (processed > 0) {
@@ -253,22 +106,16 @@ export function createEngine({ policy, state }: { policy: Policy; state?: Partia
     }
     let next = state.pending[0]?.t ?? Number.POSITIVE_INFINITY;
     for (const group of Object.values(state.groups)) {
-      if (group.windowEnd <= upTo) emit(state, group, out);
+      if (group.windowEnd <= upTo) evaluator.emit(state, group, out);
       else next = Math.min(next, group.windowEnd);
     }
     dirtyIdentities.add(key);
-    if (next !== Number.POSITIVE_INFINITY) schedule(state.cluster, key, next);
+    if (next !== Number.POSITIVE_INFINITY) due.schedule(state.cluster, key, next);
   };
 
   const drain = (cluster: string, upTo: number): Finding[] => {
     const out: Finding[] = [];
-    const queue = queues.get(cluster);
-    if (!queue) return out;
-    for (let time = queue.peekTime(); time !== undefined && time <= upTo; time = queue.peekTime()) {
-      const key = queue.pop()!;
-      if (scheduled.get(key) === time) scheduled.delete(key);
-      service(key, upTo, out);
-    }
+    for (const key of due.due(cluster, upTo)) service(key, upTo, out);
     return out;
   };
 
@@ -280,7 +127,7 @@ export function createEngine({ policy, state }: { policy: Policy; state?: Partia
       const idle = state.lastSeen < cluster.watermark - policy.baseline.identityRetention;
       if (idle && state.pending.length === 0 && Object.keys(state.groups).length === 0) {
         identities.delete(key);
-        scheduled.delete(key);
+        due.forget(key);
         dirtyIdentities.add(key);
       }
     }
@@ -298,10 +145,11 @@ export function createEngine({ policy, state }: { policy: Policy; state?: Partia
         maxEvent: state.lastSeen,
         watermark: state.lastSeen,
       });
-    const due = [state.pending[0]?.t, ...Object.values(state.groups).map((group) => group.windowEnd)].filter(
-      (t): t is number => t !== undefined,
-    );
-    if (due.length > 0) schedule(state.cluster, key, Math.min(...due));
+    const dueAt = [
+      state.pending[0]?.t,
+      ...Object.values(state.groups).map((group) => group.windowEnd),
+    ].filter((t): t is number => t !== undefined);
+    if (dueAt.length > 0) due.schedule(state.cluster, key, Math.min(...dueAt));
   };
 
   const engine: Engine = {
@@ -312,21 +160,9 @@ export function createEngine({ policy, state }: { policy: Policy; state?: Partia
         counters.ignored += 1;
         return [];
       }
-      let cluster = clusters.get(clusterName);
-      if (!cluster) {
-        cluster = {
-          firstEvent: observation.t,
-          maxEvent: observation.t,
-          watermark: observation.t - allowedLateness,
-        };
-        clusters.set(clusterName, cluster);
-      } else {
-        if (observation.t <= cluster.watermark) counters.late += 1;
-        if (observation.t < cluster.watermark - dedupRetention) observation.tooLate = true;
-        if (observation.t < cluster.firstEvent) cluster.firstEvent = observation.t;
-        if (observation.t > cluster.maxEvent) cluster.maxEvent = observation.t;
-        cluster.watermark = Math.max(cluster.watermark, cluster.maxEvent - allowedLateness);
-      }
+      const { cluster, late, tooLate } = advanceClock(clusters, clusterName, observation.t, policy.eventTime);
+      if (late) counters.late += 1;
+      if (tooLate) observation.tooLate = true;
       dirtyClusters.add(clusterName);
       const key = partitionKey(clusterName, event);
       let state = identities.get(key);
@@ -337,12 +173,11 @@ export function createEngine({ policy, state }: { policy: Policy; state?: Partia
       insertSorted(state.pending, observation);
       counters.pending += 1;
       dirtyIdentities.add(key);
-      schedule(clusterName, key, observation.t);
+      due.schedule(clusterName, key, observation.t);
       const out = drain(clusterName, cluster.watermark);
       if (++sinceSweep >= SWEEP_EVERY_EVENTS) sweep();
       return sortFindings(out);
     },
-
     flush(options) {
       const out: Finding[] = [];
       for (const [name, cluster] of clusters) {
@@ -409,38 +244,4 @@ export function createEngine({ policy, state }: { policy: Policy; state?: Partia
 
   if (state) engine.restore(state);
   return engine;
-}
-
-/** Time order; ties broken by auditID and stage so every arrival order yields the same sequence. */
-function compareObservations(a: Observation, b: Observation): number {
-  return (
-    a.t - b.t ||
-    compareText(a.auditID, b.auditID) ||
-    compareText(a.requestKey, b.requestKey) ||
-    a.stageRank - b.stageRank
-  );
-}
-
-function compareText(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-function insertSorted(pending: Observation[], observation: Observation): void {
-  let i = pending.length;
-  while (i > 0 && compareObservations(pending[i - 1]!, observation) > 0) i--;
-  pending.splice(i, 0, observation);
-}
-
-function pruneEmitted(state: IdentityState, cutoff: number): void {
-  for (const [id, windowEnd] of Object.entries(state.emitted))
-    if (windowEnd < cutoff) delete state.emitted[id];
-}
-
-function sortFindings(findings: Finding[]): Finding[] {
-  if (findings.length > 1) {
-    findings.sort((a, b) =>
-      a.firstSeen < b.firstSeen ? -1 : a.firstSeen > b.firstSeen ? 1 : a.id < b.id ? -1 : 1,
-    );
-  }
-  return findings;
 }

@@ -1,5 +1,6 @@
+import { globMatcher } from '@kaudit/common';
 import fc from 'fast-check';
-import { addressSet, classify, globMatcher, identityOf, sourceIPOf } from './identity';
+import { addressSet, classify, identityOf, sourceIPOf } from './identity';
 
 describe('detection > identity', () => {
   it.each([

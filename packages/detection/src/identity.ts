@@ -100,33 +100,3 @@ export function sourceIPOf(
   }
   return sourceIPs[index];
 }
-
-/**
- * Glob allow-lists (`*` = any run of characters). Matched without a regular expression: a pattern with
- * several stars (`system:serviceaccount:*:*`) as a backtracking regex costs O(n^stars) on a long
- * username that almost matches (a 300,000-character one stalled the event loop); this costs at most
- * O(pattern x value) and is linear for the usual one or two stars.
- */
-export function globMatcher(patterns: readonly string[]): (value: string | undefined) => boolean {
-  if (patterns.length === 0) return () => false;
-  const compiled = patterns.map((p) => p.split('*'));
-  return (value) => value !== undefined && compiled.some((parts) => globMatches(parts, value));
-}
-
-/** `parts` is the pattern split at its stars: the first must be a prefix, the last a suffix. */
-function globMatches(parts: readonly string[], value: string): boolean {
-  const first = parts[0]!;
-  if (parts.length === 1) return value === first;
-  const last = parts[parts.length - 1]!;
-  if (value.length < first.length + last.length || !value.startsWith(first) || !value.endsWith(last))
-    return false;
-  let at = first.length;
-  const end = value.length - last.length;
-  for (let i = 1; i < parts.length - 1; i++) {
-    // Taking each middle part at its first occurrence leaves the most room for the rest: greedy is exact.
-    const found = value.indexOf(parts[i]!, at);
-    if (found < 0 || found + parts[i]!.length > end) return false;
-    at = found + parts[i]!.length;
-  }
-  return true;
-}

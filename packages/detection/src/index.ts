@@ -1,10 +1,10 @@
+export { formatDuration, parseDurationMs } from '@kaudit/common';
 export {
   agentProduct,
   type IdentityState,
   learnedHours,
 } from './baseline';
 export { type BusinessHours, createBusinessHours, createLocalClock, type LocalTime } from './business-hours';
-export { formatDuration, parseDurationMs } from './duration';
 export {
   type ClusterState,
   createEngine,
@@ -26,3 +26,11 @@ export {
 } from './policy';
 export { RULES } from './rules';
 export { isSecretRead, type Observation, observe } from './scope';
+export {
+  decodeEngineState,
+  decodeIdentity,
+  encodeEngineState,
+  encodeIdentity,
+  identityFromValue,
+  identityRow,
+} from './state-codec';

@@ -1,9 +1,9 @@
 import { formatIssues, type RuleId, severities } from '@kaudit/audit-schema';
+import { parseDurationMs } from '@kaudit/common';
 import ipaddr from 'ipaddr.js';
 import { IANAZone } from 'luxon';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { parseDurationMs } from './duration';
 
 /**
  * The detection policy (policies/detection.yaml). Every object is strict, so a misspelt key is an error

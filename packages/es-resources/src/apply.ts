@@ -1,4 +1,5 @@
 import { type Client, errors } from '@elastic/elasticsearch';
+import { AppError } from '@kaudit/common';
 import { DEFAULT_NAMESPACE, dataStreamNames } from './names';
 import { DEFAULT_RETENTION, defaultPoliciesDir, loadResources, type ResourceOptions } from './resources';
 import { isMissingApi, streamLifecycleRequests } from './stream-lifecycle';
@@ -163,7 +164,10 @@ export async function ensureDataStream(client: Client, name: string): Promise<Da
   }
   await client.bulk({ operations: [{ create: { _index: name } }, {}] });
   if (!(await dataStreamExists(client, name))) {
-    throw new Error(`data stream ${name} could not be created (is an index template matching it installed?)`);
+    throw new AppError(
+      'KAUDIT_ERR_ELASTICSEARCH',
+      `data stream ${name} could not be created (is an index template matching it installed?)`,
+    );
   }
   return 'created-by-first-document';
 }

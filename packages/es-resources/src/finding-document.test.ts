@@ -1,5 +1,5 @@
+import { sampleFinding } from '../test/findings';
 import { toFindingDocument } from './finding-document';
-import { sampleFinding } from './test-findings';
 
 describe('es-resources > finding document', () => {
   it('is created under the finding id, so a finding produced twice is stored once', () => {

@@ -1,3 +1,4 @@
+import { AppError } from '@kaudit/common';
 import type { Resources } from './resources';
 
 type Json = Record<string, unknown>;
@@ -17,7 +18,7 @@ interface MappingNode {
  */
 export function composedMappings(resources: Resources, indexTemplate: string): MappingNode {
   const template = resources.indexTemplates.find((t) => t.name === indexTemplate);
-  if (!template) throw new Error(`no index template ${indexTemplate}`);
+  if (!template) throw new AppError('KAUDIT_ERR_POLICY', `no index template ${indexTemplate}`);
   const body = template.body as { composed_of?: string[]; template?: { mappings?: MappingNode } };
   let merged: MappingNode = {};
   for (const name of body.composed_of ?? []) {

@@ -1,3 +1,4 @@
+import { AppError } from '@kaudit/common';
 /**
  * Data stream names in Elastic's scheme, `<type>-<dataset>-<namespace>`: operators and Kibana data
  * views script against them, so they are contracts.
@@ -21,7 +22,8 @@ export function namespaceProblem(namespace: string): string | undefined {
 
 export function dataStreamName(kind: DatasetKind, namespace: string = DEFAULT_NAMESPACE): string {
   const problem = namespaceProblem(namespace);
-  if (problem) throw new Error(`data stream namespace ${JSON.stringify(namespace)} ${problem}`);
+  if (problem)
+    throw new AppError('KAUDIT_ERR_CONFIG', `data stream namespace ${JSON.stringify(namespace)} ${problem}`);
   return `logs-${DATASETS[kind]}-${namespace}`;
 }
 

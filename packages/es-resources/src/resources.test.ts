@@ -2,13 +2,13 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Envelope } from '@kaudit/audit-schema';
 import { buildEvent, loadSampleEvents, samplesDir } from '@kaudit/testkit';
+import { sampleFinding } from '../test/findings';
 import { toEventDocument } from './event-document';
 import { toFindingDocument } from './finding-document';
 import { composedMappings, documentLeaves, mappedFields, openAncestor } from './mapping-fields';
 import { dataStreamName, namespaceProblem } from './names';
 import { OBJECT_FIELDS } from './object-fields';
 import { defaultPoliciesDir, loadResources, type Resources } from './resources';
-import { sampleFinding } from './test-findings';
 
 const dir = defaultPoliciesDir();
 

@@ -1,5 +1,6 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { AppError } from '@kaudit/common';
 import { z } from 'zod';
 
 /**
@@ -72,12 +73,15 @@ const IlmPolicySchema = z.looseObject({
 export function loadResources(dir: string = defaultPoliciesDir(), options: ResourceOptions = {}): Resources {
   const retention = options.retention ?? DEFAULT_RETENTION;
   const problem = retentionProblem(retention);
-  if (problem) throw new Error(`retention ${JSON.stringify(retention)} ${problem}`);
+  if (problem) throw new AppError('KAUDIT_ERR_CONFIG', `retention ${JSON.stringify(retention)} ${problem}`);
   if (
     options.numberOfReplicas !== undefined &&
     !(Number.isInteger(options.numberOfReplicas) && options.numberOfReplicas >= 0)
   ) {
-    throw new Error(`number of replicas must be a whole number >= 0 (got ${options.numberOfReplicas})`);
+    throw new AppError(
+      'KAUDIT_ERR_CONFIG',
+      `number of replicas must be a whole number >= 0 (got ${options.numberOfReplicas})`,
+    );
   }
   const componentTemplates = readDir(join(dir, 'component-templates'), ComponentTemplateSchema).map(
     (resource) => withReplicas(resource, options.numberOfReplicas),
@@ -88,7 +92,8 @@ export function loadResources(dir: string = defaultPoliciesDir(), options: Resou
   const ilmPolicies = readDir(join(dir, 'ilm-policies'), IlmPolicySchema).map((resource) =>
     withDeleteAfter(resource, retention),
   );
-  if (indexTemplates.length === 0) throw new Error(`no index templates in ${join(dir, 'index-templates')}`);
+  if (indexTemplates.length === 0)
+    throw new AppError('KAUDIT_ERR_POLICY', `no index templates in ${join(dir, 'index-templates')}`);
   return { componentTemplates, indexTemplates, ilmPolicies };
 }
 
@@ -106,12 +111,12 @@ function readDir(dir: string, schema: z.ZodType): NamedResource[] {
     try {
       raw = JSON.parse(readFileSync(path, 'utf8'));
     } catch (error) {
-      throw new Error(`${path}: not valid JSON (${(error as Error).message})`);
+      throw new AppError('KAUDIT_ERR_POLICY', `${path}: not valid JSON (${(error as Error).message})`);
     }
     const parsed = schema.safeParse(raw);
     if (!parsed.success) {
       const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
-      throw new Error(`${path}: ${issues.join('; ')}`);
+      throw new AppError('KAUDIT_ERR_POLICY', `${path}: ${issues.join('; ')}`);
     }
     return { name: basename(file, '.json'), body: parsed.data as Record<string, unknown> };
   });

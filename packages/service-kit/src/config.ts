@@ -1,3 +1,8 @@
+import { DURATION_EXAMPLES, parseDurationMs } from '@kaudit/common';
+
+/** Kept for callers of `@kaudit/service-kit`: the one grammar lives in @kaudit/common. */
+export { parseDurationMs };
+
 import { z } from 'zod';
 
 /** Thrown by loadConfig; its message names every bad or missing variable at once. */
@@ -9,23 +14,68 @@ export class ConfigError extends Error {
 }
 
 /**
+ * Variables renamed to carry their unit: the new name an operator should set -> the old name, which
+ * stays the schema key (and what the code reads), so every deployment that sets the old one keeps
+ * working. `KAFKA_STARTUP_TIMEOUT_MS` is here for every service.
+ */
+export type EnvRenames = Readonly<Record<string, string>>;
+
+export const SHARED_ENV_RENAMES: EnvRenames = { KAFKA_STARTUP_TIMEOUT_MS: 'KAFKA_STARTUP_TIMEOUT' };
+
+const isSet = (value: string | undefined) => value !== undefined && value.trim() !== '';
+
+/**
+ * The environment as the schema reads it: a new name's value under the old name. Setting both to
+ * different values is a problem, named under both.
+ */
+function applyRenames(
+  env: Record<string, string | undefined>,
+  renames: EnvRenames,
+): { env: Record<string, string | undefined>; names: Map<string, string>; problems: string[] } {
+  const out = { ...env };
+  const names = new Map<string, string>();
+  const problems: string[] = [];
+  for (const [name, old] of Object.entries(renames)) {
+    if (!isSet(env[name])) continue;
+    if (isSet(env[old]) && env[old]!.trim() !== env[name]!.trim()) {
+      problems.push(`${name}: set together with its old name ${old} to another value; set only ${name}`);
+      continue;
+    }
+    out[old] = env[name];
+    names.set(old, name);
+  }
+  return { env: out, names, problems };
+}
+
+/**
  * Parses environment variables with a zod object schema whose keys ARE the variable names, so every
- * problem is reported under the name an operator sets. Never throws: callers add the problems of their own
- * cross-variable and file checks, so one ConfigError names everything wrong at once.
+ * problem is reported under the name an operator sets (the new name when a renamed variable was set
+ * under it). Never throws: callers add the problems of their own cross-variable and file checks, so
+ * one ConfigError names everything wrong at once.
  */
 export function parseConfig<S extends z.ZodType>(
   schema: S,
-  env: Record<string, string | undefined> = process.env,
+  rawEnv: Record<string, string | undefined> = process.env,
+  renames: EnvRenames = {},
 ): { value: z.infer<S> | undefined; problems: string[] } {
+  const {
+    env,
+    names,
+    problems: renameProblems,
+  } = applyRenames(rawEnv, { ...SHARED_ENV_RENAMES, ...renames });
   const result = schema.safeParse(env);
-  if (result.success) return { value: result.data, problems: [] };
+  if (result.success && renameProblems.length === 0) return { value: result.data, problems: [] };
   return {
     value: undefined,
-    problems: result.error.issues.map((issue) => {
-      const name = issue.path.length > 0 ? issue.path.join('.') : '(environment)';
-      const value = issue.path.length === 1 ? env[String(issue.path[0])] : undefined;
-      return `${name}: ${issue.message}${value !== undefined ? ` (got ${JSON.stringify(value)})` : ''}`;
-    }),
+    problems: [
+      ...renameProblems,
+      ...(result.error?.issues ?? []).map((issue) => {
+        const key = issue.path.length > 0 ? issue.path.join('.') : '(environment)';
+        const name = names.get(key) ?? key;
+        const value = issue.path.length === 1 ? env[String(issue.path[0])] : undefined;
+        return `${name}: ${issue.message}${value !== undefined ? ` (got ${JSON.stringify(value)})` : ''}`;
+      }),
+    ],
   };
 }
 
@@ -33,8 +83,9 @@ export function parseConfig<S extends z.ZodType>(
 export function loadConfig<S extends z.ZodType>(
   schema: S,
   env: Record<string, string | undefined> = process.env,
+  renames: EnvRenames = {},
 ): z.infer<S> {
-  const { value, problems } = parseConfig(schema, env);
+  const { value, problems } = parseConfig(schema, env, renames);
   if (problems.length > 0) throw new ConfigError(problems);
   return value as z.infer<S>;
 }
@@ -76,15 +127,6 @@ export function envList(defaultValue: string[]) {
   );
 }
 
-const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** Parses "250ms", "30s", "5m", "2h", "7d" or a plain number of milliseconds. */
-export function parseDurationMs(text: string): number | undefined {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(text);
-  if (!match) return undefined;
-  return Math.round(Number(match[1]) * DURATION_UNITS_MS[match[2] ?? 'ms']!);
-}
-
 export function envDurationMs(defaultValue: number) {
   return z.preprocess(
     blankToUndefined,
@@ -94,7 +136,7 @@ export function envDurationMs(defaultValue: number) {
       .transform((v, ctx) => {
         const ms = typeof v === 'number' ? v : parseDurationMs(v);
         if (ms === undefined) {
-          ctx.addIssue({ code: 'custom', message: 'must be a duration such as 250ms, 30s, 5m, 2h, 7d' });
+          ctx.addIssue({ code: 'custom', message: `must be a duration such as ${DURATION_EXAMPLES}` });
           return z.NEVER;
         }
         return ms;

@@ -1,3 +1,8 @@
+import { backoffDelayMs, sleep } from '@kaudit/common';
+
+/** Kept for callers of `@kaudit/service-kit`: written once in @kaudit/common. */
+export { parseRetryAfterMs, sleep } from '@kaudit/common';
+
 export interface RetryOptions {
   /** Attempts after the first one. */
   retries: number;
@@ -39,38 +44,11 @@ export async function retry<T>(fn: (attempt: number) => Promise<T>, options: Ret
       if (attempt >= options.retries || !isRetriable(error) || options.signal?.aborted) throw error;
       const left = deadline - now();
       if (left <= 0) throw error;
-      const ceiling = Math.min(options.maxDelayMs, options.initialDelayMs * factor ** attempt);
+      const backoff = backoffDelayMs(attempt, { ...options, factor, random });
       const retryAfter = (error as { retryAfterMs?: number } | null)?.retryAfterMs ?? 0;
-      const delayMs = Math.min(Math.max(Math.round(random() * ceiling), retryAfter), left);
+      const delayMs = Math.min(Math.max(backoff, retryAfter), left);
       options.onRetry?.(error, attempt + 1, delayMs);
       await sleep(delayMs, options.signal);
     }
   }
-}
-
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-/** Parses an HTTP Retry-After header (seconds or an HTTP date) into milliseconds from `now`. */
-export function parseRetryAfterMs(
-  header: string | null | undefined,
-  now: number = Date.now(),
-): number | undefined {
-  if (!header) return undefined;
-  const seconds = Number(header);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const at = Date.parse(header);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }

@@ -1,4 +1,4 @@
-import { kafkaSecurityError } from './kafka-access';
+import { kafkaSecurityError } from './kafka/access';
 import { createLogger } from './logger';
 
 /**

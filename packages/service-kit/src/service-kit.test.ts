@@ -1,14 +1,16 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import {
   AppError,
   ConfigError,
+  DEFAULT_KAFKA_BROKERS,
   ERROR_CODES,
   envBoolean,
   envDurationMs,
   envInt,
   envList,
+  kafkaBrokersEnv,
   loadConfig,
   parseDurationMs,
   parseRetryAfterMs,
@@ -63,11 +65,41 @@ describe('service-kit > config', () => {
   });
 });
 
+describe('service-kit > kafka brokers', () => {
+  it("README's shared table gives the default every service uses", () => {
+    const readme = readFileSync(join(__dirname, '../../../README.md'), 'utf8');
+    expect(readme).toMatch(new RegExp(`^\\| \`KAFKA_BROKERS\` +\\| \`${DEFAULT_KAFKA_BROKERS}\` +\\|`, 'm'));
+    expect(loadConfig(z.object(kafkaBrokersEnv), {})).toEqual({ KAFKA_BROKERS: [DEFAULT_KAFKA_BROKERS] });
+  });
+});
+
 describe('service-kit > errors', () => {
   it('documents every code in docs/errors.md and nothing else', () => {
     const doc = readFileSync(join(__dirname, '../../../docs/errors.md'), 'utf8');
     const documented = [...doc.matchAll(/`(KAUDIT_ERR_[A-Z_]+)`/g)].map((m) => m[1]);
     expect(documented.sort()).toEqual(Object.keys(ERROR_CODES).sort());
+  });
+
+  it('catalogs only codes that shipping code uses', () => {
+    const root = join(__dirname, '../../..');
+    const sources = ['packages', 'services'].flatMap((top) =>
+      readdirSync(join(root, top)).flatMap((name) => {
+        const src = join(root, top, name, 'src');
+        try {
+          return (readdirSync(src, { recursive: true }) as string[])
+            .filter((file) => file.endsWith('.ts') && !file.endsWith('.test.ts'))
+            .map((file) => readFileSync(join(src, file), 'utf8'));
+        } catch {
+          return [];
+        }
+      }),
+    );
+    const used = new Set(
+      sources
+        .filter((text) => !text.includes('export const ERROR_CODES'))
+        .flatMap((text) => [...text.matchAll(/'(KAUDIT_ERR_[A-Z_]+)'/g)].map((m) => m[1])),
+    );
+    expect(Object.keys(ERROR_CODES).filter((code) => !used.has(code))).toEqual([]);
   });
 
   it('carries code, status and retriability', () => {

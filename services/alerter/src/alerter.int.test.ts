@@ -4,9 +4,9 @@ import { type DeadLetter, DeadLetterSchema, type Finding } from '@kaudit/audit-s
 import { consumerLag, createKafka, createLogger } from '@kaudit/service-kit';
 import { type Deferred, deferred, stackEnv, uniqueName, waitFor } from '@kaudit/testkit';
 import type { Consumer, Kafka, Producer } from 'kafkajs';
+import { buildFinding } from '../test/finding-fixture';
 import { type Alerter, type AlerterOptions, createAlerter } from './alerter';
 import { createDestinations } from './destinations';
-import { buildFinding } from './finding-fixture';
 import { createAlerterMetrics } from './metrics';
 import { parseRoutingPolicy } from './routing';
 import { verifySignature } from './webhook-signature';

@@ -1,9 +1,9 @@
 import { createLogger } from '@kaudit/service-kit';
 import { type Deferred, deferred, waitFor } from '@kaudit/testkit';
 import type { EachMessagePayload, Kafka } from 'kafkajs';
+import { buildFinding } from '../test/finding-fixture';
 import { type AlerterOptions, createAlerter } from './alerter';
 import { DeliveryError, type Destination } from './destinations';
-import { buildFinding } from './finding-fixture';
 import { createAlerterMetrics } from './metrics';
 import { parseRoutingPolicy } from './routing';
 

@@ -1,47 +1,28 @@
-import { type DeadLetter, type Finding, FindingSchema } from '@kaudit/audit-schema';
+import { type Finding, FindingSchema } from '@kaudit/audit-schema';
 import {
+  createOffsetTracker,
   createStartup,
   DEFAULT_STARTUP_TIMEOUT_MS,
   ensureTopics,
   type Liveness,
   type Logger,
-  retry,
   type Startup,
   sleep,
 } from '@kaudit/service-kit';
 import type { Consumer, EachMessagePayload, Kafka, Producer } from 'kafkajs';
-import { type Alert, alertBody, digestAlert, findingAlert } from './alert';
+import { createAcks, type MessageTracker, type SourceInfo } from './acks';
+import { digestAlert, findingAlert } from './alert';
+import type { AlerterOptions } from './config';
 import { createDeliveredStore, type DeliveredStore } from './delivered-store';
 import { createDeliveryQueue, type DeliveryQueue } from './delivery-queue';
 import type { Destination } from './destinations';
+import { createDispatcher } from './dispatch';
 import { createEventClock } from './event-clock';
 import type { AlerterMetrics } from './metrics';
-import { createOffsetTracker, type TrackedOffset } from './offset-tracker';
 import { createRouter, type Route, type RoutingPolicy } from './routing';
 import { createThrottle } from './throttle';
 
-export interface AlerterOptions {
-  alertsTopic: string;
-  dlqTopic: string;
-  deliveredTopic: string;
-  groupId: string;
-  /** A new consumer group starts at the oldest finding still on the topic (true) or at new ones. */
-  fromBeginning: boolean;
-  /**
-   * Findings held in open throttle windows; reading pauses at this many (until digests release them).
-   * Deliveries waiting on a destination do not count: each destination has its own maxQueued.
-   */
-  maxHeld: number;
-  /** Per destination: deliveries waiting or in progress; beyond it a delivery is dead-lettered at once. */
-  maxQueued: number;
-  commitIntervalMs: number;
-  throttleFlushIntervalMs: number;
-  /** A window's digest waits this long after the window ended for late findings. */
-  throttleGraceMs: number;
-  dedupMaxEntries: number;
-  dedupRetentionMs: number;
-  dedupLoadTimeoutMs: number;
-}
+export type { AlerterOptions } from './config';
 
 export interface AlerterDeps {
   kafka: Kafka;
@@ -62,21 +43,6 @@ export interface AlerterDeps {
   startup?: Startup;
   /** The crash policy: a consumer crash kafkajs will not restart makes the process dead (liveness.ts). */
   liveness?: Liveness;
-}
-
-/** Counts the outcomes one Kafka message waits for; acknowledges it when the last one is in. */
-interface MessageTracker {
-  add(): void;
-  done(): void;
-  /** An outcome could not be recorded (or shutdown interrupted it): never acknowledge this message. */
-  fail(): void;
-}
-
-interface SourceInfo {
-  cluster?: string;
-  topic?: string;
-  partition?: number;
-  offset?: string;
 }
 
 /**
@@ -119,146 +85,26 @@ export function createAlerter(deps: AlerterDeps) {
       }),
     ]),
   );
-  /** (destination/alert id) -> its delivery in progress: a second copy of a finding joins the first. */
-  const inflight = new Map<string, Promise<boolean>>();
   let consumer: Consumer | undefined;
   let joined = false;
   let stopping = false;
   /** The consumer crashed for good. */
   let crashed = false;
-  /** Writes to Kafka past their first retries (still being retried): not ready meanwhile. */
-  let failingWrites = 0;
-  const writeRetry = deps.writeRetry ?? { retries: 5, initialDelayMs: 200, maxDelayMs: 30_000 };
   const eventClock = createEventClock({ now });
-  let committing = false;
   const timers: NodeJS.Timeout[] = [];
-
-  /**
-   * Writes that must reach Kafka before a message is acknowledged. Retried until they succeed: giving
-   * up would leave the message unacknowledged, and with it every later offset of its partition, until
-   * a restart. After writeRetry.retries failed attempts the alerter reports not ready (an operator and
-   * the orchestrator see it) and keeps trying; it is ready again once the write succeeds. Only stopping
-   * abandons the write (false): the message is read again after the restart.
-   */
-  async function persist(stage: string, write: () => Promise<unknown>): Promise<boolean> {
-    let failing = false;
-    try {
-      await retry(write, {
-        retries: Number.POSITIVE_INFINITY,
-        initialDelayMs: writeRetry.initialDelayMs,
-        maxDelayMs: writeRetry.maxDelayMs,
-        signal: abort.signal,
-        isRetriable: () => true, // a broker outage is the case this is for, whatever kafkajs calls it
-        onRetry: (err, attempt, delayMs) => {
-          metrics.errors.inc({ stage, type: (err as Error).name ?? 'Error' });
-          if (attempt > writeRetry.retries && !failing) {
-            failing = true;
-            failingWrites += 1;
-            logger.error({ err, stage, attempt }, 'cannot write to Kafka; not ready while retrying');
-          } else logger.warn({ err, stage, attempt, delayMs }, 'write to Kafka failed, retrying');
-        },
-      });
-      if (failing) logger.info({ stage }, 'write to Kafka succeeded again');
-      return true;
-    } catch (err) {
-      logger.warn({ err, stage }, 'write to Kafka abandoned at shutdown; the message stays unacknowledged');
-      return false;
-    } finally {
-      if (failing) failingWrites -= 1;
-    }
-  }
-
-  function deadLetter(reason: string, raw: unknown, source: SourceInfo, target?: string, key?: string) {
-    const value: DeadLetter = {
-      source: 'alerter',
-      reason,
-      at: new Date(now()).toISOString(),
-      ...(source.cluster !== undefined ? { cluster: source.cluster } : {}),
-      ...(source.topic !== undefined ? { topic: source.topic } : {}),
-      ...(source.partition !== undefined ? { partition: source.partition } : {}),
-      ...(source.offset !== undefined ? { offset: source.offset } : {}),
-      ...(target !== undefined ? { target } : {}),
-      raw,
-    };
-    return persist('dead-letter', () =>
-      producer.send({
-        topic: options.dlqTopic,
-        acks: -1,
-        messages: [{ key: key ?? null, value: JSON.stringify(value) }],
-      }),
-    );
-  }
-
-  function trackerFor(handle: TrackedOffset): MessageTracker {
-    let remaining = 1; // the guard, released by the caller once every outcome has been added
-    let failed = false;
-    return {
-      add: () => {
-        remaining += 1;
-      },
-      done: () => {
-        remaining -= 1;
-        if (remaining === 0 && !failed) offsets.ack(handle);
-      },
-      fail: () => {
-        failed = true;
-      },
-    };
-  }
-
-  function settle(tracker: MessageTracker, outcome: Promise<boolean>): void {
-    tracker.add();
-    void outcome.then((ok) => (ok ? tracker.done() : tracker.fail()));
-  }
-
-  /** Resolves true once the destination has an outcome for the alert that is safely on Kafka. */
-  function dispatch(destination: string, alert: Alert, source: SourceInfo): Promise<boolean> {
-    const key = `${destination}/${alert.id}`;
-    const running = inflight.get(key);
-    if (running) {
-      metrics.deduplicated.inc({ destination });
-      return running;
-    }
-    if (store.get(destination, alert.id) !== undefined) {
-      metrics.deduplicated.inc({ destination });
-      logger.debug({ destination, alertId: alert.id }, 'already has an outcome, not sent again');
-      return Promise.resolve(true);
-    }
-    const queue = queues.get(destination)!;
-    const startedAt = now();
-    const delivery = queue
-      .push(alert)
-      .then(async (outcome) => {
-        const seconds = (now() - startedAt) / 1000;
-        if (outcome.status === 'aborted') return false;
-        if (outcome.status === 'delivered') {
-          metrics.delivered.inc({ destination, kind: alert.kind });
-          metrics.deliveryDuration.observe({ destination, outcome: 'delivered' }, seconds);
-          logger.info(
-            { destination, alertId: alert.id, kind: alert.kind, attempts: outcome.attempts },
-            'delivered',
-          );
-          return persist('record', () => store.record(destination, alert.id, 'delivered'));
-        }
-        metrics.deadLettered.inc({ destination, reason: outcome.cause });
-        metrics.deliveryDuration.observe({ destination, outcome: 'dead-lettered' }, seconds);
-        logger.error(
-          {
-            destination,
-            alertId: alert.id,
-            kind: alert.kind,
-            attempts: outcome.attempts,
-            reason: outcome.reason,
-          },
-          'delivery dead-lettered',
-        );
-        const dead = await deadLetter(outcome.reason, alertBody(alert), source, destination, key);
-        return dead && persist('record', () => store.record(destination, alert.id, 'dead-lettered'));
-      })
-      .finally(() => inflight.delete(key));
-    inflight.set(key, delivery);
-    return delivery;
-  }
+  const acks = createAcks({
+    offsets,
+    producer,
+    logger,
+    metrics,
+    topics: { alertsTopic: options.alertsTopic, dlqTopic: options.dlqTopic },
+    writeRetry: deps.writeRetry ?? { retries: 5, initialDelayMs: 200, maxDelayMs: 30_000 },
+    signal: abort.signal,
+    now,
+  });
+  const dispatcher = createDispatcher({ queues, store, acks, logger, metrics, now });
+  const { dispatch } = dispatcher;
+  const commit = () => acks.commit(consumer);
 
   function parseFinding(text: string): { finding: Finding } | { problem: string; raw: unknown } {
     let raw: unknown = text;
@@ -297,7 +143,7 @@ export function createAlerter(deps: AlerterDeps) {
   async function handleMessage({ topic, partition, message, heartbeat }: EachMessagePayload): Promise<void> {
     await waitForCapacity(heartbeat);
     const handle = offsets.track(partition, message.offset);
-    const tracker = trackerFor(handle);
+    const tracker = acks.tracker(handle);
     metrics.findingsReceived.inc();
     const source: SourceInfo = { topic, partition, offset: message.offset };
     const parsed = parseFinding(message.value?.toString('utf8') ?? '');
@@ -307,9 +153,9 @@ export function createAlerter(deps: AlerterDeps) {
         { partition, offset: message.offset, problem: parsed.problem },
         'invalid finding dead-lettered',
       );
-      settle(
+      acks.settle(
         tracker,
-        deadLetter(parsed.problem, parsed.raw, source, undefined, message.key?.toString('utf8')),
+        acks.deadLetter(parsed.problem, parsed.raw, source, undefined, message.key?.toString('utf8')),
       );
       tracker.done();
       return;
@@ -341,7 +187,7 @@ export function createAlerter(deps: AlerterDeps) {
     }
     await waitForCapacity(heartbeat, targets);
     const alert = findingAlert(finding);
-    for (const destination of targets) settle(tracker, dispatch(destination, alert, source));
+    for (const destination of targets) acks.settle(tracker, dispatch(destination, alert, source));
     tracker.done();
   }
 
@@ -357,27 +203,9 @@ export function createAlerter(deps: AlerterDeps) {
       const all = Promise.all(route.destinations.map((d) => dispatch(d, alert, { cluster: digest.cluster })));
       const ok = all.then((results) => results.every(Boolean));
       for (const member of members) {
-        settle(member, ok);
+        acks.settle(member, ok);
         member.done(); // releases the hold taken when the finding was folded
       }
-    }
-  }
-
-  async function commit(): Promise<void> {
-    if (committing || !consumer) return;
-    committing = true;
-    const ready = offsets.takeCommittable();
-    try {
-      if (ready.length > 0) {
-        await consumer.commitOffsets(ready.map((o) => ({ topic: options.alertsTopic, ...o })));
-        logger.debug({ offsets: ready }, 'offsets committed');
-      }
-    } catch (err) {
-      offsets.restore(ready);
-      metrics.errors.inc({ stage: 'commit', type: (err as Error).name ?? 'Error' });
-      logger.warn({ err }, 'offset commit failed; will retry');
-    } finally {
-      committing = false;
     }
   }
 
@@ -386,11 +214,6 @@ export function createAlerter(deps: AlerterDeps) {
     metrics.deliveredIds.set(store.size());
     for (const [name, queue] of queues)
       metrics.queueDepth.set({ destination: name }, queue.depth() + queue.active());
-  }
-
-  async function waitForDeliveries(timeoutMs: number): Promise<void> {
-    const deadline = now() + timeoutMs;
-    while (inflight.size > 0 && now() < deadline) await sleep(50);
   }
 
   return {
@@ -431,7 +254,7 @@ export function createAlerter(deps: AlerterDeps) {
       );
     },
 
-    ready: () => joined && !stopping && !crashed && failingWrites === 0 && store.loaded(),
+    ready: () => joined && !stopping && !crashed && acks.failingWrites() === 0 && store.loaded(),
 
     /**
      * Stops reading, lets deliveries in progress finish for up to drainTimeoutMs, aborts the rest
@@ -456,9 +279,9 @@ export function createAlerter(deps: AlerterDeps) {
       );
       await consumer?.stop();
       logger.debug({ ms: now() - t0 }, 'consumer stopped');
-      await waitForDeliveries(stopOptions.drainTimeoutMs ?? 10_000);
+      await dispatcher.drain(stopOptions.drainTimeoutMs ?? 10_000);
       abort.abort(new Error('alerter stopping'));
-      await waitForDeliveries(5000);
+      await dispatcher.drain(5000);
       await commit();
       await consumer?.disconnect();
       logger.debug({ ms: now() - t0 }, 'consumer disconnected');
@@ -471,7 +294,7 @@ export function createAlerter(deps: AlerterDeps) {
     stats: () => ({
       inFlight: offsets.inFlight(),
       held: throttle.heldCount(),
-      deliveries: inflight.size,
+      deliveries: dispatcher.inFlight(),
       deliveredIds: store.size(),
     }),
   };

@@ -1,6 +1,7 @@
 import { inspect } from 'node:util';
 import { ConfigError } from '@kaudit/service-kit';
 import { loadAlerterConfig } from './config';
+import { configuredDestinations } from './destinations';
 import { resolveSecret, Secret, scrubSecrets } from './secrets';
 
 const routing = `
@@ -46,6 +47,7 @@ function problemsOf(env: Record<string, string>, read = readFile): string[] {
 describe('alerter > config', () => {
   test('defaults, and destinations built with their secrets resolved', () => {
     const config = loadAlerterConfig(goodEnv, readFile);
+    const destinations = configuredDestinations(config);
     expect(config.env).toMatchObject({
       KAFKA_BROKERS: ['localhost:9092'],
       AUDIT_ALERTS_TOPIC: 'k8s-audit.alerts',
@@ -56,12 +58,12 @@ describe('alerter > config', () => {
       LOG_LEVEL: 'info',
     });
     expect(config.env.KIBANA_BASE_URL).toBeUndefined();
-    expect(config.destinations.map((d) => [d.name, d.type, d.concurrency])).toEqual([
+    expect(destinations.map((d) => [d.name, d.type, d.concurrency])).toEqual([
       ['slack', 'slack', 1],
       ['siem', 'webhook', 4],
       ['hec', 'splunk-hec', 4],
     ]);
-    const hec = config.destinations.find((d) => d.name === 'hec')!;
+    const hec = destinations.find((d) => d.name === 'hec')!;
     expect(hec.retry).toEqual({
       retries: 2,
       maxElapsedMs: 7_200_000,
@@ -70,7 +72,7 @@ describe('alerter > config', () => {
       maxRetryAfterMs: 600_000,
     });
     expect(hec.secrets.map((s) => s.reveal()).sort()).toEqual([goodEnv.HEC_TOKEN, goodEnv.HEC_URL].sort());
-    expect(config.destinations.find((d) => d.name === 'siem')!.secrets.map((s) => s.reveal())).toEqual([
+    expect(destinations.find((d) => d.name === 'siem')!.secrets.map((s) => s.reveal())).toEqual([
       'hmac-from-file',
     ]);
   });

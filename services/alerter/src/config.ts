@@ -3,28 +3,39 @@ import { DEFAULT_TOPICS } from '@kaudit/audit-schema';
 import {
   ConfigError,
   defaultPolicyPath,
+  type EnvRenames,
   envBoolean,
   envDurationMs,
   envInt,
-  envList,
   envOptional,
   isAppError,
   type KafkaSecurity,
+  kafkaBrokersEnv,
   loadKafkaSecurity,
   parseConfig,
   startupTimeoutEnv,
 } from '@kaudit/service-kit';
 import { z } from 'zod';
-import type { AlerterOptions } from './alerter';
-import { createDestinations, type Destination } from './destinations';
+import { type ResolvedDestination, resolveDestinationSecrets } from './destination-secrets';
+import type { KibanaLinkOptions } from './kibana-link';
 import { parseRoutingPolicy, type RoutingPolicy } from './routing';
 
 export const DEFAULT_DELIVERED_TOPIC = 'k8s-audit.alerter-delivered';
 export const DEFAULT_ROUTING_FILE = defaultPolicyPath('routing.yaml');
 
+/** New names with their unit -> the old names, still read (a test per alias in config.test.ts). */
+export const ENV_RENAMES: EnvRenames = {
+  ALERTER_COMMIT_INTERVAL_MS: 'ALERTER_COMMIT_INTERVAL',
+  ALERTER_THROTTLE_FLUSH_INTERVAL_MS: 'ALERTER_THROTTLE_FLUSH_INTERVAL',
+  ALERTER_THROTTLE_GRACE_MS: 'ALERTER_THROTTLE_GRACE',
+  ALERTER_DEDUP_RETENTION_MS: 'ALERTER_DEDUP_RETENTION',
+  ALERTER_DEDUP_LOAD_TIMEOUT_MS: 'ALERTER_DEDUP_LOAD_TIMEOUT',
+  ALERTER_DRAIN_TIMEOUT_MS: 'ALERTER_DRAIN_TIMEOUT',
+};
+
 /** Keys are the variable names an operator sets (README "Configuration" lists them). */
 export const EnvSchema = z.object({
-  KAFKA_BROKERS: envList(['localhost:9092']).refine((list) => list.length > 0, 'needs at least one broker'),
+  ...kafkaBrokersEnv,
   ...startupTimeoutEnv,
   AUDIT_ALERTS_TOPIC: z.string().min(1).default(DEFAULT_TOPICS.alerts),
   AUDIT_DLQ_TOPIC: z.string().min(1).default(DEFAULT_TOPICS.dlq),
@@ -48,10 +59,35 @@ export const EnvSchema = z.object({
 });
 export type AlerterEnv = z.infer<typeof EnvSchema>;
 
+export interface AlerterOptions {
+  alertsTopic: string;
+  dlqTopic: string;
+  deliveredTopic: string;
+  groupId: string;
+  /** A new consumer group starts at the oldest finding still on the topic (true) or at new ones. */
+  fromBeginning: boolean;
+  /**
+   * Findings held in open throttle windows; reading pauses at this many (until digests release them).
+   * Deliveries waiting on a destination do not count: each destination has its own maxQueued.
+   */
+  maxHeld: number;
+  /** Per destination: deliveries waiting or in progress; beyond it a delivery is dead-lettered at once. */
+  maxQueued: number;
+  commitIntervalMs: number;
+  throttleFlushIntervalMs: number;
+  /** A window's digest waits this long after the window ended for late findings. */
+  throttleGraceMs: number;
+  dedupMaxEntries: number;
+  dedupRetentionMs: number;
+  dedupLoadTimeoutMs: number;
+}
+
 export interface AlerterConfig {
   env: AlerterEnv;
   routing: RoutingPolicy;
-  destinations: Destination[];
+  /** The destinations of routing.yaml with their secrets read; destinations.ts builds the senders. */
+  destinationSecrets: ResolvedDestination[];
+  kibana?: KibanaLinkOptions;
   options: AlerterOptions;
   kafkaSecurity: KafkaSecurity;
 }
@@ -65,7 +101,7 @@ export function loadAlerterConfig(
   env: Record<string, string | undefined> = process.env,
   readFile: (path: string) => string = (path) => readFileSync(path, 'utf8'),
 ): AlerterConfig {
-  const { value: parsed, problems } = parseConfig(EnvSchema, env);
+  const { value: parsed, problems } = parseConfig(EnvSchema, env, ENV_RENAMES);
   const kafkaSecurity = loadKafkaSecurity(env, problems);
   const routingFile = parsed?.ALERTER_ROUTING_FILE ?? env.ALERTER_ROUTING_FILE ?? DEFAULT_ROUTING_FILE;
   let routing: RoutingPolicy | undefined;
@@ -78,24 +114,21 @@ export function loadAlerterConfig(
         `ALERTER_ROUTING_FILE: cannot read ${routingFile} (${(error as NodeJS.ErrnoException).code})`,
       );
   }
-  let destinations: Destination[] = [];
+  let destinationSecrets: ResolvedDestination[] = [];
   if (routing) {
-    const built = createDestinations(
-      routing,
-      { env, readFile },
-      parsed?.KIBANA_BASE_URL
-        ? { kibana: { baseUrl: parsed.KIBANA_BASE_URL, dataViewId: parsed.KIBANA_FINDINGS_DATA_VIEW } }
-        : {},
-    );
-    problems.push(...built.problems.map((p) => `${routingFile}: ${p}`));
-    destinations = built.destinations;
+    const read = resolveDestinationSecrets(routing, { env, readFile });
+    problems.push(...read.problems.map((p) => `${routingFile}: ${p}`));
+    destinationSecrets = read.resolved;
   }
   if (problems.length > 0 || !parsed || !routing) throw new ConfigError(problems);
   return {
     env: parsed,
     kafkaSecurity,
     routing,
-    destinations,
+    destinationSecrets,
+    ...(parsed.KIBANA_BASE_URL
+      ? { kibana: { baseUrl: parsed.KIBANA_BASE_URL, dataViewId: parsed.KIBANA_FINDINGS_DATA_VIEW } }
+      : {}),
     options: {
       alertsTopic: parsed.AUDIT_ALERTS_TOPIC,
       dlqTopic: parsed.AUDIT_DLQ_TOPIC,

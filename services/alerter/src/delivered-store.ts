@@ -5,9 +5,17 @@ import {
   DEFAULT_STARTUP_TIMEOUT_MS,
   ensureTopics,
   type Logger,
+  readToEnd,
   type Startup,
 } from '@kaudit/service-kit';
 import type { Consumer, Kafka, Producer } from 'kafkajs';
+
+/** The start-up steps as they were always logged. */
+const STEP_NAMES: Record<string, string> = {
+  'read the topic offsets': 'read the delivered-ids topic offsets',
+  'connect the reader': 'connect the delivered-ids reader',
+  'subscribe the reader': 'subscribe to the delivered-ids topic',
+};
 
 export type RecordedOutcome = 'delivered' | 'dead-lettered';
 
@@ -76,69 +84,34 @@ export function createDeliveredStore(options: DeliveredStoreOptions) {
           },
         ]),
       );
-      const ends = await startup.step('read the delivered-ids topic offsets', async () => {
-        const admin = options.kafka.admin();
-        await admin.connect();
-        return admin.fetchTopicOffsets(options.topic).finally(() => admin.disconnect());
-      });
-      // Partition -> offset of its last record at start-up; empty partitions have nothing to wait for.
-      const waitingFor = new Map(
-        ends.filter((e) => BigInt(e.high) > BigInt(e.low)).map((e) => [e.partition, BigInt(e.high) - 1n]),
-      );
-      let caughtUp: () => void = () => {};
-      const done = new Promise<void>((resolve) => {
-        caughtUp = resolve;
-      });
-      if (waitingFor.size === 0) caughtUp();
-
-      consumer = options.kafka.consumer({
+      // Read back to its end before the alerter consumes anything, then tailed (outcomes recorded
+      // by other instances).
+      ({ consumer } = await readToEnd({
+        kafka: options.kafka,
+        topics: [options.topic],
         groupId: `${options.groupIdPrefix}.${randomUUID()}`,
-        maxWaitTimeInMs: 1000,
-      });
-      const reader = consumer;
-      await startup.step('connect the delivered-ids reader', () => reader.connect());
-      await startup.step('subscribe to the delivered-ids topic', () =>
-        reader.subscribe({ topic: options.topic, fromBeginning: true }),
-      );
-      await consumer.run({
-        autoCommit: false,
-        eachMessage: async ({ partition, message }) => {
+        consumer: { maxWaitTimeInMs: 1000 },
+        tail: true,
+        step: (name, fn) => startup.step(STEP_NAMES[name] ?? name, fn),
+        onMessage: (message) => {
           const key = message.key?.toString('utf8');
-          if (key) {
-            // A tombstone is how an operator re-drives a dead letter (README "Dead letters"): the
-            // outcome is forgotten, so the finding produced again is delivered again.
-            if (!message.value) outcomes.delete(key);
-            else {
-              const value = safeOutcome(message.value.toString('utf8'));
-              if (value) outcomes.set(key, value);
-            }
-          }
-          const target = waitingFor.get(partition);
-          if (target !== undefined && BigInt(message.offset) >= target) {
-            waitingFor.delete(partition);
-            if (waitingFor.size === 0) caughtUp();
+          if (!key) return;
+          // A tombstone is how an operator re-drives a dead letter (README "Dead letters"): the
+          // outcome is forgotten, so the finding produced again is delivered again.
+          if (!message.value) outcomes.delete(key);
+          else {
+            const value = safeOutcome(message.value.toString('utf8'));
+            if (value) outcomes.set(key, value);
           }
         },
-      });
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () =>
-            reject(
-              new AppError(
-                'KAUDIT_ERR_KAFKA',
-                `could not read ${options.topic} back within ${options.loadTimeoutMs} ms; refusing to start without it`,
-                { retriable: true },
-              ),
-            ),
-          options.loadTimeoutMs,
-        );
-      });
-      try {
-        await Promise.race([done, timeout]);
-      } finally {
-        clearTimeout(timer);
-      }
+        timeoutMs: options.loadTimeoutMs,
+        timeoutError: () =>
+          new AppError(
+            'KAUDIT_ERR_KAFKA',
+            `could not read ${options.topic} back within ${options.loadTimeoutMs} ms; refusing to start without it`,
+            { retriable: true },
+          ),
+      }));
       loaded = true;
       logger.info({ topic: options.topic, entries: outcomes.size() }, 'delivered ids loaded');
     },

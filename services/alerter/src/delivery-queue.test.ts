@@ -1,9 +1,9 @@
 import { createLogger } from '@kaudit/service-kit';
 import { deferred } from '@kaudit/testkit';
+import { buildFinding } from '../test/finding-fixture';
 import { findingAlert } from './alert';
 import { createDeliveryQueue } from './delivery-queue';
 import { DEFAULT_RETRY, DeliveryError, type Destination } from './destinations';
-import { buildFinding } from './finding-fixture';
 import { Secret } from './secrets';
 
 const logger = createLogger({ service: 'alerter-test', level: 'silent' });

@@ -1,8 +1,8 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { buildFinding } from '../test/finding-fixture';
 import { findingAlert } from './alert';
 import { createDestinations, DeliveryError } from './destinations';
-import { buildFinding } from './finding-fixture';
 import { parseRoutingPolicy } from './routing';
 
 // How one HTTP attempt is classified, against a real local server (no Kafka needed).

@@ -1,8 +1,10 @@
 import { AppError, parseRetryAfterMs } from '@kaudit/service-kit';
 import { type Alert, alertBody } from './alert';
+import type { AlerterConfig } from './config';
+import { type ResolvedDestination, type ResolvedUrl, resolveDestinationSecrets } from './destination-secrets';
 import type { KibanaLinkOptions } from './kibana-link';
 import type { DestinationSpec, RoutingPolicy } from './routing';
-import { resolveSecret, type Secret, type SecretSource, scrubSecrets } from './secrets';
+import { type Secret, type SecretSource, scrubSecrets } from './secrets';
 import { buildSlackMessage } from './slack-message';
 import { buildHecEvent, hecAuthorization } from './splunk-hec';
 import { SIGNATURE_HEADER, signatureHeaderValue } from './webhook-signature';
@@ -120,8 +122,6 @@ export interface DestinationContext {
   now?: () => number;
 }
 
-type ResolvedUrl = { url: string } | { urlSecret: Secret };
-
 function urlOf(resolved: ResolvedUrl): string {
   return 'url' in resolved ? resolved.url : resolved.urlSecret.reveal();
 }
@@ -201,6 +201,28 @@ export function createDestination(
   };
 }
 
+/** Builds the destinations whose secrets config.ts resolved (destination-secrets.ts). */
+export function buildDestinations(
+  policy: RoutingPolicy,
+  resolved: ResolvedDestination[],
+  context: Omit<DestinationContext, 'timezone'>,
+): Destination[] {
+  return resolved.map(({ name, spec, secrets }) =>
+    createDestination(name, spec, secrets, policy.defaults, { ...context, timezone: policy.timezone }),
+  );
+}
+
+/** The destinations of a loaded config: what service.ts hands to the alerter. */
+export function configuredDestinations(
+  config: Pick<AlerterConfig, 'routing' | 'destinationSecrets' | 'kibana'>,
+): Destination[] {
+  return buildDestinations(
+    config.routing,
+    config.destinationSecrets,
+    config.kibana ? { kibana: config.kibana } : {},
+  );
+}
+
 /**
  * Resolves every destination's secrets and builds the destinations; reports all missing secrets at
  * once, by variable or file name.
@@ -210,34 +232,6 @@ export function createDestinations(
   source: SecretSource,
   context: Omit<DestinationContext, 'timezone'>,
 ): { destinations: Destination[]; problems: string[] } {
-  const problems: string[] = [];
-  const destinations: Destination[] = [];
-  for (const [name, spec] of Object.entries(policy.destinations)) {
-    const at = `destinations.${name}`;
-    let url: ResolvedUrl | undefined;
-    if (spec.type !== 'slack' && spec.url !== undefined) url = { url: spec.url };
-    else {
-      const resolved = resolveSecret(spec.urlFrom!, source);
-      if (resolved.problem) problems.push(`${at}.urlFrom: ${resolved.problem}`);
-      else if (!/^https?:\/\//.test(resolved.secret!.reveal()))
-        problems.push(`${at}.urlFrom: is not an http(s) URL`);
-      else url = { urlSecret: resolved.secret! };
-    }
-    let credential: Secret | undefined;
-    if (spec.type !== 'slack') {
-      const field = spec.type === 'webhook' ? 'hmacKeyFrom' : 'tokenFrom';
-      const resolved = resolveSecret(spec.type === 'webhook' ? spec.hmacKeyFrom : spec.tokenFrom, source);
-      if (resolved.problem) problems.push(`${at}.${field}: ${resolved.problem}`);
-      credential = resolved.secret;
-    }
-    if (url && (spec.type === 'slack' || credential)) {
-      destinations.push(
-        createDestination(name, spec, { url, ...(credential ? { credential } : {}) }, policy.defaults, {
-          ...context,
-          timezone: policy.timezone,
-        }),
-      );
-    }
-  }
-  return { destinations, problems };
+  const { resolved, problems } = resolveDestinationSecrets(policy, source);
+  return { destinations: buildDestinations(policy, resolved, context), problems };
 }

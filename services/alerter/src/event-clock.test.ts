@@ -1,5 +1,5 @@
+import { buildFinding } from '../test/finding-fixture';
 import { createEventClock } from './event-clock';
-import { buildFinding } from './finding-fixture';
 import { createThrottle } from './throttle';
 
 const minute = 60_000;

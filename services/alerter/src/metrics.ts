@@ -1,42 +1,63 @@
-import { createMetrics } from '@kaudit/service-kit';
+import { alsoCount, createMetrics } from '@kaudit/service-kit';
 
 /** Every alerter metric, in one place (README "Metrics" lists them). */
 export function createAlerterMetrics() {
   const m = createMetrics({ service: 'alerter' });
+  const dropped = m.counter({
+    name: 'kaudit_alerter_dropped_total',
+    help: 'Findings or alerts not delivered on purpose, by reason (unrouted: no route matched; duplicate: the destination already has an outcome)',
+    labelNames: ['reason'] as const,
+  });
+  const deadLettered = m.counter({
+    name: 'kaudit_alerter_dead_lettered_total',
+    help: 'Sent to the dead-letter topic, by destination and reason (invalid_finding has no destination)',
+    labelNames: ['destination', 'reason'] as const,
+  });
   return {
     registry: m.registry,
     findingsReceived: m.counter({
-      name: 'kaudit_alerter_findings_received_total',
+      name: 'kaudit_alerter_received_total',
       help: 'Messages read from the alerts topic',
+      deprecatedNames: ['kaudit_alerter_findings_received_total'],
     }),
-    findingsInvalid: m.counter({
-      name: 'kaudit_alerter_findings_invalid_total',
-      help: 'Messages that are not a valid finding (sent to the dead-letter topic)',
-    }),
-    findingsUnrouted: m.counter({
-      name: 'kaudit_alerter_findings_unrouted_total',
-      help: 'Valid findings no route matched (acknowledged without delivery; see routing.yaml)',
-    }),
+    findingsInvalid: alsoCount(
+      m.counter({
+        name: 'kaudit_alerter_findings_invalid_total',
+        help: 'Messages that are not a valid finding (sent to the dead-letter topic)',
+      }),
+      deadLettered,
+      () => ({ destination: '', reason: 'invalid_finding' }),
+    ),
+    findingsUnrouted: alsoCount(
+      m.counter({
+        name: 'kaudit_alerter_findings_unrouted_total',
+        help: 'Valid findings no route matched (acknowledged without delivery; see routing.yaml)',
+      }),
+      dropped,
+      () => ({ reason: 'unrouted' }),
+    ),
+    dropped,
     delivered: m.counter({
-      name: 'kaudit_alerter_delivered_total',
+      name: 'kaudit_alerter_sent_total',
       help: 'Alerts a destination accepted, by destination and kind (finding, digest)',
       labelNames: ['destination', 'kind'] as const,
+      deprecatedNames: ['kaudit_alerter_delivered_total'],
     }),
     retried: m.counter({
       name: 'kaudit_alerter_retried_total',
       help: 'Failed attempts that were retried, by destination and reason (HTTP status, timeout, network)',
       labelNames: ['destination', 'reason'] as const,
     }),
-    deadLettered: m.counter({
-      name: 'kaudit_alerter_dead_lettered_total',
-      help: 'Alerts sent to the dead-letter topic, by destination and reason',
-      labelNames: ['destination', 'reason'] as const,
-    }),
-    deduplicated: m.counter({
-      name: 'kaudit_alerter_deduplicated_total',
-      help: 'Alerts not sent because the destination already has an outcome for that id',
-      labelNames: ['destination'] as const,
-    }),
+    deadLettered,
+    deduplicated: alsoCount(
+      m.counter({
+        name: 'kaudit_alerter_deduplicated_total',
+        help: 'Alerts not sent because the destination already has an outcome for that id',
+        labelNames: ['destination'] as const,
+      }),
+      dropped,
+      () => ({ reason: 'duplicate' }),
+    ),
     throttled: m.counter({
       name: 'kaudit_alerter_throttled_total',
       help: 'Findings folded into a digest instead of being sent one by one, by route',

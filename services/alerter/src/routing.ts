@@ -6,7 +6,8 @@ import {
   severities,
   severityRank,
 } from '@kaudit/audit-schema';
-import { AppError, parseDurationMs } from '@kaudit/service-kit';
+import { compileGlob, DURATION_EXAMPLES, parseDurationMs } from '@kaudit/common';
+import { AppError } from '@kaudit/service-kit';
 import { IANAZone } from 'luxon';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
@@ -23,7 +24,7 @@ export type SecretRef = z.infer<typeof SecretRefSchema>;
 const DurationSchema = z.union([z.number().int().nonnegative(), z.string()]).transform((value, ctx) => {
   const ms = typeof value === 'number' ? value : parseDurationMs(value);
   if (ms === undefined) {
-    ctx.addIssue({ code: 'custom', message: 'must be a duration such as 250ms, 30s, 5m, 2h' });
+    ctx.addIssue({ code: 'custom', message: `must be a duration such as ${DURATION_EXAMPLES}` });
     return z.NEVER;
   }
   return ms;
@@ -224,24 +225,16 @@ export function parseRoutingPolicy(text: string, source = 'routing.yaml'): Routi
   return result.data;
 }
 
-/** `*` any run of characters, `?` one character; everything else literal; anchored; case-sensitive. */
-export function globToRegExp(pattern: string): RegExp {
-  const body = pattern
-    .split('')
-    .map((ch) => (ch === '*' ? '.*' : ch === '?' ? '.' : ch.replace(/[\\^$.+()|[\]{}]/g, '\\$&')))
-    .join('');
-  return new RegExp(`^${body}$`, 's');
-}
-
 export interface CompiledRoute {
   route: Route;
   matches(finding: Finding): boolean;
 }
 
+/** Globs as in detection allow-lists (@kaudit/common): `*` any run of characters, `?` one character. */
 function anyGlob(patterns: string[] | undefined): ((value: string) => boolean) | undefined {
   if (!patterns) return undefined;
-  const regexps = patterns.map(globToRegExp);
-  return (value) => regexps.some((re) => re.test(value));
+  const globs = patterns.map(compileGlob);
+  return (value) => globs.some((glob) => glob.test(value));
 }
 
 function compileRoute(route: Route): CompiledRoute {

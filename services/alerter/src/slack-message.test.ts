@@ -1,6 +1,6 @@
 import { loadSampleEvents } from '@kaudit/testkit';
+import { buildFinding, findingFromEvent } from '../test/finding-fixture';
 import { digestAlert, findingAlert } from './alert';
-import { buildFinding, findingFromEvent } from './finding-fixture';
 import { kibanaFindingsUrl } from './kibana-link';
 import {
   buildDigestMessage,

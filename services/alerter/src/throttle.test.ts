@@ -1,4 +1,4 @@
-import { buildFinding } from './finding-fixture';
+import { buildFinding } from '../test/finding-fixture';
 import { createThrottle } from './throttle';
 
 const tenMinutes = 600_000;

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { ClusterState, Engine, EngineState, IdentityState } from '@kaudit/detection';
-import type { Logger } from '@kaudit/service-kit';
+import { decodeIdentity, encodeIdentity } from '@kaudit/detection';
+import { type Logger, readToEnd } from '@kaudit/service-kit';
 import type { Kafka, Message } from 'kafkajs';
-import { decodeIdentity, encodeIdentity } from './state-codec';
 
 /**
  * The detector's state on Kafka: one compacted topic with as many partitions as the events topic. The
@@ -81,80 +81,22 @@ export async function readChangelog(options: {
 }): Promise<Map<number, PartitionState>> {
   const { kafka, topic, partitions, logger } = options;
   const result = new Map(partitions.map((p) => [p, emptyPartitionState()] as const));
-  const admin = kafka.admin();
-  await admin.connect();
-  let ends: Awaited<ReturnType<typeof admin.fetchTopicOffsets>>;
-  try {
-    ends = await admin.fetchTopicOffsets(topic);
-  } finally {
-    await admin.disconnect();
-  }
-  const waiting = new Set(
-    partitions.filter((p) => {
-      const end = ends.find((e) => e.partition === p);
-      return end !== undefined && BigInt(end.high) > BigInt(end.low);
-    }),
-  );
-  if (waiting.size === 0) return result;
-
-  const groupId = `${options.groupPrefix}-restore-${randomUUID()}`;
-  const consumer = kafka.consumer({ groupId, readUncommitted: false, allowAutoTopicCreation: false });
-  let finish!: () => void;
-  const done = new Promise<void>((resolve) => {
-    finish = resolve;
+  const timeoutMs = options.timeoutMs ?? 120_000;
+  await readToEnd({
+    kafka,
+    topics: [topic],
+    groupId: `${options.groupPrefix}-restore-${randomUUID()}`,
+    consumer: { readUncommitted: false, allowAutoTopicCreation: false },
+    wants: (_topic, partition) => result.has(partition),
+    onMessage: (message, _topic, partition) => {
+      if (message.key) applyStateRecord(result.get(partition)!, message.key.toString('utf8'), message.value);
+    },
+    timeoutMs,
+    timeoutError: (behind) =>
+      new Error(
+        `changelog ${topic} partitions ${behind.map((key) => key.slice(topic.length + 1)).join(',')} not read within ${timeoutMs} ms`,
+      ),
+    deleteGroup: { logger },
   });
-  // END_BATCH_PROCESS also fires for batches of control records only (transaction markers), whose
-  // offsets eachBatch never sees: it is how we learn that a partition has been read to its end.
-  consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-    if (waiting.has(payload.partition) && BigInt(payload.offsetLag) <= 0n) {
-      waiting.delete(payload.partition);
-      if (waiting.size === 0) finish();
-    }
-  });
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatch: async ({ batch }) => {
-        const target = result.get(batch.partition);
-        if (!target) return;
-        for (const message of batch.messages) {
-          if (message.key) applyStateRecord(target, message.key.toString('utf8'), message.value);
-        }
-      },
-    });
-    const timeoutMs = options.timeoutMs ?? 120_000;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      done,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () =>
-            reject(
-              new Error(
-                `changelog ${topic} partitions ${[...waiting].join(',')} not read within ${timeoutMs} ms`,
-              ),
-            ),
-          timeoutMs,
-        );
-      }),
-    ]).finally(() => clearTimeout(timer));
-  } finally {
-    await consumer.disconnect();
-    await deleteGroup(kafka, groupId, logger);
-  }
   return result;
-}
-
-async function deleteGroup(kafka: Kafka, groupId: string, logger: Logger): Promise<void> {
-  const admin = kafka.admin();
-  try {
-    await admin.connect();
-    await admin.deleteGroups([groupId]);
-  } catch (err) {
-    logger.debug({ err, groupId }, 'could not delete the restore consumer group');
-  } finally {
-    await admin.disconnect();
-  }
 }

@@ -5,10 +5,11 @@ import { loadPolicyText, type Policy, PolicyError } from '@kaudit/detection';
 import {
   ConfigError,
   defaultPolicyPath,
+  type EnvRenames,
   envDurationMs,
   envInt,
-  envList,
   type KafkaSecurity,
+  kafkaBrokersEnv,
   loadKafkaSecurity,
   parseConfig,
   startupTimeoutEnv,
@@ -18,9 +19,16 @@ import { z } from 'zod';
 export const DEFAULT_POLICY_FILE = defaultPolicyPath('detection.yaml');
 export const DEFAULT_STATE_TOPIC = 'k8s-audit.detector-state';
 
+/** New names with their unit -> the old names, still read (a test per alias in config.test.ts). */
+export const ENV_RENAMES: EnvRenames = {
+  DETECTOR_IDLE_FLUSH_MS: 'DETECTOR_IDLE_FLUSH',
+  DETECTOR_TRANSACTION_TIMEOUT_MS: 'DETECTOR_TRANSACTION_TIMEOUT',
+  DETECTOR_SESSION_TIMEOUT_MS: 'DETECTOR_SESSION_TIMEOUT',
+};
+
 /** Keys are the variable names an operator sets (services/detector/README.md lists them). */
 export const EnvSchema = z.object({
-  KAFKA_BROKERS: envList(['localhost:9092']).refine((list) => list.length > 0, 'needs at least one broker'),
+  ...kafkaBrokersEnv,
   ...startupTimeoutEnv,
   AUDIT_EVENTS_TOPIC: z.string().min(1).default(DEFAULT_TOPICS.events),
   AUDIT_ALERTS_TOPIC: z.string().min(1).default(DEFAULT_TOPICS.alerts),
@@ -65,7 +73,7 @@ export function loadDetectorConfig(
   env: Record<string, string | undefined> = process.env,
   readFile: (path: string) => string = (path) => readFileSync(path, 'utf8'),
 ): DetectorConfig {
-  const { value: parsed, problems } = parseConfig(EnvSchema, env);
+  const { value: parsed, problems } = parseConfig(EnvSchema, env, ENV_RENAMES);
   const kafkaSecurity = loadKafkaSecurity(env, problems);
   const policyFile = parsed?.DETECTOR_POLICY_FILE ?? env.DETECTOR_POLICY_FILE ?? DEFAULT_POLICY_FILE;
   let policy: Policy | undefined;

@@ -1,12 +1,20 @@
-import type { DeadLetter, Finding } from '@kaudit/audit-schema';
-import { createEngine, type Engine, type Policy } from '@kaudit/detection';
+import { decodeEnvelope, type Finding } from '@kaudit/audit-schema';
+import type { Policy } from '@kaudit/detection';
 import type { Liveness, Logger, Startup } from '@kaudit/service-kit';
-import { AppError, createStartup, DEFAULT_STARTUP_TIMEOUT_MS, ensureTopics } from '@kaudit/service-kit';
+import {
+  AppError,
+  buildDeadLetter,
+  createStartup,
+  DEFAULT_STARTUP_TIMEOUT_MS,
+  deadLetterMessage,
+} from '@kaudit/service-kit';
 import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
-import { changedStateMessages, type PartitionState, readChangelog } from './changelog';
+import { changedStateMessages } from './changelog';
 import { createCommitQueue, type Work } from './commit-queue';
-import { decodeEnvelope } from './decode-envelope';
 import type { DetectorMetrics } from './metrics';
+import { createPartitions } from './partitions';
+import { ensureDetectorTopics } from './topics';
+import { createTransactionCommit, errorType } from './transaction';
 
 export interface DetectorOptions {
   eventsTopic: string;
@@ -34,22 +42,6 @@ export interface Detector {
   stats(): { events: number; findings: number; partitions: number[] };
 }
 
-interface Partition {
-  engine: Engine;
-  sizes: Map<string, number>;
-  /** Wall-clock time of the last message, for the idle flush. */
-  lastArrival: number;
-  /**
-   * The transaction carrying this partition's last processed work, until it settles. No further work is
-   * computed from the engine before then: if it fails, the engine is dropped and restored.
-   */
-  inFlight?: Promise<void>;
-  /** A batch is being run through the engine (it yields to the event loop now and then). */
-  processing?: boolean;
-}
-
-/** State records are chunked so no record batch approaches the broker's message.max.bytes. */
-const MAX_SEND_BYTES = 512 * 1024;
 const METRICS_REFRESH_MS = 15_000;
 const YIELD_EVERY_MESSAGES = 1000;
 
@@ -73,8 +65,6 @@ export function createDetector(deps: {
 }): Detector {
   const { kafka, metrics, policy, options } = deps;
   const logger = deps.logger.child({ component: 'detector' });
-  const partitions = new Map<number, Partition>();
-  const restoring = new Map<number, Promise<PartitionState>>();
   let consumer: Consumer | undefined;
   let producer: Producer | undefined;
   let joined = false;
@@ -82,108 +72,33 @@ export function createDetector(deps: {
   let flushTimer: NodeJS.Timeout | undefined;
   let lastMetricsRefresh = 0;
   const totals = { events: 0, findings: 0 };
-
-  const restore = (wanted: number[]): Promise<Map<number, PartitionState>> => {
-    const started = Date.now();
-    return readChangelog({
-      kafka,
-      topic: options.stateTopic,
-      partitions: wanted,
-      groupPrefix: options.groupId,
-      logger,
-    }).then((states) => {
-      metrics.restoreSeconds.observe((Date.now() - started) / 1000);
-      for (const [partition, state] of states) {
-        logger.info(
-          { partition, identities: Object.keys(state.state.identities).length, ms: Date.now() - started },
-          'partition state restored',
-        );
-      }
-      return states;
-    });
+  const topics = {
+    eventsTopic: options.eventsTopic,
+    alertsTopic: options.alertsTopic,
+    dlqTopic: options.dlqTopic,
+    stateTopic: options.stateTopic,
   };
-
-  const startRestore = (wanted: number[]) => {
-    const all = restore(wanted);
-    for (const partition of wanted) {
-      restoring.set(
-        partition,
-        all.then((states) => states.get(partition)!),
-      );
-    }
-    // A failed restore is retried by the batch that needs it.
-    all.catch((err: unknown) => {
-      metrics.errors.inc({ stage: 'restore', type: errorType(err) });
-      logger.error({ err, partitions: wanted }, 'restoring partition state failed');
-      for (const partition of wanted) restoring.delete(partition);
-    });
-  };
-
-  const partitionFor = async (partition: number, heartbeat: () => Promise<void>): Promise<Partition> => {
-    const existing = partitions.get(partition);
-    if (existing) return existing;
-    if (!restoring.has(partition)) startRestore([partition]);
-    const pending = restoring.get(partition)!;
-    // kafkajs heartbeats between batches only: keep the membership alive while the changelog is read.
-    const beat = setInterval(() => void heartbeat().catch(() => undefined), 3000);
-    try {
-      const restored = await pending;
-      const created: Partition = {
-        engine: createEngine({ policy, state: restored.state }),
-        sizes: restored.sizes,
-        lastArrival: Date.now(),
-      };
-      partitions.set(partition, created);
-      return created;
-    } finally {
-      clearInterval(beat);
-      restoring.delete(partition);
-    }
-  };
-
-  /** Forgets in-memory state that may be ahead of what committed; it is restored from the changelog. */
-  const drop = (partition: number) => {
-    partitions.delete(partition);
-    restoring.delete(partition);
-    for (const gauge of [metrics.stateKeys, metrics.stateBytes, metrics.consumerLag]) {
-      gauge.remove({ partition: String(partition) });
-    }
-  };
-
-  const commit = async (work: Work) => {
-    const tx = await producer!.transaction();
-    try {
-      const batches: Array<{ topic: string; messages: Message[] }> = [];
-      if (work.findings.length > 0) {
-        batches.push({
-          topic: options.alertsTopic,
-          messages: work.findings.map((f) => ({ key: f.id, value: JSON.stringify(f) })),
-        });
-      }
-      if (work.deadLetters.length > 0) batches.push({ topic: options.dlqTopic, messages: work.deadLetters });
-      for (const chunk of chunkBySize(work.state, MAX_SEND_BYTES))
-        batches.push({ topic: options.stateTopic, messages: chunk });
-      // Uncompressed: gzip in kafkajs costs more CPU per batch than the transaction itself (see README).
-      for (const batch of batches) await tx.send(batch);
-      if (work.offsets.length > 0) {
-        await tx.sendOffsets({
-          consumerGroupId: options.groupId,
-          topics: [{ topic: options.eventsTopic, partitions: work.offsets }],
-        });
-      }
-      await tx.commit();
-    } catch (err) {
-      await tx
-        .abort()
-        .catch((abortError: unknown) => logger.warn({ err: abortError }, 'transaction abort failed'));
-      throw err;
-    }
-    for (const finding of work.findings)
-      metrics.findings.inc({ rule: finding.rule, severity: finding.severity });
-    totals.findings += work.findings.length;
-  };
+  const partitions = createPartitions({
+    kafka,
+    policy,
+    logger,
+    metrics,
+    stateTopic: options.stateTopic,
+    groupId: options.groupId,
+  });
   // Batches and idle flushes share the transactional producer: one transaction at a time, grouped.
-  const queue = createCommitQueue(commit);
+  const queue = createCommitQueue(
+    createTransactionCommit({
+      producer: () => producer!,
+      logger,
+      metrics,
+      topics,
+      groupId: options.groupId,
+      onCommitted: (findings) => {
+        totals.findings += findings.length;
+      },
+    }),
+  );
 
   /** Commits `work` of `numbers`; on failure those partitions' engines are dropped (then restored). */
   const submit = (numbers: number[], work: Work): Promise<void> => {
@@ -191,11 +106,11 @@ export function createDetector(deps: {
     const settled = done.then(
       () => undefined,
       () => {
-        for (const number of numbers) drop(number);
+        for (const number of numbers) partitions.drop(number);
       },
     );
     for (const number of numbers) {
-      const partition = partitions.get(number);
+      const partition = partitions.held(number);
       if (!partition) continue;
       partition.inFlight = settled;
       void settled.then(() => {
@@ -208,11 +123,11 @@ export function createDetector(deps: {
   const handleBatch = async ({ batch, resolveOffset, heartbeat }: EachBatchPayload) => {
     if (batch.messages.length === 0) return;
     const started = Date.now();
-    let partition = await partitionFor(batch.partition, heartbeat);
+    let partition = await partitions.get(batch.partition, heartbeat);
     // An idle flush of this partition may still be committing: wait, since its failure drops the engine.
     while (partition.inFlight) {
       await partition.inFlight;
-      partition = await partitionFor(batch.partition, heartbeat);
+      partition = await partitions.get(batch.partition, heartbeat);
     }
     const findings: Finding[] = [];
     const deadLetters: Message[] = [];
@@ -263,7 +178,7 @@ export function createDetector(deps: {
         cause: err,
       });
     }
-    if (deadLetters.length > 0) metrics.dropped.inc({ reason: 'invalid_envelope' }, deadLetters.length);
+    if (deadLetters.length > 0) metrics.deadLettered.inc({ reason: 'invalid_envelope' }, deadLetters.length);
     resolveOffset(lastOffset);
     totals.events += batch.messages.length;
     metrics.eventsReceived.inc(batch.messages.length);
@@ -278,7 +193,7 @@ export function createDetector(deps: {
     const findings: Finding[] = [];
     const state: Message[] = [];
     const touched: number[] = [];
-    for (const [number, partition] of partitions) {
+    for (const [number, partition] of partitions.entries()) {
       const idleMs = now - partition.lastArrival;
       if (idleMs < options.idleFlushMs || partition.processing || partition.inFlight) continue;
       const closed = partition.engine.flush({ idleMs });
@@ -297,55 +212,9 @@ export function createDetector(deps: {
         logger.error({ err, partitions: touched }, 'idle flush failed; partitions will be restored');
       }
     }
-    if (now - lastMetricsRefresh >= METRICS_REFRESH_MS) refreshStateMetrics(now);
-  };
-
-  const refreshStateMetrics = (now: number) => {
-    lastMetricsRefresh = now;
-    let pending = 0;
-    for (const [number, partition] of partitions) {
-      const stats = partition.engine.stats();
-      pending += stats.pending;
-      const label = { partition: String(number) };
-      metrics.stateKeys.set(label, stats.identities + stats.clusters);
-      let bytes = 0;
-      for (const size of partition.sizes.values()) bytes += size;
-      metrics.stateBytes.set(label, bytes);
-    }
-    metrics.pendingEvents.set(pending);
-  };
-
-  const ensureStateTopic = async () => {
-    await ensureTopics(kafka, [
-      { topic: options.eventsTopic },
-      { topic: options.alertsTopic },
-      { topic: options.dlqTopic },
-    ]);
-    const admin = kafka.admin();
-    await admin.connect();
-    try {
-      const count = async (topic: string) =>
-        (await admin.fetchTopicMetadata({ topics: [topic] })).topics[0]?.partitions.length ?? 0;
-      const events = await count(options.eventsTopic);
-      await ensureTopics(kafka, [
-        {
-          topic: options.stateTopic,
-          numPartitions: events,
-          configEntries: [
-            { name: 'cleanup.policy', value: 'compact' },
-            { name: 'max.message.bytes', value: String(8 * 1024 * 1024) },
-          ],
-        },
-      ]);
-      const state = await count(options.stateTopic);
-      if (state !== events) {
-        throw new AppError(
-          'KAUDIT_ERR_CONFIG',
-          `state topic ${options.stateTopic} has ${state} partitions but ${options.eventsTopic} has ${events}: they must match (state of events partition p lives in state partition p)`,
-        );
-      }
-    } finally {
-      await admin.disconnect();
+    if (now - lastMetricsRefresh >= METRICS_REFRESH_MS) {
+      lastMetricsRefresh = now;
+      partitions.refreshStateMetrics();
     }
   };
 
@@ -353,7 +222,7 @@ export function createDetector(deps: {
     async start() {
       const startup =
         deps.startup ?? createStartup({ logger: deps.logger, timeoutMs: DEFAULT_STARTUP_TIMEOUT_MS });
-      await startup.step('ensure topics', ensureStateTopic);
+      await startup.step('ensure topics', () => ensureDetectorTopics(kafka, topics));
       const transactional = kafka.producer({
         transactionalId: `${options.groupId}-${options.instanceId}`,
         idempotent: true,
@@ -376,9 +245,7 @@ export function createDetector(deps: {
       deps.liveness?.watchConsumer(events, 'events consumer');
       consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
         const assigned = payload.memberAssignment[options.eventsTopic] ?? [];
-        for (const number of [...partitions.keys()]) if (!assigned.includes(number)) drop(number);
-        const fresh = assigned.filter((p) => !partitions.has(p) && !restoring.has(p));
-        if (fresh.length > 0) startRestore(fresh);
+        partitions.assign(assigned);
         joined = true;
         logger.info({ partitions: assigned }, 'partitions assigned');
       });
@@ -416,7 +283,7 @@ export function createDetector(deps: {
 
     ready: () => joined && !stopping,
 
-    stats: () => ({ ...totals, partitions: [...partitions.keys()].sort((a, b) => a - b) }),
+    stats: () => ({ ...totals, partitions: partitions.numbers() }),
   };
 }
 
@@ -432,40 +299,13 @@ function deadLetter(
   } catch {
     // keep the text as it was
   }
-  const letter: DeadLetter = {
+  const letter = buildDeadLetter({
     source: 'detector',
     reason,
-    at: new Date().toISOString(),
     topic,
     partition,
     offset: message.offset,
     raw,
-  };
-  return { key: message.key, value: JSON.stringify(letter) };
-}
-
-function* chunkBySize(messages: Message[], maxBytes: number): Generator<Message[]> {
-  let chunk: Message[] = [];
-  let bytes = 0;
-  for (const message of messages) {
-    const size =
-      (typeof message.value === 'string' ? message.value.length : (message.value?.length ?? 0)) + 64;
-    if (chunk.length > 0 && bytes + size > maxBytes) {
-      yield chunk;
-      chunk = [];
-      bytes = 0;
-    }
-    chunk.push(message);
-    bytes += size;
-  }
-  if (chunk.length > 0) yield chunk;
-}
-
-function errorType(err: unknown): string {
-  return (
-    (err as { type?: string; code?: string }).type ??
-    (err as { code?: string }).code ??
-    (err as Error).name ??
-    'unknown'
-  );
+  });
+  return deadLetterMessage(letter, { key: message.key });
 }

@@ -1,24 +1,44 @@
-import { createMetrics } from '@kaudit/service-kit';
+import { alsoCount, createMetrics } from '@kaudit/service-kit';
 
 /** Every detector metric, in one place (README "Metrics" lists them). */
 export function createDetectorMetrics() {
   const m = createMetrics({ service: 'detector' });
+  // Deprecated: the detector drops nothing; what it counted here is what dead_lettered counts now.
+  const dropped = m.counter({
+    name: 'kaudit_detector_dropped_total',
+    help: 'Deprecated: the same count as kaudit_detector_dead_lettered_total (the detector drops nothing)',
+    labelNames: ['reason'] as const,
+  });
+  const sent = m.counter({
+    name: 'kaudit_detector_sent_total',
+    help: 'Findings produced to the alerts topic (all rules; findings_total has them by rule and severity)',
+  });
   return {
     registry: m.registry,
     eventsReceived: m.counter({
-      name: 'kaudit_detector_events_received_total',
+      name: 'kaudit_detector_received_total',
       help: 'Messages read from the events topic (rate() of it is events/s)',
+      deprecatedNames: ['kaudit_detector_events_received_total'],
     }),
-    dropped: m.counter({
-      name: 'kaudit_detector_dropped_total',
-      help: 'Messages not processed, by reason (invalid envelope: sent to the dead-letter topic)',
-      labelNames: ['reason'] as const,
-    }),
-    findings: m.counter({
-      name: 'kaudit_detector_findings_total',
-      help: 'Findings produced to the alerts topic, by rule and severity',
-      labelNames: ['rule', 'severity'] as const,
-    }),
+    dropped,
+    deadLettered: alsoCount(
+      m.counter({
+        name: 'kaudit_detector_dead_lettered_total',
+        help: 'Messages sent to the dead-letter topic, by reason (invalid_envelope)',
+        labelNames: ['reason'] as const,
+      }),
+      dropped,
+    ),
+    sent,
+    findings: alsoCount(
+      m.counter({
+        name: 'kaudit_detector_findings_total',
+        help: 'Findings produced to the alerts topic, by rule and severity',
+        labelNames: ['rule', 'severity'] as const,
+      }),
+      sent,
+      () => ({}),
+    ),
     errors: m.counter({
       name: 'kaudit_detector_errors_total',
       help: 'Failures, by stage (restore, transaction, flush) and type; the batch is retried',

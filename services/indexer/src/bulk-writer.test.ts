@@ -6,7 +6,7 @@ import { createBulkWriter, describe as describeError } from './bulk-writer';
 import { bulkLines } from './decode-message';
 import { createIndexerMetrics } from './metrics';
 
-const fixture = (name: string) => JSON.parse(readFileSync(join(__dirname, 'fixtures', name), 'utf8'));
+const fixture = (name: string) => JSON.parse(readFileSync(join(__dirname, '../test/fixtures', name), 'utf8'));
 
 function item(id: string) {
   return {

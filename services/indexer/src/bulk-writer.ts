@@ -1,4 +1,5 @@
 import { type Client, errors } from '@elastic/elasticsearch';
+import { backoffDelayMs } from '@kaudit/common';
 import type { Logger } from '@kaudit/service-kit';
 import type { BulkItem } from './decode-message';
 import type { IndexerMetrics } from './metrics';
@@ -55,7 +56,7 @@ export function createBulkWriter(options: BulkWriterOptions) {
   const initialDelayMs = options.initialDelayMs ?? 100;
   const random = options.random ?? Math.random;
   const backoff = (attempt: number) =>
-    Math.round(random() * Math.min(options.maxDelayMs, initialDelayMs * 2 ** Math.min(attempt, 30)));
+    backoffDelayMs(attempt, { initialDelayMs, maxDelayMs: options.maxDelayMs, random });
 
   async function write(items: BulkItem[], hooks: BulkWriteHooks): Promise<ItemResult[]> {
     const results: Array<ItemResult | undefined> = new Array(items.length);

@@ -13,9 +13,9 @@ import {
   envBoolean,
   envDurationMs,
   envInt,
-  envList,
   envOptional,
   type KafkaSecurity,
+  kafkaBrokersEnv,
   loadKafkaSecurity,
   parseConfig,
   startupTimeoutEnv,
@@ -33,7 +33,7 @@ const problemCheck =
 
 /** Keys are the variable names an operator sets (services/indexer/README.md lists them). */
 export const IndexerEnvSchema = z.object({
-  KAFKA_BROKERS: envList(['localhost:9092']).refine((list) => list.length > 0, 'needs at least one broker'),
+  ...kafkaBrokersEnv,
   ...startupTimeoutEnv,
   ES_NODE: z.string().min(1).default(DEFAULT_ES_NODE),
   ES_API_KEY: envOptional(),

@@ -1,5 +1,5 @@
-import { createLogger } from '@kaudit/service-kit';
-import { createLagSampler, partitionLags } from './consumer-lag';
+import { createLogger, partitionLags } from '@kaudit/service-kit';
+import { createLagSampler } from './consumer-lag';
 import { createIndexerMetrics } from './metrics';
 
 describe('indexer > consumer lag', () => {

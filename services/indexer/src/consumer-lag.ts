@@ -1,39 +1,6 @@
-import type { Logger } from '@kaudit/service-kit';
+import { type Logger, partitionLags } from '@kaudit/service-kit';
 import type { Admin } from 'kafkajs';
 import type { IndexerMetrics } from './metrics';
-
-export interface PartitionEnd {
-  partition: number;
-  high: string;
-  low: string;
-}
-
-export interface PartitionCommit {
-  partition: number;
-  /** "-1" when the group has committed nothing on the partition. */
-  offset: string;
-}
-
-/**
- * Messages each partition still has to go through: high watermark minus the committed offset, or
- * minus the low watermark when the group has committed nothing there yet (it starts from the
- * beginning). Never negative: retention may have deleted past an old commit.
- */
-export function partitionLags(
-  ends: PartitionEnd[],
-  commits: PartitionCommit[],
-): Array<{ partition: number; lag: number }> {
-  const committed = new Map(commits.map((c) => [c.partition, BigInt(c.offset)]));
-  return ends
-    .map((end) => {
-      const high = BigInt(end.high);
-      const low = BigInt(end.low);
-      const done = committed.get(end.partition) ?? -1n;
-      const from = done < 0n || done < low ? low : done;
-      return { partition: end.partition, lag: Number(high > from ? high - from : 0n) };
-    })
-    .sort((a, b) => a.partition - b.partition);
-}
 
 export interface LagSamplerOptions {
   admin: Pick<Admin, 'connect' | 'disconnect' | 'fetchTopicOffsets' | 'fetchOffsets'>;

@@ -3,7 +3,6 @@ import { type AuditEvent, type DeadLetter, DeadLetterSchema, type Envelope } fro
 import { dataStreamExists, dataStreamNames } from '@kaudit/es-resources';
 import { buildEvent, loadSampleEvents, stackEnv, waitFor } from '@kaudit/testkit';
 import type { Kafka, Producer } from 'kafkajs';
-import type { IndexerService } from './service';
 import {
   countDocs,
   createTopics,
@@ -15,7 +14,8 @@ import {
   type TestNames,
   testNames,
   waitForCommitted,
-} from './test-stack';
+} from '../test/stack';
+import type { IndexerService } from './service';
 
 const envelope = (event: AuditEvent, cluster = 'it'): Envelope => ({
   cluster,

@@ -8,14 +8,16 @@ export function createIndexerMetrics(metrics: Metrics = createMetrics({ service:
   return {
     registry: metrics.registry,
     received: metrics.counter({
-      name: 'kaudit_indexer_messages_received_total',
+      name: 'kaudit_indexer_received_total',
       help: 'Kafka messages received, by topic',
       labelNames: ['topic'],
+      deprecatedNames: ['kaudit_indexer_messages_received_total'],
     }),
     documents: metrics.counter({
-      name: 'kaudit_indexer_documents_total',
+      name: 'kaudit_indexer_sent_total',
       help: 'Documents Elasticsearch acknowledged: created, or duplicate (409: already stored), by kind (events|findings)',
       labelNames: ['kind', 'result'],
+      deprecatedNames: ['kaudit_indexer_documents_total'],
     }),
     documentsPerSecond: metrics.gauge({
       name: 'kaudit_indexer_documents_per_second',
@@ -38,8 +40,15 @@ export function createIndexerMetrics(metrics: Metrics = createMetrics({ service:
       labelNames: ['reason'],
     }),
     deadLetters: metrics.counter({
-      name: 'kaudit_indexer_dead_letters_total',
+      name: 'kaudit_indexer_dead_lettered_total',
       help: 'Messages sent to the dead-letter topic, by reason (invalid_message|rejected|retries_exhausted)',
+      labelNames: ['reason'],
+      deprecatedNames: ['kaudit_indexer_dead_letters_total'],
+    }),
+    /** Registered for the shared vocabulary; never counted: a document is retried or dead-lettered. */
+    dropped: metrics.counter({
+      name: 'kaudit_indexer_dropped_total',
+      help: 'Messages dropped, by reason: always 0, the indexer retries or dead-letters, never drops',
       labelNames: ['reason'],
     }),
     errors: metrics.counter({

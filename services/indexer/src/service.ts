@@ -2,11 +2,14 @@ import { applyResources, createEsClient, esAccessProblem } from '@kaudit/es-reso
 import {
   ConfigError,
   createKafka,
+  createLiveness,
+  createLogger,
   createStartup,
   ensureTopics,
   isTransientStartupError,
   type Liveness,
   type Logger,
+  type ShutdownStep,
   startOpsServer,
   verifyKafkaSecurity,
 } from '@kaudit/service-kit';
@@ -123,6 +126,34 @@ export async function startIndexerService(
     steps,
     stop: async () => {
       for (const step of steps) await step.run();
+    },
+  };
+}
+
+export interface IndexerServiceHandle {
+  logger: Logger;
+  liveness: Liveness;
+  /** Filled by start(): stop consuming, disconnect the dead-letter producer, close ES and the ops server. */
+  steps: ShutdownStep[];
+  start(): Promise<void>;
+}
+
+/** What main.ts runs: logger and liveness, then startIndexerService (above) on start(). */
+export function createIndexerService(
+  config: IndexerConfig,
+  deps: { logger?: Logger; liveness?: Liveness } = {},
+): IndexerServiceHandle {
+  const logger = deps.logger ?? createLogger({ service: 'indexer', level: config.logLevel });
+  const liveness = deps.liveness ?? createLiveness({ logger });
+  const steps: ShutdownStep[] = [];
+  return {
+    logger,
+    liveness,
+    steps,
+    async start() {
+      const service = await startIndexerService(config, logger, { liveness });
+      steps.push(...service.steps);
+      logger.info({ opsPort: service.opsPort }, 'indexer running');
     },
   };
 }

@@ -1,6 +1,7 @@
 import { createRedactor, DEFAULT_REDACTION_POLICY } from '@kaudit/redaction';
 import { createLogger } from '@kaudit/service-kit';
 import { buildEvent } from '@kaudit/testkit';
+import { rawConnection } from '../test/helpers';
 import { createApp } from './app';
 import { createAuthenticator, parseTokenFile } from './auth';
 import type { Admission } from './delivery';
@@ -8,7 +9,6 @@ import { createSinkMetrics } from './metrics';
 import { type SinkServer, startSinkServer } from './server';
 import { spoolFullError } from './spool';
 import type { OutMessage } from './spool-format';
-import { rawConnection } from './test-helpers';
 
 /**
  * Refusals before the body (issue 10, item 4), through the real server over raw sockets: what a

@@ -1,3 +1,4 @@
+import { withTimeout } from '@kaudit/common';
 import { AppError, createOpsRouter, type ErrorCode, isAppError, type Logger } from '@kaudit/service-kit';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import {
@@ -101,27 +102,15 @@ export function createApp(deps: AppDeps): express.Express {
     metrics.received.inc(items);
     metrics.batchSize.observe(items);
 
-    let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([
-        deps.delivery.deliver(result.messages),
-        new Promise<never>((_resolve, reject) => {
-          timer = setTimeout(
-            () =>
-              reject(
-                new AppError('KAUDIT_ERR_REQUEST_TIMEOUT', 'events could not be stored in time; retry', {
-                  statusCode: 503,
-                  retryAfterMs: 5000,
-                }),
-              ),
-            deps.requestTimeoutMs,
-          );
-        }),
-      ]);
+      await withTimeout(deps.delivery.deliver(result.messages), deps.requestTimeoutMs, () => {
+        throw new AppError('KAUDIT_ERR_REQUEST_TIMEOUT', 'events could not be stored in time; retry', {
+          statusCode: 503,
+          retryAfterMs: 5000,
+        });
+      });
     } catch (err) {
       return next(err);
-    } finally {
-      clearTimeout(timer);
     }
 
     metrics.accepted.inc(result.accepted);

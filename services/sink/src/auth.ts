@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import type { ErrorCode, Logger } from '@kaudit/service-kit';
+import { AppError, type ErrorCode, type Logger } from '@kaudit/service-kit';
 import { CLUSTER_NAME } from './config';
 
 /**
@@ -49,11 +49,12 @@ export function parseTokenFile(text: string): TokenEntry[] {
     if (line === '' || line.startsWith('#')) continue;
     const [token, cluster, extra] = line.split(/\s+/);
     if (extra !== undefined || (cluster !== undefined && !CLUSTER_NAME.test(cluster)))
-      throw new Error(`line ${index + 1}: expected "<token>" or "<token> <cluster>"`);
-    if (token!.length < 16) throw new Error(`line ${index + 1}: token is shorter than 16 characters`);
+      throw new AppError('KAUDIT_ERR_CONFIG', `line ${index + 1}: expected "<token>" or "<token> <cluster>"`);
+    if (token!.length < 16)
+      throw new AppError('KAUDIT_ERR_CONFIG', `line ${index + 1}: token is shorter than 16 characters`);
     entries.push({ digest: sha256(token!), cluster, line: index + 1 });
   }
-  if (entries.length === 0) throw new Error('no tokens in the file');
+  if (entries.length === 0) throw new AppError('KAUDIT_ERR_CONFIG', 'no tokens in the file');
   return entries;
 }
 

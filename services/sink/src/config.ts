@@ -10,6 +10,7 @@ import {
   envList,
   envOptional,
   type KafkaSecurity,
+  kafkaBrokersEnv,
   loadKafkaSecurity,
   parseConfig,
   startupTimeoutEnv,
@@ -47,7 +48,7 @@ function parseAllowedSubjects(list: string[], ctx: z.RefinementCtx): Map<string,
 
 /** Keys are the variable names an operator sets (services/sink/README.md lists them). */
 export const SinkEnvSchema = z.object({
-  KAFKA_BROKERS: envList(['localhost:9092']).refine((list) => list.length > 0, 'needs at least one broker'),
+  ...kafkaBrokersEnv,
   ...startupTimeoutEnv,
   SINK_PORT: envInt(8443, { min: 0, max: 65535 }),
   SINK_HOST: z.string().min(1).default('0.0.0.0'),

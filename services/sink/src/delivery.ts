@@ -1,5 +1,11 @@
-import type { DeadLetter } from '@kaudit/audit-schema';
-import { type AppError, isAppError, type Logger } from '@kaudit/service-kit';
+import { backoffDelayMs } from '@kaudit/common';
+import {
+  type AppError,
+  buildDeadLetter,
+  isAppError,
+  type Logger,
+  serializeDeadLetter,
+} from '@kaudit/service-kit';
 import type { SinkMetrics } from './metrics';
 import type { Sender } from './producer';
 import { type Spool, spoolFullError } from './spool';
@@ -118,8 +124,11 @@ export function createDelivery(options: DeliveryOptions): Delivery {
   }
 
   async function drainLoop(): Promise<void> {
-    let backoff = retryMs.initial;
-    let probeBackoff = retryMs.initial;
+    // Doubling without jitter: one sink, one spool, nobody to fall into lockstep with.
+    const delay = (attempt: number) =>
+      backoffDelayMs(attempt, { initialDelayMs: retryMs.initial, maxDelayMs: retryMs.max, jitter: 'none' });
+    let failures = 0;
+    let probeFailures = 0;
     while (!stopping) {
       if (spoolFault !== undefined) {
         // Not ready keeps requests (and their writes) away: only a write of our own can tell that the
@@ -129,14 +138,13 @@ export function createDelivery(options: DeliveryOptions): Delivery {
           () => false,
         );
         if (!healed) {
-          await waitForWork(probeBackoff);
-          probeBackoff = Math.min(retryMs.max, probeBackoff * 2);
+          await waitForWork(delay(probeFailures++));
           continue;
         }
-        probeBackoff = retryMs.initial;
+        probeFailures = 0;
       }
       if (spool.isEmpty() || !sender.isConnected()) {
-        await waitForWork(spool.isEmpty() ? 1000 : backoff);
+        await waitForWork(spool.isEmpty() ? 1000 : delay(failures));
         continue;
       }
       try {
@@ -152,15 +160,14 @@ export function createDelivery(options: DeliveryOptions): Delivery {
           await sendOneByOne(batch.messages);
         }
         await spool.ack(batch);
-        backoff = retryMs.initial;
+        failures = 0;
       } catch (err) {
         metrics.errors.inc({ stage: 'drain', type: isAppError(err) ? err.code : 'Error' });
         logger.warn(
-          { err, backoffMs: backoff, spoolBytes: spool.usedBytes() },
+          { err, backoffMs: delay(failures), spoolBytes: spool.usedBytes() },
           'spool drain failed: retrying',
         );
-        await waitForWork(backoff);
-        backoff = Math.min(retryMs.max, backoff * 2);
+        await waitForWork(delay(failures++));
       }
     }
   }
@@ -177,15 +184,14 @@ export function createDelivery(options: DeliveryOptions): Delivery {
           { err, topic: message.topic, key: message.key, bytes: message.value.length },
           'Kafka rejected a message: dead-lettering a note instead',
         );
-        const note: DeadLetter = {
+        const note = buildDeadLetter({
           source: 'sink',
           reason: `Kafka rejected the message for ${message.topic}: ${err.message}`,
-          at: new Date().toISOString(),
           topic: message.topic,
           raw: null,
-        };
+        });
         await sender
-          .send([{ topic: options.dlqTopic, key: message.key, value: JSON.stringify(note) }], {
+          .send([{ topic: options.dlqTopic, key: message.key, value: serializeDeadLetter(note) }], {
             path: 'drain',
           })
           .catch((noteErr: unknown) =>

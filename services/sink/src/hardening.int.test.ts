@@ -7,9 +7,9 @@ import { EnvelopeSchema, MAX_KEY_PART_CHARS } from '@kaudit/audit-schema';
 import { createKafka, ensureTopics } from '@kaudit/service-kit';
 import { buildEvent, loadSinkDefects, plantedSecrets, stackEnv, uniqueName } from '@kaudit/testkit';
 import pino from 'pino';
+import { insecureSinkEnv, postAudit, readTopic } from '../test/helpers';
 import { loadSinkConfig } from './config';
-import { type RunningSink, startSink } from './sink';
-import { insecureSinkEnv, postAudit, readTopic } from './test-helpers';
+import { type RunningSink, startSink } from './service';
 
 /**
  * Issue 10 against the real Kafka: the campaign's bodies leave no planted value on either topic, in

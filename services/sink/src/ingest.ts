@@ -1,6 +1,5 @@
 import {
   type AuditEvent,
-  type DeadLetter,
   type DecodedItem,
   type Envelope,
   parseAuditEvent,
@@ -8,6 +7,7 @@ import {
   TRUNCATED_ANNOTATION,
 } from '@kaudit/audit-schema';
 import type { RawRedactionResult, Redactor } from '@kaudit/redaction';
+import { buildDeadLetter, serializeDeadLetter } from '@kaudit/service-kit';
 import type { OutMessage } from './spool-format';
 
 /** Below the broker's default message.max.bytes (1048588) even before compression. */
@@ -69,19 +69,10 @@ export function createBatch(cluster: string, receivedAt: string, options: Ingest
   };
 
   const reject = (index: number, reason: string, raw: unknown) => {
-    const letter: DeadLetter = { source: 'sink', reason, at: receivedAt, cluster, raw };
-    let value: string;
-    try {
-      value = JSON.stringify(letter);
-      if (tooLarge(value, maxBytes))
-        value = JSON.stringify({ ...letter, raw: `[${value.length} characters withheld: too large]` });
-    } catch (error) {
-      letter.reason = `${reason}; the raw item could not be serialized (${errorName(error)})`;
-      letter.raw = null;
-      value = JSON.stringify(letter);
-    }
+    const letter = buildDeadLetter({ source: 'sink', reason, at: receivedAt, cluster, raw });
+    const value = serializeDeadLetter(letter, maxBytes);
     result.rejected += 1;
-    if (result.errors.length < MAX_ERRORS) result.errors.push({ index, reason: letter.reason });
+    if (result.errors.length < MAX_ERRORS) result.errors.push({ index, reason });
     result.messages.push({ topic: options.dlqTopic, key: cluster, value });
   };
 

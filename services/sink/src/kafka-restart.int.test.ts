@@ -7,9 +7,9 @@ import { promisify } from 'node:util';
 import { type AuditEvent, EnvelopeSchema } from '@kaudit/audit-schema';
 import { createKafka, createLogger, ensureTopics } from '@kaudit/service-kit';
 import { buildEvent, uniqueName, waitFor } from '@kaudit/testkit';
+import { insecureSinkEnv, postAudit, readTopic } from '../test/helpers';
 import { loadSinkConfig } from './config';
-import { type RunningSink, startSink } from './sink';
-import { insecureSinkEnv, postAudit, readTopic } from './test-helpers';
+import { type RunningSink, startSink } from './service';
 
 /**
  * A real broker stopped under a connected producer with requests in flight, then started again with

@@ -1,20 +1,12 @@
-import {
-  createLiveness,
-  createLogger,
-  registerShutdown,
-  runService,
-  suppressKafkajsTimeoutWarning,
-} from '@kaudit/service-kit';
-import { insecureWarnings, loadSinkConfig } from './config';
-import { startSink } from './sink';
+import { registerShutdown, runService, suppressKafkajsTimeoutWarning } from '@kaudit/service-kit';
+import { loadSinkConfig } from './config';
+import { createSinkService } from './service';
 
 suppressKafkajsTimeoutWarning();
 
 runService('sink', async () => {
   const config = loadSinkConfig();
-  const logger = createLogger({ service: 'sink', level: config.logLevel });
-  for (const warning of insecureWarnings(config)) logger.warn({ SINK_INSECURE_DEV: true }, warning);
-  const liveness = createLiveness({ logger });
-  const sink = await startSink(config, logger, { liveness });
-  registerShutdown({ logger, steps: sink.steps, timeoutMs: 30_000, liveness });
+  const service = createSinkService(config);
+  registerShutdown(service);
+  await service.start();
 });

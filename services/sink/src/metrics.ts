@@ -11,16 +11,18 @@ export function createSinkMetrics() {
       labelNames: ['status'],
     }),
     received: metrics.counter({
-      name: 'kaudit_sink_events_received_total',
+      name: 'kaudit_sink_received_total',
       help: 'Items received in request bodies (valid or not)',
+      deprecatedNames: ['kaudit_sink_events_received_total'],
     }),
     accepted: metrics.counter({
       name: 'kaudit_sink_events_accepted_total',
       help: 'Valid events acknowledged to the client (in Kafka or in the spool)',
     }),
     rejected: metrics.counter({
-      name: 'kaudit_sink_events_rejected_total',
+      name: 'kaudit_sink_dead_lettered_total',
       help: 'Invalid items sent to the dead-letter topic',
+      deprecatedNames: ['kaudit_sink_events_rejected_total'],
     }),
     redacted: metrics.counter({
       name: 'kaudit_sink_events_redacted_total',
@@ -47,9 +49,10 @@ export function createSinkMetrics() {
       labelNames: ['to'],
     }),
     sent: metrics.counter({
-      name: 'kaudit_sink_messages_sent_total',
+      name: 'kaudit_sink_sent_total',
       help: 'Messages Kafka acknowledged, by topic',
       labelNames: ['topic'],
+      deprecatedNames: ['kaudit_sink_messages_sent_total'],
     }),
     spoolBytes: metrics.gauge({
       name: 'kaudit_sink_spool_bytes',

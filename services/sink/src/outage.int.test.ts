@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { type AuditEvent, EnvelopeSchema } from '@kaudit/audit-schema';
 import { createKafka, createLogger, ensureTopics } from '@kaudit/service-kit';
 import { buildEvent, stackEnv, uniqueName, waitFor } from '@kaudit/testkit';
+import { closedPort, insecureSinkEnv, postAudit, readTopic } from '../test/helpers';
 import { loadSinkConfig } from './config';
-import { type RunningSink, startSink } from './sink';
-import { closedPort, insecureSinkEnv, postAudit, readTopic } from './test-helpers';
+import { type RunningSink, startSink } from './service';
 
 /**
  * Kafka unavailable, then back, without stopping the shared broker: a sink whose KAFKA_BROKERS is a

@@ -1,7 +1,11 @@
-import { AppError, createStartup, ensureTopics, type Logger, sleep } from '@kaudit/service-kit';
+import { backoffDelayMs, sleep, withTimeout } from '@kaudit/common';
+import { AppError, createStartup, ensureTopics, type Logger } from '@kaudit/service-kit';
 import { CompressionTypes, type Kafka, type Producer } from 'kafkajs';
 import type { SinkMetrics } from './metrics';
 import type { OutMessage } from './spool-format';
+
+/** Reconnecting to Kafka: 500 ms doubling to 30 s; the spool holds events meanwhile. */
+const RECONNECT_BACKOFF = { initialDelayMs: 500, maxDelayMs: 30_000, jitter: 'none' } as const;
 
 /**
  * The sink's only way to Kafka: a kafkajs idempotent producer (acks=-1, GZIP) behind a small queue
@@ -103,7 +107,7 @@ export function createKafkaSender(options: SenderOptions): Sender {
         } catch (err) {
           metrics.errors.inc({ stage: 'connect', type: (err as Error).name ?? 'Error' });
           logger.warn({ err, attempt }, 'cannot connect to Kafka: events go to the spool meanwhile');
-          await sleep(Math.min(30_000, 500 * 2 ** attempt), stopSignal.signal).catch(() => undefined);
+          await sleep(backoffDelayMs(attempt, RECONNECT_BACKOFF), stopSignal.signal).catch(() => undefined);
         }
       }
       if (!connected) return;
@@ -222,43 +226,33 @@ export function createKafkaSender(options: SenderOptions): Sender {
         });
       const { chunks, done } = enqueue(messages, path);
       if (timeoutMs === undefined) return done;
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<never>((_resolve, reject) => {
-        timer = setTimeout(() => {
-          const error = new AppError('KAUDIT_ERR_KAFKA', `Kafka did not acknowledge within ${timeoutMs} ms`, {
-            statusCode: 503,
-            retriable: true,
-          });
-          for (const chunk of chunks)
-            if (chunk.state === 'queued') {
-              chunk.state = 'cancelled';
-              chunk.reject(error);
-            }
-          reject(error);
-        }, timeoutMs);
-      });
       // The losing promise must not surface as an unhandled rejection.
       done.catch(() => undefined);
-      try {
-        await Promise.race([done, timeout]);
-      } finally {
-        clearTimeout(timer);
-      }
+      await withTimeout(done, timeoutMs, () => {
+        const error = new AppError('KAUDIT_ERR_KAFKA', `Kafka did not acknowledge within ${timeoutMs} ms`, {
+          statusCode: 503,
+          retriable: true,
+        });
+        for (const chunk of chunks)
+          if (chunk.state === 'queued') {
+            chunk.state = 'cancelled';
+            chunk.reject(error);
+          }
+        throw error;
+      });
     },
     async stop(timeoutMs = 10_000) {
       stopped = true;
       stopSignal.abort();
       if (inFlight > 0 || queue.some((chunk) => chunk.state === 'queued')) {
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([
+        // Past the timeout, what is still in flight is abandoned: stopping must not hang.
+        await withTimeout(
           new Promise<void>((resolve) => {
             idle = resolve;
           }),
-          new Promise<void>((resolve) => {
-            timer = setTimeout(resolve, timeoutMs);
-          }),
-        ]);
-        clearTimeout(timer);
+          timeoutMs,
+          () => undefined,
+        );
       }
       connected = false;
       await producer.disconnect();

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '@kaudit/service-kit';
 import { type DevCerts, ensureDevCerts, waitFor } from '@kaudit/testkit';
+import { rawConnection } from '../test/helpers';
 import { type SinkServer, startSinkServer } from './server';
-import { rawConnection } from './test-helpers';
 
 /** The server alone (no Kafka): certificate rotation without a restart. */
 describe('sink > server', () => {

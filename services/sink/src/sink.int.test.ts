@@ -23,9 +23,9 @@ import {
   uniqueName,
 } from '@kaudit/testkit';
 import pino from 'pino';
+import { postAudit, readTopic } from '../test/helpers';
 import { loadSinkConfig } from './config';
-import { type RunningSink, startSink } from './sink';
-import { postAudit, readTopic } from './test-helpers';
+import { type RunningSink, startSink } from './service';
 
 const { kafkaBrokers } = stackEnv();
 const CLUSTER = 'it-cluster';

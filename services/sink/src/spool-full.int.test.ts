@@ -4,9 +4,9 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createKafka, createLogger, ensureTopics } from '@kaudit/service-kit';
 import { buildEvent, stackEnv, uniqueName, waitFor } from '@kaudit/testkit';
+import { closedPort, insecureSinkEnv, postAudit } from '../test/helpers';
 import { loadSinkConfig } from './config';
-import { type RunningSink, startSink } from './sink';
-import { closedPort, insecureSinkEnv, postAudit } from './test-helpers';
+import { type RunningSink, startSink } from './service';
 
 /**
  * A full spool under a burst (issue 10, item 4): Kafka unreachable (a sink whose KAFKA_BROKERS is a

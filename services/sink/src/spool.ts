@@ -1,9 +1,10 @@
-import { type FileHandle, mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AppError, type Logger } from '@kaudit/service-kit';
 import { readRecord, syncDir, writeAll } from './spool-file';
 import { encodeRecord, type OutMessage } from './spool-format';
 import { lockSpoolDir, type SpoolLock } from './spool-lock';
+import { HEAD_FILE, type Position, recoverSegments, type Segment, segmentName } from './spool-recovery';
 
 /**
  * Durable append-only spool for when Kafka cannot take events. Records are appended to numbered
@@ -39,27 +40,11 @@ export interface SpoolBatch {
   end: Position;
 }
 
-interface Position {
-  segment: number;
-  offset: number;
-}
-
-interface Segment {
-  id: number;
-  fh: FileHandle;
-  /** Bytes of whole, fsync'd records; reads never go past it. */
-  size: number;
-}
-
 interface Pending {
   record: Buffer;
   resolve: () => void;
   reject: (error: unknown) => void;
 }
-
-const SEGMENT = /^segment-(\d{12})\.log$/;
-const segmentName = (id: number) => `segment-${String(id).padStart(12, '0')}.log`;
-const HEAD_FILE = 'head.json';
 
 export function spoolFullError(maxBytes: number): AppError {
   return new AppError('KAUDIT_ERR_SPOOL', `spool is full (${maxBytes} bytes); retry later`, {
@@ -319,30 +304,15 @@ export class Spool {
   }
 
   private async recover(): Promise<void> {
-    const { dir } = this.options;
-    const ids = (await readdir(dir))
-      .map((name) => SEGMENT.exec(name)?.[1])
-      .filter((id): id is string => id !== undefined)
-      .map(Number)
-      .sort((a, b) => a - b);
-    const head = await this.readHead();
-    for (const id of ids) {
-      if (head && id < head.segment) {
-        await unlink(join(dir, segmentName(id)));
-        continue;
-      }
-      const fh = await open(join(dir, segmentName(id)), 'r+');
-      const isLast = id === ids[ids.length - 1];
-      const { size, boundaries } = await this.scan(fh, id, isLast);
-      const segment = { id, fh, size };
-      this.segments.push(segment);
-      if (head?.segment === id) {
-        // Resume at the last record boundary at or before the saved offset (re-sending beats losing).
-        this.head = { segment: id, offset: boundaries.filter((b) => b <= head.offset).pop() ?? 0 };
-      }
-    }
+    const { segments, head, saved } = await recoverSegments({
+      dir: this.options.dir,
+      logger: this.logger,
+      ...(this.options.onCorrupt ? { onCorrupt: this.options.onCorrupt } : {}),
+    });
+    this.segments.push(...segments);
+    if (head) this.head = head;
     if (this.segments.length === 0) {
-      await this.addSegment(head?.segment ?? 1);
+      await this.addSegment(saved?.segment ?? 1);
       this.head = { segment: this.segments[0]!.id, offset: 0 };
     } else if (!this.segments.some((s) => s.id === this.head.segment)) {
       this.head = { segment: this.segments[0]!.id, offset: 0 };
@@ -355,62 +325,6 @@ export class Spool {
         { bytes: used, segments: this.segments.length },
         'spool holds events from before the restart: draining',
       );
-  }
-
-  private async readHead(): Promise<Position | undefined> {
-    let text: string;
-    try {
-      text = await readFile(join(this.options.dir, HEAD_FILE), 'utf8');
-    } catch {
-      return undefined;
-    }
-    try {
-      const value = JSON.parse(text) as Partial<Position>;
-      if (Number.isInteger(value.segment) && Number.isInteger(value.offset) && value.offset! >= 0)
-        return { segment: value.segment!, offset: value.offset! };
-    } catch {
-      // fall through
-    }
-    this.logger.error(
-      { file: HEAD_FILE },
-      'spool head is unreadable: draining from the oldest segment (duplicates possible)',
-    );
-    return undefined;
-  }
-
-  /** Validates every record; truncates a torn tail of the last segment. */
-  private async scan(
-    fh: FileHandle,
-    id: number,
-    isLast: boolean,
-  ): Promise<{ size: number; boundaries: number[] }> {
-    const fileSize = (await fh.stat()).size;
-    const boundaries = [0];
-    let offset = 0;
-    while (offset < fileSize) {
-      const record = await readRecord(fh, offset, fileSize);
-      if (!record.ok) {
-        const lost = fileSize - offset;
-        if (isLast) {
-          this.logger.warn(
-            { segment: id, offset, bytes: lost, reason: record.reason },
-            'torn record at the end of the spool (never acknowledged): truncating',
-          );
-          await fh.truncate(offset);
-          await fh.sync();
-        } else {
-          this.logger.error(
-            { segment: id, offset, bytes: lost, reason: record.reason },
-            'corrupt spool record: skipping the rest of the segment',
-          );
-          this.options.onCorrupt?.(lost, record.reason);
-        }
-        break;
-      }
-      offset += record.bytes;
-      boundaries.push(offset);
-    }
-    return { size: offset, boundaries };
   }
 }
 

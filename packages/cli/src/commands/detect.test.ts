@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { type AuditEvent, FindingSchema } from '@kaudit/audit-schema';
+import { decodeEngineState, encodeIdentity } from '@kaudit/detection';
 import { buildEvent, samplesDir } from '@kaudit/testkit';
 import { type DetectOptions, runDetect } from './detect';
 
@@ -82,6 +83,30 @@ describe('cli > detect', () => {
     // Without the state the second week is the cluster's first: learning, nothing is new.
     const fresh = await detect({ files: [second] });
     expect(fresh.stdout).not.toMatch(/secret-new-source-ip/);
+  });
+
+  it('--state reads the JSON object format of earlier versions and writes the changelog encoding', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kaudit-state-'));
+    const state = join(dir, 'state.json');
+    const first = join(dir, 'week1.jsonl');
+    const second = join(dir, 'week2.jsonl');
+    writeFileSync(first, lines([at('2026-01-01T10:00:00Z', { sourceIPs: ['203.0.113.10'] })]));
+    writeFileSync(second, lines([at('2026-01-12T10:00:00Z', { sourceIPs: ['198.51.100.7'] })]));
+    await detect({ files: [first], state });
+    // The file an earlier kaudit wrote: the same state with every identity as a plain object.
+    const current = JSON.parse(readFileSync(state, 'utf8'));
+    const upgraded = decodeEngineState(readFileSync(state, 'utf8'));
+    writeFileSync(state, JSON.stringify({ ...current, identities: upgraded.identities }));
+    expect(Object.values(JSON.parse(readFileSync(state, 'utf8')).identities)[0]).not.toBeInstanceOf(Array);
+
+    const continued = await detect({ files: [second], state });
+    expect(continued.stdout).toMatch(/known addresses: 203\.0\.113\.10/);
+    const rewritten = JSON.parse(readFileSync(state, 'utf8'));
+    expect(rewritten.version).toBe(1);
+    expect(Object.values(rewritten.identities)[0]).toBeInstanceOf(Array);
+    expect(Object.values(rewritten.identities)[0]).toEqual(
+      JSON.parse(encodeIdentity(Object.values(decodeEngineState(JSON.stringify(rewritten)).identities)[0]!)),
+    );
   });
 
   it('rejects a bad policy naming the key', async () => {

@@ -1,7 +1,13 @@
 import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { type Finding, parseAuditEvent } from '@kaudit/audit-schema';
-import { createEngine, type EngineState, loadPolicyText } from '@kaudit/detection';
+import {
+  createEngine,
+  decodeEngineState,
+  type EngineState,
+  encodeEngineState,
+  loadPolicyText,
+} from '@kaudit/detection';
 import { Presets, SingleBar } from 'cli-progress';
 import { type Command, Option } from 'commander';
 import { readAuditFiles } from '../read-audit-files';
@@ -92,16 +98,15 @@ export function registerDetect(program: Command): void {
     });
 }
 
+/** Identities in the detector's changelog encoding (state-codec.ts); files with plain objects still read. */
 function loadState(path: string): EngineState {
-  const state = JSON.parse(readFileSync(path, 'utf8')) as EngineState;
-  if (state.version !== 1) throw new Error(`${path}: unsupported state version ${String(state.version)}`);
-  return state;
+  return decodeEngineState(readFileSync(path, 'utf8'), path);
 }
 
 /** Written beside the target and renamed, so an interrupted run never leaves half a state file. */
 function saveState(path: string, state: EngineState): void {
   const temporary = `${path}.${process.pid}.tmp`;
-  writeFileSync(temporary, JSON.stringify(state));
+  writeFileSync(temporary, encodeEngineState(state));
   renameSync(temporary, path);
 }
 

@@ -1,3 +1,4 @@
+import { AppError } from '@kaudit/common';
 import {
   type ApplyLogger,
   type ApplyResult,
@@ -60,7 +61,11 @@ export async function runEsSetup(
   log: (line: string) => void,
 ): Promise<ApplyResult> {
   const problems = esSetupProblems(options, env);
-  if (problems.length > 0) throw new Error(`invalid options:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  if (problems.length > 0)
+    throw new AppError(
+      'KAUDIT_ERR_CONFIG',
+      `invalid options:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+    );
   const connection = connectionFromEnv(env);
   const client = createEsClient({ ...connection, maxRetries: 2 });
   const logger: ApplyLogger = {

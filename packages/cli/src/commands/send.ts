@@ -1,10 +1,19 @@
 import { readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import http from 'node:http';
-import https from 'node:https';
+import { AppError } from '@kaudit/common';
 import { SingleBar } from 'cli-progress';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { type ReadAuditFilesOptions, readAuditFiles } from '../read-audit-files';
+import {
+  DeliveryFailedError,
+  MAX_BATCH_EVENTS,
+  type SendFilesResult,
+  type SendSummary,
+  sendFiles,
+} from './batches';
+import { API_SERVER_RETRY } from './webhook-client';
+
+export * from './batches';
+export * from './webhook-client';
 
 /**
  * `kaudit send`: replays audit logs into a kaudit sink (or any audit webhook) the way kube-apiserver's
@@ -13,426 +22,6 @@ import { type ReadAuditFilesOptions, readAuditFiles } from '../read-audit-files'
  * server), honouring Retry-After on 429/5xx. Unlike the API server, it stops at once on answers a retry
  * cannot change (400, 401, 403, 404, 413, 415) and never drops a batch silently: it exits non-zero.
  */
-
-export const MAX_BATCH_EVENTS = 400;
-/** kube-apiserver's --audit-webhook-truncate-max-batch-size default: a batch never grows past it. */
-export const MAX_BATCH_BYTES = 10 * 1024 * 1024;
-
-export interface RetryBudget {
-  /** Attempts in all, the first included. */
-  attempts: number;
-  initialDelayMs: number;
-  factor: number;
-  /** Fraction of random extra delay (0.2 = up to 20 % longer), so senders do not retry in lockstep. */
-  jitter: number;
-  /** A Retry-After longer than this is not waited for: the batch fails. */
-  maxRetryAfterMs: number;
-}
-
-/** The API server's webhook backoff: 10 s, ×1.5, 5 attempts, jitter 0.2. */
-export const API_SERVER_RETRY: RetryBudget = {
-  attempts: 5,
-  initialDelayMs: 10_000,
-  factor: 1.5,
-  jitter: 0.2,
-  maxRetryAfterMs: 10 * 60_000,
-};
-
-export interface WebhookOptions {
-  /** Endpoint, e.g. https://127.0.0.1:8443/audit. */
-  url: string;
-  /** PEM contents (not paths) of the client certificate, its key, and the CA to trust. */
-  cert?: string | Buffer;
-  key?: string | Buffer;
-  ca?: string | Buffer;
-  token?: string;
-  /** Per attempt; the API server waits 30 s. */
-  timeoutMs?: number;
-  /** Batches in flight at once. */
-  concurrency?: number;
-  userAgent?: string;
-}
-
-export interface BatchReply {
-  status: number;
-  /** Events the receiver accepted / rejected (dead-lettered), when its reply says so. */
-  accepted: number;
-  rejected: number;
-  body: unknown;
-}
-
-export class SendError extends Error {
-  constructor(
-    message: string,
-    readonly retriable: boolean,
-    readonly status?: number,
-    readonly retryAfterMs?: number,
-  ) {
-    super(message);
-    this.name = 'SendError';
-  }
-}
-
-/** Statuses kube-apiserver counts as success. */
-const isSuccess = (status: number) => status >= 200 && status <= 206;
-const isRetriableStatus = (status: number) =>
-  status >= 500 || status === 408 || status === 425 || status === 429;
-
-export interface WebhookClient {
-  /** One attempt: POSTs the items (each already JSON) as an EventList; throws SendError unless 200-206. */
-  post(serializedItems: readonly string[]): Promise<BatchReply>;
-  close(): void;
-}
-
-export function createWebhookClient(options: WebhookOptions): WebhookClient {
-  const url = new URL(options.url);
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new SendError(`--to must be an http(s) URL (got ${options.url})`, false);
-  }
-  if (url.search) {
-    // kube-apiserver drops query strings from the webhook URL; a token there would be lost (or leaked).
-    throw new SendError('--to must not carry a query string: use --token-file for a bearer token', false);
-  }
-  const secure = url.protocol === 'https:';
-  const concurrency = options.concurrency ?? 1;
-  const agent = secure
-    ? new https.Agent({
-        keepAlive: true,
-        maxSockets: concurrency,
-        ...(options.cert ? { cert: options.cert } : {}),
-        ...(options.key ? { key: options.key } : {}),
-        ...(options.ca ? { ca: options.ca } : {}),
-      })
-    : new http.Agent({ keepAlive: true, maxSockets: concurrency });
-  const timeoutMs = options.timeoutMs ?? 30_000;
-  const headers: Record<string, string> = {
-    'Content-Type': 'application/json',
-    Accept: 'application/json',
-    'User-Agent': options.userAgent ?? 'kaudit-send',
-  };
-  if (options.token) headers.Authorization = `Bearer ${options.token}`;
-
-  const post = (serializedItems: readonly string[]): Promise<BatchReply> => {
-    const body = eventListBody(serializedItems);
-    return new Promise<BatchReply>((resolve, reject) => {
-      const request = (secure ? https : http).request(url, {
-        method: 'POST',
-        agent,
-        headers: { ...headers, 'Content-Length': String(Buffer.byteLength(body)) },
-        timeout: timeoutMs,
-      });
-      request.once('timeout', () =>
-        request.destroy(new SendError(`no answer from ${url.origin} within ${timeoutMs} ms`, true)),
-      );
-      request.once('error', (error) => {
-        if (error instanceof SendError) return reject(error);
-        const code = (error as NodeJS.ErrnoException).code;
-        // TLS problems are configuration problems: retrying will not fix a wrong CA or certificate.
-        const tls = /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO|HOSTNAME|ALTNAME/i.test(
-          `${code ?? ''} ${error.message}`,
-        );
-        reject(new SendError(`${url.origin}: ${error.message}${code ? ` (${code})` : ''}`, !tls));
-      });
-      request.once('response', (response) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.once('error', (error) => reject(new SendError(`${url.origin}: ${error.message}`, true)));
-        response.once('end', () => {
-          const status = response.statusCode ?? 0;
-          const text = Buffer.concat(chunks).toString('utf8');
-          const parsed = parseJson(text);
-          if (isSuccess(status)) {
-            resolve({ status, ...countsOf(parsed, serializedItems.length), body: parsed ?? text });
-            return;
-          }
-          // Sinks before the 200-with-counts answer sent 400 to a batch with no valid event, having
-          // dead-lettered every item: received, its events rejected. Not a delivery failure; no retry helps.
-          if (status === 400 && hasCounts(parsed)) {
-            resolve({ status, ...countsOf(parsed, serializedItems.length), body: parsed });
-            return;
-          }
-          const retryAfterMs = parseRetryAfterMs(response.headers['retry-after']);
-          const reason = describeFailure(parsed, text);
-          reject(
-            new SendError(
-              `${url.origin}${url.pathname} answered ${status}${reason ? `: ${reason}` : ''}`,
-              isRetriableStatus(status),
-              status,
-              retryAfterMs,
-            ),
-          );
-        });
-      });
-      request.end(body);
-    });
-  };
-
-  return { post, close: () => agent.destroy() };
-}
-
-function eventListBody(serializedItems: readonly string[]): string {
-  return `{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":[${serializedItems.join(',')}]}`;
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return text ? JSON.parse(text) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function hasCounts(body: unknown): boolean {
-  const reply = body as { accepted?: unknown; rejected?: unknown } | undefined;
-  return typeof reply?.accepted === 'number' && typeof reply.rejected === 'number';
-}
-
-/** The sink replies { accepted, rejected, ... }; another receiver's 2xx counts every event as accepted. */
-function countsOf(body: unknown, sent: number): { accepted: number; rejected: number } {
-  const reply = (body ?? {}) as { accepted?: unknown; rejected?: unknown };
-  const accepted = typeof reply.accepted === 'number' ? reply.accepted : undefined;
-  const rejected = typeof reply.rejected === 'number' ? reply.rejected : undefined;
-  if (accepted === undefined && rejected === undefined) return { accepted: sent, rejected: 0 };
-  return { accepted: accepted ?? sent - (rejected ?? 0), rejected: rejected ?? sent - (accepted ?? 0) };
-}
-
-/** The sink's error answers are {error: {code, message}}; other receivers' {message} or plain text. */
-function describeFailure(body: unknown, text: string): string {
-  const outer = body as { error?: unknown } | undefined;
-  const inner = typeof outer?.error === 'object' && outer.error !== null ? outer.error : body;
-  const reply = inner as { message?: unknown; error?: unknown; code?: unknown } | undefined;
-  const message =
-    typeof reply?.message === 'string'
-      ? reply.message
-      : typeof reply?.error === 'string'
-        ? reply.error
-        : undefined;
-  const code = typeof reply?.code === 'string' ? `${reply.code}: ` : '';
-  const excerpt = message ?? text.replace(/\s+/g, ' ').trim().slice(0, 200);
-  return excerpt ? `${code}${excerpt}` : '';
-}
-
-/** Retry-After as seconds or an HTTP date, in milliseconds from now. */
-export function parseRetryAfterMs(
-  header: string | string[] | undefined,
-  now = Date.now(),
-): number | undefined {
-  const value = Array.isArray(header) ? header[0] : header;
-  if (!value) return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
-}
-
-/** Delay before attempt `attempt + 1` (attempt counts from 1): the server's Retry-After wins when it sent one. */
-export function backoffDelayMs(
-  budget: RetryBudget,
-  attempt: number,
-  retryAfterMs?: number,
-  random: () => number = Math.random,
-): number {
-  if (retryAfterMs !== undefined) return retryAfterMs;
-  const base = budget.initialDelayMs * budget.factor ** (attempt - 1);
-  return Math.round(base * (1 + budget.jitter * random()));
-}
-
-export interface SendProgress {
-  batches: number;
-  events: number;
-  /** JSON bytes of the events delivered. */
-  bytes: number;
-}
-
-export interface SendItemsOptions extends WebhookOptions {
-  batchSize?: number;
-  maxBatchBytes?: number;
-  retry?: Partial<RetryBudget>;
-  signal?: AbortSignal;
-  onRetry?(info: { attempt: number; delayMs: number; error: SendError; events: number }): void;
-  /** After each delivered batch. */
-  onProgress?(progress: SendProgress): void;
-  /** Waits between retries; tests inject a fake. */
-  sleep?(ms: number, signal?: AbortSignal): Promise<void>;
-  /** Posts the batches; defaults to an HTTP(S) client for `url` (tests inject a fake). */
-  client?: WebhookClient;
-}
-
-export interface SendSummary {
-  batches: number;
-  /** Events posted in batches the receiver answered 2xx. */
-  sent: number;
-  accepted: number;
-  rejected: number;
-  /** Attempts that failed and were retried. */
-  retries: number;
-}
-
-export class DeliveryFailedError extends Error {
-  constructor(
-    message: string,
-    readonly summary: SendSummary,
-    override readonly cause: SendError,
-  ) {
-    super(message);
-    this.name = 'DeliveryFailedError';
-  }
-}
-
-/**
- * Sends raw audit events (anything JSON; the receiver validates) in EventList batches, `concurrency`
- * batches in flight at once. Resolves with what the receiver said; rejects with DeliveryFailedError as
- * soon as one batch fails for good (its budget spent, or an answer a retry cannot change).
- */
-export async function sendItems(
-  items: AsyncIterable<unknown> | Iterable<unknown>,
-  options: SendItemsOptions,
-): Promise<SendSummary> {
-  const batchSize = options.batchSize ?? MAX_BATCH_EVENTS;
-  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_BATCH_EVENTS) {
-    throw new SendError(`batch size must be 1-${MAX_BATCH_EVENTS} (the API server's maximum)`, false);
-  }
-  const maxBatchBytes = options.maxBatchBytes ?? MAX_BATCH_BYTES;
-  const budget: RetryBudget = { ...API_SERVER_RETRY, ...options.retry };
-  const sleep = options.sleep ?? defaultSleep;
-  const concurrency = Math.max(1, options.concurrency ?? 1);
-  const client = options.client ?? createWebhookClient({ ...options, concurrency });
-  const summary: SendSummary = { batches: 0, sent: 0, accepted: 0, rejected: 0, retries: 0 };
-  const progress: SendProgress = { batches: 0, events: 0, bytes: 0 };
-  const inFlight = new Set<Promise<void>>();
-  let failure: DeliveryFailedError | undefined;
-
-  const deliver = async (serialized: string[], bytes: number) => {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const reply = await client.post(serialized);
-        summary.batches += 1;
-        summary.sent += serialized.length;
-        summary.accepted += reply.accepted;
-        summary.rejected += reply.rejected;
-        progress.batches += 1;
-        progress.events += serialized.length;
-        progress.bytes += bytes;
-        options.onProgress?.({ ...progress });
-        return;
-      } catch (error) {
-        const sendError = error instanceof SendError ? error : new SendError(String(error), true);
-        const tooLong =
-          sendError.retryAfterMs !== undefined && sendError.retryAfterMs > budget.maxRetryAfterMs;
-        if (
-          !sendError.retriable ||
-          attempt >= budget.attempts ||
-          tooLong ||
-          options.signal?.aborted ||
-          failure
-        ) {
-          const why = !sendError.retriable
-            ? 'a retry cannot change this answer'
-            : tooLong
-              ? `Retry-After ${Math.round(sendError.retryAfterMs! / 1000)} s exceeds the ${Math.round(budget.maxRetryAfterMs / 1000)} s limit`
-              : `gave up after ${attempt} attempt${attempt === 1 ? '' : 's'}`;
-          failure ??= new DeliveryFailedError(
-            `a batch of ${serialized.length} events was not delivered (${why}): ${sendError.message}`,
-            summary,
-            sendError,
-          );
-          return;
-        }
-        const delayMs = backoffDelayMs(budget, attempt, sendError.retryAfterMs);
-        summary.retries += 1;
-        options.onRetry?.({ attempt, delayMs, error: sendError, events: serialized.length });
-        await sleep(delayMs, options.signal).catch(() => undefined);
-      }
-    }
-  };
-
-  const dispatch = async (serialized: string[], bytes: number) => {
-    const task = deliver(serialized, bytes).finally(() => inFlight.delete(task));
-    inFlight.add(task);
-    if (inFlight.size >= concurrency) await Promise.race(inFlight);
-  };
-
-  try {
-    let batch: string[] = [];
-    let batchBytes = 0;
-    for await (const item of items) {
-      if (failure || options.signal?.aborted) break;
-      const text = JSON.stringify(item);
-      const bytes = Buffer.byteLength(text) + 1;
-      if (batch.length > 0 && (batch.length >= batchSize || batchBytes + bytes > maxBatchBytes)) {
-        await dispatch(batch, batchBytes);
-        batch = [];
-        batchBytes = 0;
-      }
-      batch.push(text);
-      batchBytes += bytes;
-    }
-    if (batch.length > 0 && !failure && !options.signal?.aborted) await dispatch(batch, batchBytes);
-    await Promise.all(inFlight);
-  } finally {
-    client.close();
-  }
-  if (failure) throw failure;
-  if (options.signal?.aborted)
-    throw new DeliveryFailedError('interrupted', summary, new SendError('interrupted', false));
-  return summary;
-}
-
-function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        reject(signal.reason);
-      },
-      { once: true },
-    );
-  });
-}
-
-export interface SendFilesResult extends SendSummary {
-  /** Lines or records that could not be read as JSON: reported, not sent. */
-  unreadable: number;
-}
-
-/**
- * Sends audit log files (JSON lines, EventList JSON, '-' for stdin: whatever `kaudit detect` reads).
- * Unreadable records are reported through onUnreadable and counted; they cannot be sent.
- */
-export interface SendFilesOptions extends SendItemsOptions, ReadAuditFilesOptions {
-  onUnreadable?(record: { file: string; line: number; error: string }): void;
-}
-
-export async function sendFiles(
-  files: readonly string[],
-  options: SendFilesOptions,
-): Promise<SendFilesResult> {
-  let unreadable = 0;
-  const readOptions: ReadAuditFilesOptions = {
-    ...(options.stdin ? { stdin: options.stdin } : {}),
-    ...(options.onBytes ? { onBytes: options.onBytes } : {}),
-  };
-  async function* items() {
-    for await (const record of readAuditFiles(files, readOptions)) {
-      if ('error' in record) {
-        unreadable += 1;
-        options.onUnreadable?.({ file: record.file, line: record.line, error: record.error });
-        continue;
-      }
-      yield record.raw;
-    }
-  }
-  try {
-    const summary = await sendItems(items(), options);
-    return { ...summary, unreadable };
-  } catch (error) {
-    if (error instanceof DeliveryFailedError) Object.assign(error.summary, { unreadable });
-    throw error;
-  }
-}
 
 /** Larger inputs than this get a progress bar (when stderr is a terminal). */
 const PROGRESS_MIN_BYTES = 4 * 1024 * 1024;
@@ -465,7 +54,11 @@ function readPem(flag: string, file: string | undefined): Buffer | undefined {
   try {
     return readFileSync(file);
   } catch (error) {
-    throw new Error(`${flag} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new AppError(
+      'KAUDIT_ERR_INPUT',
+      `${flag} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      { cause: error },
+    );
   }
 }
 
@@ -517,12 +110,13 @@ export function registerSend(program: Command): void {
 
 async function runSend(files: string[], options: SendCommandOptions): Promise<number> {
   if ((options.cert === undefined) !== (options.key === undefined)) {
-    throw new Error('--cert and --key go together');
+    throw new AppError('KAUDIT_ERR_CONFIG', '--cert and --key go together');
   }
   const token = options.tokenFile
     ? readPem('--token-file', options.tokenFile)?.toString('utf8').trim()
     : undefined;
-  if (options.tokenFile && !token) throw new Error(`--token-file ${options.tokenFile} is empty`);
+  if (options.tokenFile && !token)
+    throw new AppError('KAUDIT_ERR_CONFIG', `--token-file ${options.tokenFile} is empty`);
   const cert = readPem('--cert', options.cert);
   const key = readPem('--key', options.key);
   const ca = readPem('--cacert', options.cacert);

@@ -1,4 +1,4 @@
-import { formatDuration } from '../duration';
+import { formatDuration } from '@kaudit/common';
 import type { Rule } from './types';
 
 /** secret-access-denied-burst: repeated 403s on secrets by one identity (probing for what it may read). */

@@ -1,4 +1,4 @@
-import { formatDuration } from '../duration';
+import { formatDuration } from '@kaudit/common';
 import type { Rule } from './types';
 
 /**

@@ -1,7 +1,15 @@
 import { FindingSchema } from '@kaudit/audit-schema';
+import {
+  byRule,
+  otherRequest,
+  run,
+  secretObject,
+  secretRead,
+  serviceAccount,
+  WARMUP,
+} from '../../test/events';
 import { createEngine, type EngineState } from '../engine';
 import { defaultPolicy, type PolicyInput } from '../policy';
-import { byRule, otherRequest, run, secretObject, secretRead, serviceAccount, WARMUP } from '../test-events';
 
 const berlin: PolicyInput = { timezone: 'Europe/Berlin', network: { clusterCIDRs: ['10.0.0.0/8'] } };
 

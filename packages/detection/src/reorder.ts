@@ -1,0 +1,107 @@
+import type { Finding } from '@kaudit/audit-schema';
+import { createDueQueue, type DueQueue } from './due-queue';
+import type { Observation } from './scope';
+
+/** Per cluster: when it was first seen (the learning period runs from there) and its event-time clock. */
+export interface ClusterState {
+  firstEvent: number;
+  maxEvent: number;
+  /** Requests at or before this time are processed; it trails maxEvent by eventTime.allowedLateness. */
+  watermark: number;
+}
+
+/**
+ * The reorder buffer's clock: requests arrive out of order and are held per identity (sorted, see
+ * insertSorted) until the cluster's watermark, which trails its newest event by allowedLateness, passes
+ * them. Moves the clock for one arrival and says whether the arrival was late (behind the watermark:
+ * processed at once, out of order) or too late (beyond dedupRetention: rules skip it).
+ */
+export function advanceClock(
+  clusters: Map<string, ClusterState>,
+  name: string,
+  t: number,
+  eventTime: { allowedLateness: number; dedupRetention: number },
+): { cluster: ClusterState; late: boolean; tooLate: boolean } {
+  const cluster = clusters.get(name);
+  if (!cluster) {
+    const created = { firstEvent: t, maxEvent: t, watermark: t - eventTime.allowedLateness };
+    clusters.set(name, created);
+    return { cluster: created, late: false, tooLate: false };
+  }
+  const late = t <= cluster.watermark;
+  const tooLate = t < cluster.watermark - eventTime.dedupRetention;
+  if (t < cluster.firstEvent) cluster.firstEvent = t;
+  if (t > cluster.maxEvent) cluster.maxEvent = t;
+  cluster.watermark = Math.max(cluster.watermark, cluster.maxEvent - eventTime.allowedLateness);
+  return { cluster, late, tooLate };
+}
+
+export interface DueSchedule {
+  /** Something of `key` (a buffered request, a window end) is due at event time `at` in `cluster`. */
+  schedule(cluster: string, key: string, at: number): void;
+  /** Pops, in time order, the keys of `cluster` due at or before `upTo`. */
+  due(cluster: string, upTo: number): Generator<string>;
+  forget(key: string): void;
+}
+
+/** One due-queue per cluster, and each key queued at most once for its earliest due time. */
+export function createDueSchedule(): DueSchedule {
+  const queues = new Map<string, DueQueue>();
+  /** Earliest time each key is queued at, so a key is not queued again for a later time. */
+  const scheduled = new Map<string, number>();
+  return {
+    schedule(cluster, key, at) {
+      const current = scheduled.get(key);
+      if (current !== undefined && current <= at) return;
+      scheduled.set(key, at);
+      let queue = queues.get(cluster);
+      if (!queue) {
+        queue = createDueQueue();
+        queues.set(cluster, queue);
+      }
+      queue.push(at, key);
+    },
+    *due(cluster, upTo) {
+      const queue = queues.get(cluster);
+      if (!queue) return;
+      for (let time = queue.peekTime(); time !== undefined && time <= upTo; time = queue.peekTime()) {
+        const key = queue.pop()!;
+        if (scheduled.get(key) === time) scheduled.delete(key);
+        yield key;
+      }
+    },
+    forget(key) {
+      scheduled.delete(key);
+    },
+  };
+}
+
+/** Time order; ties broken by auditID and stage so every arrival order yields the same sequence. */
+function compareObservations(a: Observation, b: Observation): number {
+  return (
+    a.t - b.t ||
+    compareText(a.auditID, b.auditID) ||
+    compareText(a.requestKey, b.requestKey) ||
+    a.stageRank - b.stageRank
+  );
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+export function insertSorted(pending: Observation[], observation: Observation): void {
+  let i = pending.length;
+  while (i > 0 && compareObservations(pending[i - 1]!, observation) > 0) i--;
+  pending.splice(i, 0, observation);
+}
+
+/** Findings in first-seen order (then id), whatever order their windows closed in. */
+export function sortFindings(findings: Finding[]): Finding[] {
+  if (findings.length > 1) {
+    findings.sort((a, b) =>
+      a.firstSeen < b.firstSeen ? -1 : a.firstSeen > b.firstSeen ? 1 : a.id < b.id ? -1 : 1,
+    );
+  }
+  return findings;
+}

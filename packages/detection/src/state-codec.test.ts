@@ -1,0 +1,101 @@
+import type { AuditEvent } from '@kaudit/audit-schema';
+import { buildEvent, loadSampleEvents } from '@kaudit/testkit';
+import type { IdentityState } from './baseline';
+import { createEngine } from './engine';
+import { defaultPolicy } from './policy';
+import type { Observation } from './scope';
+import { decodeIdentity, encodeIdentity } from './state-codec';
+
+const policy = defaultPolicy({ network: { clusterCIDRs: ['10.0.0.0/8'] } });
+const plain = (state: IdentityState) => JSON.parse(JSON.stringify(state)) as IdentityState;
+
+/** Every identity of an engine that has read `events`, mid-stream (pending requests, open groups). */
+function statesAfter(events: AuditEvent[]): IdentityState[] {
+  const engine = createEngine({ policy });
+  for (const event of events) engine.process({ cluster: 'prod', event });
+  return Object.values(engine.snapshot().identities);
+}
+
+describe('detection > state-codec', () => {
+  it('round-trips every identity of real logs (impersonation, denials, stages, no agents)', () => {
+    const states = statesAfter([
+      ...loadSampleEvents('audit2rbac/demo-v1beta1.jsonl'),
+      ...loadSampleEvents('openshift/ocp-4.12-audit.jsonl'),
+      ...loadSampleEvents('openshift/raw-oauth-apiserver-event.json'),
+    ]);
+    expect(states.length).toBeGreaterThan(10);
+    for (const state of states) expect(decodeIdentity(encodeIdentity(state))).toEqual(plain(state));
+  });
+
+  it('round-trips pending requests that differ from the one before, groups and emitted ids', () => {
+    const at = (time: string) => `2026-01-10T${time}.000000Z`;
+    const read = (time: string, overrides: Partial<AuditEvent> & Record<string, unknown> = {}) =>
+      buildEvent({
+        requestReceivedTimestamp: at(time),
+        stageTimestamp: at(time),
+        user: { username: 'alice', groups: ['dev'] },
+        sourceIPs: ['203.0.113.7'],
+        userAgent: 'kubectl/v1.31.0',
+        ...overrides,
+      });
+    const secret = { resource: 'secrets', namespace: 'a', name: 'x', apiVersion: 'v1' };
+    const events = [
+      // Night reads, judged and closed by the later ones: emitted ids and learned baselines.
+      read('03:00:00'),
+      read('03:01:00', { objectRef: secret }),
+      // Waiting for the watermark (allowed lateness 2m): each differs from the one before.
+      read('05:00:00'),
+      read('05:00:01', { user: { username: 'alice', groups: ['dev', 'ops'] }, sourceIPs: ['198.51.100.1'] }),
+      read('05:00:02', { userAgent: undefined, responseStatus: { code: 403 } }),
+      read('05:00:03', {
+        sourceIPs: undefined,
+        verb: 'list',
+        objectRef: { resource: 'secrets', apiVersion: 'v1' },
+      }),
+      read('05:00:04', { responseStatus: undefined, userAgent: 'curl/8' }),
+      read('05:00:05', {
+        user: { username: 'bob' },
+        impersonatedUser: { username: 'alice', groups: ['dev'] },
+      }),
+      read('05:00:06', { sourceIPs: ['198.51.100.1'], objectRef: secret }),
+      read('05:00:07', { sourceIPs: ['198.51.100.1'], objectRef: secret }),
+      read('05:01:00'),
+    ];
+    const states = statesAfter(events);
+    const alice = states.find((s) => s.username === 'alice')!;
+    expect(alice.pending.length).toBe(9);
+    expect(alice.pending.some((o) => o.identity.impersonator === 'bob')).toBe(true);
+    expect(Object.keys(alice.emitted).length + Object.keys(alice.groups).length).toBeGreaterThan(0);
+    for (const state of states) expect(decodeIdentity(encodeIdentity(state))).toEqual(plain(state));
+  });
+
+  it('knows every field of IdentityState and Observation (a new field must be added to the codec)', () => {
+    const [state] = statesAfter([buildEvent({ requestReceivedTimestamp: '2026-01-10T03:00:00Z' })]);
+    const full: Observation = {
+      ...state!.pending[0]!,
+      sourceIP: '10.0.0.1',
+      userAgent: 'kubectl',
+      code: 200,
+      secret: { clusterWide: false, outcome: 'allowed', namespace: 'a', name: 'x' },
+      tooLate: true,
+    };
+    state!.pending.push(full);
+    const decoded = decodeIdentity(encodeIdentity(state!));
+    expect(Object.keys(decoded).sort()).toEqual(Object.keys(state!).sort());
+    expect(decoded.pending[1]).toEqual(full);
+  });
+
+  it('reads the JSON objects earlier versions wrote, and is smaller than them', () => {
+    const [state] = statesAfter(loadSampleEvents('audit2rbac/demo-v1beta1.jsonl')).filter(
+      (s) => s.pending.length > 3,
+    );
+    expect(state).toBeDefined();
+    const json = JSON.stringify(state);
+    expect(decodeIdentity(json)).toEqual(plain(state!));
+    expect(encodeIdentity(state!).length).toBeLessThan(json.length / 2);
+  });
+
+  it('refuses a format it does not know', () => {
+    expect(() => decodeIdentity('[3,"prod"]')).toThrow(/unknown identity state format 3/);
+  });
+});

@@ -1,0 +1,123 @@
+import { type Admin, type ITopicConfig, Kafka, type KafkaConfig, type LogEntry, logLevel } from 'kafkajs';
+import type { Logger } from 'pino';
+import { envList } from '../config';
+import { AppError } from '../errors';
+import type { KafkaSecurity } from './security';
+
+// kafkajs 2 warns on every producer about its v2 partitioner change; we key messages explicitly.
+process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
+
+/** Where every service looks for Kafka when KAFKA_BROKERS is unset (README's shared table says the same). */
+export const DEFAULT_KAFKA_BROKERS = 'localhost:9092';
+
+/** The KAFKA_BROKERS variable, for each service's config schema: one default, one rule. */
+export const kafkaBrokersEnv = {
+  KAFKA_BROKERS: envList([DEFAULT_KAFKA_BROKERS]).refine(
+    (list) => list.length > 0,
+    'needs at least one broker',
+  ),
+};
+
+export interface CreateKafkaOptions {
+  clientId: string;
+  brokers: string[];
+  logger: Logger;
+  /** TLS and SASL from parseKafkaSecurity (the KAFKA_SSL_* / KAFKA_SASL_* variables); wins over ssl/sasl. */
+  security?: KafkaSecurity;
+  ssl?: KafkaConfig['ssl'];
+  sasl?: KafkaConfig['sasl'];
+  /** kafkajs client-level retry (connections, metadata); services add their own around produce/commit. */
+  retry?: KafkaConfig['retry'];
+  connectionTimeout?: number;
+}
+
+const levelNames: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
+  [logLevel.ERROR]: 'error',
+  [logLevel.WARN]: 'warn',
+  [logLevel.INFO]: 'info',
+  [logLevel.DEBUG]: 'debug',
+};
+
+/** A kafkajs client whose own logs go through pino, under component=kafkajs. */
+export function createKafka(options: CreateKafkaOptions): Kafka {
+  const kafkaLogger = options.logger.child({ component: 'kafkajs' });
+  const ssl = options.security?.ssl ?? options.ssl;
+  const sasl = options.security?.sasl ?? options.sasl;
+  return new Kafka({
+    clientId: options.clientId,
+    brokers: options.brokers,
+    ...(ssl !== undefined ? { ssl } : {}),
+    ...(sasl !== undefined ? { sasl } : {}),
+    ...(options.retry !== undefined ? { retry: options.retry } : {}),
+    connectionTimeout: options.connectionTimeout ?? 3000,
+    logLevel: logLevel.WARN,
+    logCreator:
+      () =>
+      ({ namespace, level, log }: LogEntry) => {
+        const {
+          message,
+          timestamp: _timestamp,
+          logger: _logger,
+          ...extra
+        } = log as typeof log & Record<string, unknown>;
+        kafkaLogger[levelNames[level] ?? 'info']({ namespace, ...extra }, message);
+      },
+  });
+}
+
+export interface TopicSpec {
+  topic: string;
+  numPartitions?: number;
+  replicationFactor?: number;
+  configEntries?: ITopicConfig['configEntries'];
+}
+
+/**
+ * Creates the topics that do not exist yet (existing topics are left as they are), then waits until
+ * every partition of every topic named has a leader in the metadata: on a freshly formatted broker a
+ * topic is listed before its partitions are served, and a consumer or producer started then fails with
+ * "This server does not host this topic-partition". Not retried here: a transient failure (that one,
+ * connection refused) is thrown retriable, for the caller's start-up retry (startup.ts) to run it again.
+ */
+export async function ensureTopics(kafka: Kafka, topics: TopicSpec[]): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = topics.filter((t) => !existing.has(t.topic));
+    if (missing.length > 0) {
+      try {
+        await admin.createTopics({
+          waitForLeaders: true,
+          topics: missing.map((t) => ({
+            topic: t.topic,
+            numPartitions: t.numPartitions ?? 3,
+            replicationFactor: t.replicationFactor ?? -1,
+            ...(t.configEntries ? { configEntries: t.configEntries } : {}),
+          })),
+        });
+      } catch (error) {
+        // Another process created it between listTopics and createTopics: that is the outcome we wanted.
+        if ((error as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw error;
+      }
+    }
+    await requireLeaders(
+      admin,
+      topics.map((t) => t.topic),
+    );
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+async function requireLeaders(admin: Admin, topics: string[]): Promise<void> {
+  const metadata = await admin.fetchTopicMetadata({ topics });
+  const leaderless = metadata.topics.flatMap((t) =>
+    t.partitions.length === 0
+      ? [`${t.name} (no partitions)`]
+      : t.partitions.filter((p) => p.leader < 0).map((p) => `${t.name}/${p.partitionId}`),
+  );
+  if (leaderless.length > 0) {
+    throw new AppError('KAUDIT_ERR_KAFKA', `no leader yet for ${leaderless.join(', ')}`, { retriable: true });
+  }
+}

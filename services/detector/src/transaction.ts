@@ -1,0 +1,85 @@
+import type { Logger } from '@kaudit/service-kit';
+import type { Message, Producer } from 'kafkajs';
+import type { Work } from './commit-queue';
+import type { DetectorMetrics } from './metrics';
+
+/** State records are chunked so no record batch approaches the broker's message.max.bytes. */
+const MAX_SEND_BYTES = 512 * 1024;
+
+/**
+ * One Kafka transaction for one unit of work (commit-queue.ts groups them): the findings (alerts topic,
+ * key = finding id), the dead letters, the state the work changed and the consumer offsets. Either all
+ * commit or none does; on failure the transaction is aborted and the error rethrown, so the caller drops
+ * the partitions' engines and restores them from the changelog.
+ */
+export function createTransactionCommit(deps: {
+  /** The transactional producer, connected by start(). */
+  producer: () => Producer;
+  logger: Logger;
+  metrics: DetectorMetrics;
+  topics: { eventsTopic: string; alertsTopic: string; dlqTopic: string; stateTopic: string };
+  groupId: string;
+  /** After a commit: the findings it carried. */
+  onCommitted(findings: Work['findings']): void;
+}): (work: Work) => Promise<void> {
+  const { topics, logger, metrics } = deps;
+  return async (work) => {
+    const tx = await deps.producer().transaction();
+    try {
+      const batches: Array<{ topic: string; messages: Message[] }> = [];
+      if (work.findings.length > 0) {
+        batches.push({
+          topic: topics.alertsTopic,
+          messages: work.findings.map((f) => ({ key: f.id, value: JSON.stringify(f) })),
+        });
+      }
+      if (work.deadLetters.length > 0) batches.push({ topic: topics.dlqTopic, messages: work.deadLetters });
+      for (const chunk of chunkBySize(work.state, MAX_SEND_BYTES))
+        batches.push({ topic: topics.stateTopic, messages: chunk });
+      // Uncompressed: gzip in kafkajs costs more CPU per batch than the transaction itself (see README).
+      for (const batch of batches) await tx.send(batch);
+      if (work.offsets.length > 0) {
+        await tx.sendOffsets({
+          consumerGroupId: deps.groupId,
+          topics: [{ topic: topics.eventsTopic, partitions: work.offsets }],
+        });
+      }
+      await tx.commit();
+    } catch (err) {
+      await tx
+        .abort()
+        .catch((abortError: unknown) => logger.warn({ err: abortError }, 'transaction abort failed'));
+      throw err;
+    }
+    for (const finding of work.findings)
+      metrics.findings.inc({ rule: finding.rule, severity: finding.severity });
+    deps.onCommitted(work.findings);
+  };
+}
+
+function* chunkBySize(messages: Message[], maxBytes: number): Generator<Message[]> {
+  let chunk: Message[] = [];
+  let bytes = 0;
+  for (const message of messages) {
+    const size =
+      (typeof message.value === 'string' ? message.value.length : (message.value?.length ?? 0)) + 64;
+    if (chunk.length > 0 && bytes + size > maxBytes) {
+      yield chunk;
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(message);
+    bytes += size;
+  }
+  if (chunk.length > 0) yield chunk;
+}
+
+/** The `type` label of errors{stage,type}: kafkajs error type, Node error code, or the error's name. */
+export function errorType(err: unknown): string {
+  return (
+    (err as { type?: string; code?: string }).type ??
+    (err as { code?: string }).code ??
+    (err as Error).name ??
+    'unknown'
+  );
+}

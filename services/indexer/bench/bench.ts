@@ -1,0 +1,173 @@
+import { cpus, loadavg, totalmem } from 'node:os';
+import type { AuditEvent, Envelope } from '@kaudit/audit-schema';
+import { applyResources, dataStreamNames, toEventDocument } from '@kaudit/es-resources';
+import { loadSampleEvents, stackEnv } from '@kaudit/testkit';
+import { bulkLines } from '../src/decode-message';
+import {
+  countDocs,
+  createTopics,
+  esClient,
+  produceEnvelopes,
+  stackKafka,
+  startTestIndexer,
+  testNames,
+  waitForCommitted,
+} from '../test/stack';
+
+/**
+ * `pnpm bench:indexer`: documents/s the indexer writes into the real single-node Elasticsearch of the
+ * test stack, beside the ceiling measured in the same run: the same documents sent as raw _bulk
+ * requests of the same size and concurrency, straight from memory (no Kafka, no mapping, no commits),
+ * before and after the indexer's run. The ratio is the indexer's efficiency. Env: BENCH_EVENTS (40000), BENCH_BATCH_DOCS (1000),
+ * BENCH_PARTITIONS (2: topic partitions = requests in flight).
+ */
+const total = Number(process.env.BENCH_EVENTS ?? 40_000);
+const batchDocs = Number(process.env.BENCH_BATCH_DOCS ?? 1000);
+const partitions = Number(process.env.BENCH_PARTITIONS ?? 2);
+
+const SAMPLES = [
+  'openshift/ocp-4.12-audit.jsonl',
+  'openshift/ocp-aws-2024-audit-with-bad-line.jsonl',
+  'audit2rbac/demo-v1beta1.jsonl',
+  'aks/eventhub-batch.json',
+  'minikube/pod-exec.jsonl',
+  'minikube/privileged-pod.jsonl',
+];
+
+/** The real samples, cycled, each copy made unique by its auditID (so every one is a new document). */
+function workload(): Envelope[] {
+  const pool: AuditEvent[] = SAMPLES.flatMap((file) => loadSampleEvents(file));
+  return Array.from({ length: total }, (_, i) => {
+    const event = pool[i % pool.length]!;
+    return {
+      cluster: 'bench',
+      receivedAt: '2026-01-05T10:00:00.000Z',
+      event: { ...event, auditID: `${event.auditID}-${i}` },
+    };
+  });
+}
+
+async function ceiling(
+  envelopes: Envelope[],
+  namespace: string,
+): Promise<{ docsPerSecond: number; bytes: number }> {
+  const index = dataStreamNames(namespace).events;
+  const bodies: string[] = [];
+  let bytes = 0;
+  for (let i = 0; i < envelopes.length; i += batchDocs) {
+    const body = envelopes
+      .slice(i, i + batchDocs)
+      .map((envelope) => {
+        const { _id, doc } = toEventDocument(envelope, { namespace });
+        return bulkLines(index, _id, doc).lines;
+      })
+      .join('');
+    bytes += Buffer.byteLength(body);
+    bodies.push(body);
+  }
+  const url = `${stackEnv().esNode}/_bulk`;
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: partitions }, async () => {
+      while (next < bodies.length) {
+        const body = bodies[next++]!;
+        const response = await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-ndjson' },
+          body,
+        });
+        const reply = (await response.json()) as {
+          errors: boolean;
+          items: Array<{ create: { status: number } }>;
+        };
+        const failed = reply.items.filter((item) => item.create.status >= 300);
+        if (failed.length > 0)
+          throw new Error(`ceiling: ${failed.length} documents refused: ${JSON.stringify(failed[0])}`);
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  return { docsPerSecond: envelopes.length / seconds, bytes };
+}
+
+async function indexer(envelopes: Envelope[]): Promise<{ docsPerSecond: number }> {
+  const kafka = stackKafka();
+  const names = testNames('bench-indexer');
+  await createTopics(kafka, names, partitions);
+  const producer = kafka.producer();
+  await producer.connect();
+  await produceEnvelopes(producer, names.events, envelopes);
+  await producer.disconnect();
+
+  const service = await startTestIndexer(names, {
+    INDEXER_BATCH_MAX_DOCS: String(batchDocs),
+    INDEXER_BATCH_MAX_BYTES: String(50 * 1024 * 1024),
+    INDEXER_PARTITIONS_CONCURRENCY: String(partitions),
+  });
+  try {
+    // Timed from the first acknowledged request to the last, so group join is not counted (the
+    // first request's documents are left out of the numerator to match).
+    let first: { at: number; count: number } | undefined;
+    while (service.acknowledged() < envelopes.length) {
+      const count = service.acknowledged();
+      if (!first && count > 0) first = { at: performance.now(), count };
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    const seconds = (performance.now() - first!.at) / 1000;
+    await waitForCommitted(kafka, names.group, names.events, 120_000);
+    const es = esClient();
+    const stored = await countDocs(es, dataStreamNames(names.namespace).events);
+    await es.close();
+    if (stored !== envelopes.length)
+      throw new Error(`indexer stored ${stored} of ${envelopes.length} documents`);
+    return { docsPerSecond: (envelopes.length - first!.count) / seconds };
+  } finally {
+    await service.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  const envelopes = workload();
+  const es = esClient();
+  const names = {
+    warmUp: testNames('bench-warmup'),
+    before: testNames('bench-ceiling'),
+    after: testNames('bench-ceiling'),
+  };
+  for (const { namespace } of Object.values(names))
+    await applyResources(es, { namespace, numberOfReplicas: 0 });
+  await es.close();
+  await ceiling(envelopes.slice(0, Math.min(5000, envelopes.length)), names.warmUp.namespace);
+
+  // The ceiling is measured before and after the indexer and averaged, so drift in what else the
+  // machine is doing does not favour either side.
+  const before = await ceiling(envelopes, names.before.namespace);
+  const measured = await indexer(envelopes);
+  const after = await ceiling(envelopes, names.after.namespace);
+  const ceilingDocsPerSecond = (before.docsPerSecond + after.docsPerSecond) / 2;
+  const result = {
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30) },
+    loadAverage: loadavg().map((load) => Number(load.toFixed(2))),
+    events: envelopes.length,
+    averageDocumentBytes: Math.round(before.bytes / envelopes.length),
+    bulkDocs: batchDocs,
+    concurrency: partitions,
+    ceilingDocsPerSecond: Math.round(ceilingDocsPerSecond),
+    ceilingRuns: [Math.round(before.docsPerSecond), Math.round(after.docsPerSecond)],
+    indexerDocsPerSecond: Math.round(measured.docsPerSecond),
+    ratio: Number((measured.docsPerSecond / ceilingDocsPerSecond).toFixed(2)),
+  };
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+  process.stdout.write(
+    `indexer ${result.indexerDocsPerSecond} docs/s vs raw _bulk ceiling ${result.ceilingDocsPerSecond} docs/s: ratio ${result.ratio}\n`,
+  );
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(`bench:indexer failed: ${error instanceof Error ? error.stack : String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,232 @@
+import { randomUUID } from 'node:crypto';
+import { Agent, request } from 'node:http';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { type AuditEvent, decodeAuditText } from '@kaudit/audit-schema';
+import { createRedactor, DEFAULT_REDACTION_POLICY } from '@kaudit/redaction';
+import { createKafka, createLogger, ensureTopics } from '@kaudit/service-kit';
+import { CompressionTypes } from 'kafkajs';
+import { DEFAULT_REDACTION_POLICY_FILE, loadSinkConfig } from '../src/config';
+import { ingestItems } from '../src/ingest';
+import { startSink } from '../src/service';
+
+/**
+ * `pnpm bench:sink`: events/s and request latency for 400-event batches of Metadata-level events
+ * through the sink (in-process, plain HTTP) into the real Kafka, beside the ceiling measured in the
+ * same run: a bare kafkajs producer (same settings: idempotent, acks=-1, GZIP) sending the same
+ * messages with the same number of batches in flight. Not a test: nothing is asserted.
+ */
+const BATCH = 400;
+const BATCHES = Number(process.env.BENCH_BATCHES ?? 250);
+const WARMUP = 10;
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 4);
+const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
+const logger = createLogger({ service: 'sink-bench', level: process.env.LOG_LEVEL ?? 'warn' });
+
+const pick = <T>(list: readonly T[], n: number): T => list[n % list.length]!;
+const users = [
+  ...Array.from({ length: 20 }, (_, i) => ({
+    username: `user${i}@example.com`,
+    groups: ['system:authenticated', 'devs'],
+  })),
+  ...Array.from({ length: 20 }, (_, i) => ({
+    username: `system:serviceaccount:team-${i % 5}:builder-${i}`,
+    uid: randomUUID(),
+    groups: ['system:serviceaccounts', `system:serviceaccounts:team-${i % 5}`, 'system:authenticated'],
+  })),
+  ...Array.from({ length: 10 }, (_, i) => ({
+    username: `system:node:ip-10-0-${i}-17.ec2.internal`,
+    groups: ['system:nodes', 'system:authenticated'],
+  })),
+];
+const verbs = ['get', 'list', 'watch', 'get', 'get', 'create', 'update', 'patch', 'delete'];
+const resources = ['secrets', 'configmaps', 'pods', 'secrets', 'serviceaccounts', 'leases'];
+const agents = [
+  'kubectl/v1.31.0 (linux/amd64) kubernetes/9b5ea4c',
+  'kubelet/v1.30.4 (linux/amd64) kubernetes/a1b2c3d',
+  'argocd-application-controller/v2.12.3',
+  'Go-http-client/2.0',
+];
+
+/** A realistic Metadata-level event (what the recommended audit policy records for Secrets). */
+function metadataEvent(n: number): AuditEvent {
+  const user = pick(users, n * 7);
+  const resource = pick(resources, n * 3);
+  const namespace = `team-${n % 5}`;
+  const name = `${resource.slice(0, -1)}-${n % 97}`;
+  const verb = pick(verbs, n);
+  const at = new Date(Date.UTC(2026, 0, 5, 10, 0, 0) + n * 37).toISOString().replace('Z', '123Z');
+  return {
+    kind: 'Event',
+    apiVersion: 'audit.k8s.io/v1',
+    level: 'Metadata',
+    auditID: randomUUID(),
+    stage: 'ResponseComplete',
+    requestURI: `/api/v1/namespaces/${namespace}/${resource}${verb === 'list' || verb === 'create' ? '' : `/${name}`}`,
+    verb,
+    user,
+    sourceIPs: [`10.0.${n % 8}.${(n * 13) % 250}`],
+    userAgent: pick(agents, n * 5),
+    objectRef: { resource, namespace, name, apiVersion: 'v1' },
+    responseStatus: { metadata: {}, code: n % 50 === 0 ? 403 : 200 },
+    requestReceivedTimestamp: at,
+    stageTimestamp: at,
+    annotations: {
+      'authorization.k8s.io/decision': n % 50 === 0 ? 'forbid' : 'allow',
+      'authorization.k8s.io/reason': `RBAC: allowed by RoleBinding "${resource}-reader/${namespace}" of Role "${resource}-reader" to User "${user.username}"`,
+    },
+  };
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+}
+
+async function runConcurrently(
+  jobs: number,
+  concurrency: number,
+  job: (i: number) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < jobs) await job(next++);
+    }),
+  );
+}
+
+interface Result {
+  eventsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+async function measure(batches: number, send: (i: number) => Promise<void>): Promise<Result> {
+  const latencies: number[] = [];
+  const started = performance.now();
+  await runConcurrently(batches, CONCURRENCY, async (i) => {
+    const t0 = performance.now();
+    await send(i);
+    latencies.push(performance.now() - t0);
+  });
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  return {
+    eventsPerSecond: (batches * BATCH) / seconds,
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+  };
+}
+
+async function main(): Promise<void> {
+  const run = `${Date.now().toString(36)}`;
+  const sinkTopic = `bench-sink-events-${run}`;
+  const ceilingTopic = `bench-sink-ceiling-${run}`;
+  const dlqTopic = `bench-sink-dlq-${run}`;
+  const kafka = createKafka({ clientId: 'sink-bench', brokers, logger });
+  await ensureTopics(kafka, [
+    { topic: sinkTopic, numPartitions: 3 },
+    { topic: ceilingTopic, numPartitions: 3 },
+    { topic: dlqTopic, numPartitions: 1 },
+  ]);
+
+  const total = WARMUP + BATCHES;
+  const batches = Array.from({ length: total }, (_, b) =>
+    Array.from({ length: BATCH }, (_, i) => metadataEvent(b * BATCH + i)),
+  );
+  const bodies = batches.map((items) =>
+    JSON.stringify({ kind: 'EventList', apiVersion: 'audit.k8s.io/v1', items }),
+  );
+  const avgEventBytes = Math.round(bodies.reduce((sum, body) => sum + body.length, 0) / (total * BATCH));
+  // The same messages the sink produces, built up front for the bare producer.
+  const redactor = createRedactor(DEFAULT_REDACTION_POLICY);
+  const messages = bodies.map((body) =>
+    ingestItems(decodeAuditText(body), 'bench', new Date().toISOString(), {
+      redactor,
+      eventsTopic: ceilingTopic,
+      dlqTopic,
+    }).messages.map((m) => ({
+      key: m.key,
+      value: m.value,
+    })),
+  );
+
+  // Ceiling: a bare kafkajs producer.
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  const sendBare = (i: number) =>
+    producer
+      .send({ topic: ceilingTopic, acks: -1, compression: CompressionTypes.GZIP, messages: messages[i]! })
+      .then(() => undefined);
+  await runConcurrently(WARMUP, CONCURRENCY, sendBare);
+  const ceiling = await measure(BATCHES, (i) => sendBare(WARMUP + i));
+  await producer.disconnect();
+
+  // The sink, in-process, plain HTTP (TLS is not what is measured here).
+  const config = loadSinkConfig({
+    KAFKA_BROKERS: brokers.join(','),
+    SINK_INSECURE_DEV: 'true',
+    SINK_PORT: '0',
+    SINK_HOST: '127.0.0.1',
+    AUDIT_EVENTS_TOPIC: sinkTopic,
+    AUDIT_DLQ_TOPIC: dlqTopic,
+    SINK_CLUSTER_NAME: 'bench',
+    SINK_SPOOL_DIR: join(tmpdir(), `kaudit-sink-bench-${run}`),
+    SINK_REDACTION_POLICY_FILE: process.env.SINK_REDACTION_POLICY_FILE ?? DEFAULT_REDACTION_POLICY_FILE,
+    LOG_LEVEL: 'warn',
+  });
+  const sink = await startSink(config, logger);
+  while (!sink.sender.isConnected()) await new Promise((resolve) => setTimeout(resolve, 50));
+  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const post = (i: number) =>
+    new Promise<void>((resolve, reject) => {
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port: sink.port,
+          path: '/audit',
+          method: 'POST',
+          agent,
+          headers: { 'Content-Type': 'application/json' },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () =>
+            res.statusCode === 200 ? resolve() : reject(new Error(`sink answered ${res.statusCode}`)),
+          );
+        },
+      );
+      req.on('error', reject);
+      req.end(bodies[i]);
+    });
+  await runConcurrently(WARMUP, CONCURRENCY, post);
+  const sinkResult = await measure(BATCHES, (i) => post(WARMUP + i));
+  const spooled =
+    (await sink.metrics.deliveries.get()).values.find((v) => v.labels.to === 'spool')?.value ?? 0;
+  agent.destroy();
+  await sink.stop();
+
+  const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  const row = (name: string, r: Result) =>
+    `| ${name.padEnd(32)} | ${Math.round(r.eventsPerSecond).toLocaleString('en-US').padStart(10)} | ${r.p50Ms.toFixed(1).padStart(8)} | ${r.p99Ms.toFixed(1).padStart(8)} |`;
+  const lines = [
+    `sink benchmark: ${BATCHES} batches of ${BATCH} Metadata-level events (~${avgEventBytes} B each), ${CONCURRENCY} in flight, Kafka ${brokers.join(',')}`,
+    `machine: ${cpus().length} cores (${cpu}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
+    '',
+    '| path                             |   events/s | p50 (ms) | p99 (ms) |',
+    '| -------------------------------- | ---------: | -------: | -------: |',
+    row('sink (HTTP -> validate -> Kafka)', sinkResult),
+    row('ceiling (bare kafkajs producer)', ceiling),
+    '',
+    `sink / ceiling: ${(sinkResult.eventsPerSecond / ceiling.eventsPerSecond).toFixed(2)}${spooled > 0 ? `  (note: ${spooled} requests went to the spool)` : ''}`,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(`bench failed: ${(error as Error)?.stack ?? String(error)}\n`);
+    process.exit(1);
+  },
+);
