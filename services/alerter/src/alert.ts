@@ -25,8 +25,14 @@ export interface Digest {
   lastSeen: string;
   /** Ids of the folded findings, the first 50 (count has the total). */
   findingIds: string[];
-  /** The first folded finding, as an example of what was held back. */
+  /** The first folded finding, as an example of what was held back (else the first updated one). */
   sample: Finding;
+  /**
+   * Findings alerted one by one whose later revisions (more evidence of the same id) were folded in
+   * here instead of a second alert: how many, and the first 50 as they now are.
+   */
+  updated?: number;
+  updates?: Array<Pick<Finding, 'id' | 'rule' | 'count' | 'lastSeen' | 'revision'>>;
 }
 
 export const DIGEST_MAX_FINDING_IDS = 50;

@@ -461,6 +461,50 @@ routes:
     expect(siem.accepted()).toHaveLength(11);
   });
 
+  test('later revisions of a finding are never a second alert: folded into the digest on a throttled route', async () => {
+    const slack = await receiver(() => ok);
+    const siem = await receiver(() => ok);
+    await h.start(
+      `
+destinations:
+  slack: { type: slack, urlFrom: { env: SLACK_URL } }
+  siem: { type: webhook, url: '${siem.url}', hmacKeyFrom: { env: K } }
+routes:
+  - { name: slack-throttled, destinations: [slack], throttle: { maxAlerts: 2, window: 10m } }
+  - { name: siem-everything, destinations: [siem] }
+`,
+      { SLACK_URL: slack.url, K: 'k' },
+    );
+    const revision = (n: number) =>
+      buildFinding({
+        id: 'enumeration-alice',
+        revision: n,
+        count: n * 10,
+        firstSeen: '2026-01-06T10:00:00.000Z',
+        lastSeen: `2026-01-06T10:0${n}:00.000Z`,
+      });
+    // A later finding shows the 10:00-10:10 window is over (windows close by event time).
+    const carol = buildFinding({
+      identity: { username: 'carol@example.com', kind: 'user', groups: [] },
+      firstSeen: '2026-01-06T10:12:00.000Z',
+      lastSeen: '2026-01-06T10:12:00.000Z',
+    });
+    await h.produce([revision(1), revision(2), revision(3), carol]);
+    await waitFor('all committed', async () => ((await h.lag()) === 0 ? true : undefined));
+
+    const bodies = slack.accepted().map((r) => JSON.parse(r.body) as { text: string });
+    expect(bodies.filter((b) => b.text.startsWith('updates to 1 alerted findings for alice'))).toHaveLength(
+      1,
+    );
+    expect(bodies).toHaveLength(3); // alice's first revision, carol's, the digest of alice's updates
+    const siemIds = siem.accepted().map((r) => (JSON.parse(r.body) as Finding).id);
+    expect(siemIds.filter((id) => id === 'enumeration-alice')).toEqual(['enumeration-alice']);
+    const sent = JSON.parse(
+      siem.accepted().find((r) => r.body.includes('enumeration-alice'))!.body,
+    ) as Finding;
+    expect(sent.revision).toBe(1);
+  });
+
   test('a dead letter is re-driven by a tombstone for its outcome and the finding produced again', async () => {
     let rejecting = true;
     const siem = await receiver(() => (rejecting ? { status: 400, body: 'bad' } : ok));
