@@ -78,6 +78,10 @@ async function withPipeline<T>(
     },
     ports: { sink: 0, detector: 0, indexer: 0, alerter: 0, slack: 0 },
     logLevel: 'warn',
+    // BENCH_DETECTOR_LOG_LEVEL=debug logs each batch's process/state/commit times (with BENCH_KEEP_LOGS=1).
+    ...(process.env.BENCH_DETECTOR_LOG_LEVEL
+      ? { serviceEnv: { detector: { LOG_LEVEL: process.env.BENCH_DETECTOR_LOG_LEVEL } } }
+      : {}),
     log,
     ...extra,
   };
@@ -85,7 +89,8 @@ async function withPipeline<T>(
   try {
     const result = await body(pipeline, stateDir);
     // The services' logs of a completed run are not needed (a failed run keeps them for a look).
-    rmSync(stateDir, { recursive: true, force: true });
+    if (process.env.BENCH_KEEP_LOGS !== '1') rmSync(stateDir, { recursive: true, force: true });
+    else log(`logs kept in ${stateDir}`);
     return result;
   } finally {
     await pipeline.stop();
