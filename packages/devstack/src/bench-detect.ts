@@ -1,6 +1,6 @@
 import { Client } from '@elastic/elasticsearch';
 import { createKafka, createLogger } from '@kaudit/service-kit';
-import { createSinkPoster, percentile } from './bench-post';
+import { createSinkPoster, markSearchable, percentile } from './bench-post';
 import { createBenchTraffic } from './bench-traffic';
 import type { Pipeline } from './pipeline';
 
@@ -87,21 +87,7 @@ export async function measureTimeToDetect(
   const watcher = (async () => {
     while (watching) {
       const pending = [...probedAt.keys()].filter((id) => !seen.elasticsearch.has(id));
-      if (pending.length > 0) {
-        const result = await es
-          .search<{ user?: { name?: string } }>({
-            index: pipeline.dataStreams.findings,
-            size: pending.length,
-            query: { terms: { 'user.name': pending } },
-            _source: ['user.name'],
-          })
-          .catch(() => undefined);
-        const at = now();
-        for (const hit of result?.hits.hits ?? []) {
-          const name = hit._source?.user?.name;
-          if (name && !seen.elasticsearch.has(name)) seen.elasticsearch.set(name, at);
-        }
-      }
+      await markSearchable(es, pipeline.dataStreams.findings, pending, seen.elasticsearch);
       for (const message of pipeline.slack.messages) {
         for (const match of JSON.stringify(message.body).matchAll(/ttd-probe-\d+/g)) {
           if (!slackSeen.has(match[0])) slackSeen.set(match[0], Date.parse(message.receivedAt));

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Client } from '@elastic/elasticsearch';
 import { consumerLag, createKafka, createLogger, suppressKafkajsTimeoutWarning } from '@kaudit/service-kit';
 import { type DetectResult, detectReport, measureTimeToDetect } from './bench-detect';
-import { createSinkPoster, percentile } from './bench-post';
+import { createSinkPoster, markSearchable, percentile } from './bench-post';
 import { createBenchTraffic, type Probe } from './bench-traffic';
 import { defaultRootDir, type Pipeline, type PipelineOptions, startPipeline } from './pipeline';
 
@@ -165,21 +165,7 @@ async function measure(pipeline: Pipeline): Promise<StepResult[]> {
   const poller = (async () => {
     while (polling || closedAt.size > searchable.size) {
       const pending = [...closedAt.keys()].filter((id) => !searchable.has(id));
-      if (pending.length > 0) {
-        const result = await es
-          .search<{ user?: { name?: string } }>({
-            index: pipeline.dataStreams.findings,
-            size: pending.length,
-            query: { terms: { 'user.name': pending } },
-            _source: ['user.name'],
-          })
-          .catch(() => undefined);
-        const now = Date.now();
-        for (const hit of result?.hits.hits ?? []) {
-          const name = hit._source?.user?.name;
-          if (name && !searchable.has(name)) searchable.set(name, now);
-        }
-      }
+      await markSearchable(es, pipeline.dataStreams.findings, pending, searchable);
       if (!polling && Date.now() > deadline) break;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }

@@ -1,6 +1,30 @@
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
+import type { Client } from '@elastic/elasticsearch';
 import type { Pipeline } from './pipeline';
+
+/** Records, for each of `pending` (probe identities) found in the findings stream, when it was found. */
+export async function markSearchable(
+  es: Client,
+  index: string,
+  pending: string[],
+  found: Map<string, number>,
+): Promise<void> {
+  if (pending.length === 0) return;
+  const result = await es
+    .search<{ user?: { name?: string } }>({
+      index,
+      size: pending.length,
+      query: { terms: { 'user.name': pending } },
+      _source: ['user.name'],
+    })
+    .catch(() => undefined);
+  const now = Date.now();
+  for (const hit of result?.hits.hits ?? []) {
+    const name = hit._source?.user?.name;
+    if (name && !found.has(name)) found.set(name, now);
+  }
+}
 
 /** POSTs EventLists to the pipeline's sink over mTLS, as an API server's webhook backend does. */
 export function createSinkPoster(pipeline: Pipeline, maxSockets: number) {

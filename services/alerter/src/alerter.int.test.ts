@@ -417,7 +417,8 @@ routes:
     expect(h.deadLetters()).toEqual([]);
   });
 
-  test('per route, N alerts per identity per window, the rest as one "and N more like this" digest', async () => {
+  /** Slack throttled to 2 per identity and 10 minutes, a SIEM webhook getting everything. */
+  async function startThrottledToSlack() {
     const slack = await receiver(() => ok);
     const siem = await receiver(() => ok);
     await h.start(
@@ -431,6 +432,11 @@ routes:
 `,
       { SLACK_URL: slack.url, K: 'k' },
     );
+    return { slack, siem };
+  }
+
+  test('per route, N alerts per identity per window, the rest as one "and N more like this" digest', async () => {
+    const { slack, siem } = await startThrottledToSlack();
     // One identity, one past 10-minute window: 2 alerts, then 7 folded. Another identity is untouched.
     const burst = Array.from({ length: 9 }, (_, i) =>
       buildFinding({ firstSeen: `2026-01-06T10:0${i}:00.000Z`, lastSeen: `2026-01-06T10:0${i}:00.000Z` }),
@@ -462,19 +468,7 @@ routes:
   });
 
   test('later revisions of a finding are never a second alert: folded into the digest on a throttled route', async () => {
-    const slack = await receiver(() => ok);
-    const siem = await receiver(() => ok);
-    await h.start(
-      `
-destinations:
-  slack: { type: slack, urlFrom: { env: SLACK_URL } }
-  siem: { type: webhook, url: '${siem.url}', hmacKeyFrom: { env: K } }
-routes:
-  - { name: slack-throttled, destinations: [slack], throttle: { maxAlerts: 2, window: 10m } }
-  - { name: siem-everything, destinations: [siem] }
-`,
-      { SLACK_URL: slack.url, K: 'k' },
-    );
+    const { slack, siem } = await startThrottledToSlack();
     const revision = (n: number) =>
       buildFinding({
         id: 'enumeration-alice',
