@@ -25,7 +25,7 @@ export interface Digest {
   lastSeen: string;
   /** Ids of the folded findings, the first 50 (count has the total). */
   findingIds: string[];
-  /** The first folded finding, as an example of what was held back (else the first updated one). */
+  /** The first folded finding, as an example of what was held back. */
   sample: Finding;
   /**
    * Findings alerted one by one whose later revisions (more evidence of the same id) were folded in

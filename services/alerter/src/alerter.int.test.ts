@@ -483,14 +483,20 @@ routes:
       firstSeen: '2026-01-06T10:12:00.000Z',
       lastSeen: '2026-01-06T10:12:00.000Z',
     });
-    await h.produce([revision(1), revision(2), revision(3), carol]);
+    // Two more of alice's findings in the window: the second is held (limit 2), so a digest goes out.
+    const more = ['a', 'b'].map((suffix, i) =>
+      buildFinding({ id: `off-hours-${suffix}`, firstSeen: `2026-01-06T10:0${i + 4}:00.000Z` }),
+    );
+    await h.produce([revision(1), revision(2), ...more, revision(3), carol]);
     await waitFor('all committed', async () => ((await h.lag()) === 0 ? true : undefined));
 
     const bodies = slack.accepted().map((r) => JSON.parse(r.body) as { text: string });
-    expect(bodies.filter((b) => b.text.startsWith('updates to 1 alerted findings for alice'))).toHaveLength(
-      1,
-    );
-    expect(bodies).toHaveLength(3); // alice's first revision, carol's, the digest of alice's updates
+    // revision 1, off-hours-a, carol's, and one digest (off-hours-b held, alice's updates folded in).
+    expect(bodies).toHaveLength(4);
+    const digests = slack.accepted().filter((r) => r.body.includes('and 1 more like this'));
+    expect(digests).toHaveLength(1);
+    expect(digests[0]!.body).toContain('1 finding alerted before got more evidence since');
+    expect(digests[0]!.body).toContain('now 30 requests');
     const siemIds = siem.accepted().map((r) => (JSON.parse(r.body) as Finding).id);
     expect(siemIds.filter((id) => id === 'enumeration-alice')).toEqual(['enumeration-alice']);
     const sent = JSON.parse(

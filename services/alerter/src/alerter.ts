@@ -218,7 +218,16 @@ export function createAlerter(deps: AlerterDeps) {
     const closeAtMs = eventClock.closing();
     const forgetAtMs = eventClock.watermark();
     if (closeAtMs === undefined || forgetAtMs === undefined) return; // no finding read yet
-    for (const { digest, members } of throttle.due(closeAtMs, forgetAtMs)) {
+    releaseUpdates(throttle.due(closeAtMs, forgetAtMs));
+  }
+
+  /** Sends the digests of closed windows; acknowledges updates whose window had nothing to send. */
+  function releaseUpdates(due: ReturnType<typeof throttle.due>): void {
+    for (const member of throttle.takeReleased()) {
+      acks.settle(member, Promise.resolve(true));
+      member.done();
+    }
+    for (const { digest, members } of due) {
       metrics.digests.inc({ route: digest.route });
       const route = routesByName.get(digest.route)!;
       const alert = digestAlert(digest);

@@ -151,10 +151,7 @@ export function buildFindingMessage(finding: Finding, options: SlackMessageOptio
 
 export function buildDigestMessage(digest: Digest, options: SlackMessageOptions): SlackMessage {
   const { color, emoji } = SEVERITY_STYLE[digest.maxSeverity];
-  const title =
-    digest.count > 0
-      ? `:repeat: and ${digest.count} more like this: ${digest.identity}`
-      : `:repeat: updates to ${digest.updated ?? 0} alerted finding${digest.updated === 1 ? '' : 's'}: ${digest.identity}`;
+  const title = `:repeat: and ${digest.count} more like this: ${digest.identity}`;
   const rules = Object.entries(digest.rules)
     .map(([rule, n]) => `${code(rule)} ×${n}`)
     .join(', ');
@@ -167,16 +164,10 @@ export function buildDigestMessage(digest: Digest, options: SlackMessageOptions)
     ? ` ${digest.updated} finding${digest.updated === 1 ? '' : 's'} alerted before got more evidence since: ${updates}.`
     : '';
   const text =
-    (digest.count > 0
-      ? `Route ${code(digest.route)} delivers at most ${digest.maxAlerts} alert${digest.maxAlerts === 1 ? '' : 's'} ` +
-        `per identity per window; ${digest.count} more for ${code(digest.identity)} in cluster ${code(digest.cluster)} ` +
-        `were folded into this message.`
-      : `Later evidence for ${code(digest.identity)} in cluster ${code(digest.cluster)}, folded into one message instead of repeat alerts.`) +
-    updatedText;
-  const fallback =
-    digest.count > 0
-      ? `and ${digest.count} more like this for ${digest.identity} (${digest.cluster})`
-      : `updates to ${digest.updated ?? 0} alerted findings for ${digest.identity} (${digest.cluster})`;
+    `Route ${code(digest.route)} delivers at most ${digest.maxAlerts} alert${digest.maxAlerts === 1 ? '' : 's'} ` +
+    `per identity per window; ${digest.count} more for ${code(digest.identity)} in cluster ${code(digest.cluster)} ` +
+    `were folded into this message.${updatedText}`;
+  const fallback = `and ${digest.count} more like this for ${digest.identity} (${digest.cluster})`;
   const blocks: Block[] = [
     { type: 'header', text: plain(title, HEADER_MAX) },
     { type: 'section', text: mrkdwn(text, SECTION_TEXT_MAX) },

@@ -61,13 +61,15 @@ describe('alerter > throttle', () => {
     });
   });
 
-  test('a window with only updates makes a digest of its own', () => {
+  test('a window with only updates sends nothing, and releases them when it closes', () => {
     const throttle = createThrottle<string>();
     const finding = buildFinding({ id: 'a', revision: 2, count: 7, firstSeen: at('10:00:01') });
     throttle.update('r', limit, finding, 'a2');
-    const [due] = throttle.due(ms('10:10:00'));
-    expect(due!.digest).toMatchObject({ id: 'digest/r/updates/a', count: 0, updated: 1 });
-    expect(due!.members).toEqual(['a2']);
+    expect(throttle.due(ms('10:09:59'))).toEqual([]);
+    expect(throttle.takeReleased()).toEqual([]);
+    expect(throttle.due(ms('10:10:00'))).toEqual([]);
+    expect(throttle.takeReleased()).toEqual(['a2']);
+    expect(throttle.heldCount()).toBe(0);
   });
 
   test('windows follow event time, not arrival order', () => {

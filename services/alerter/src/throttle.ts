@@ -36,6 +36,8 @@ export type ThrottleDecision = 'deliver' | 'fold';
 export function createThrottle<M>(options: { graceMs?: number } = {}) {
   const graceMs = options.graceMs ?? 0;
   const windows = new Map<string, WindowState<M>>();
+  /** Members of updates whose window closed without a digest (takeReleased()). */
+  const released: M[] = [];
 
   function stateFor(route: string, limit: ThrottleLimit, finding: Finding): WindowState<M> {
     const eventMs = Date.parse(finding.firstSeen);
@@ -92,7 +94,9 @@ export function createThrottle<M>(options: { graceMs?: number } = {}) {
         if (state.windowEndMs + graceMs > closeAtMs) continue;
         if (state.held.length > 0 || state.updates.length > 0) {
           const members = [...state.held, ...state.updates].map((h) => h.member);
-          out.push({ digest: buildDigest(state), members });
+          // Updates alone are no reason for a message: they ride along in a digest that is sent anyway.
+          if (state.held.length > 0) out.push({ digest: buildDigest(state), members });
+          else released.push(...members);
           state.held = [];
           state.updates = [];
         }
@@ -108,9 +112,15 @@ export function createThrottle<M>(options: { graceMs?: number } = {}) {
      * A later revision of a finding (the detector reports a finding at once and updates its id as
      * evidence joins): never a second alert and never counted against the limit; it is folded into the
      * window's digest, replacing an earlier revision held there or listed as an update of one delivered.
+     * A window with updates only sends nothing: its members come out of takeReleased() once it closed.
      */
     update(route: string, limit: ThrottleLimit, finding: Finding, member: M): void {
       stateFor(route, limit, finding).updates.push({ finding, member });
+    },
+
+    /** Updates of windows that closed (due()) with nothing to send: to acknowledge. */
+    takeReleased(): M[] {
+      return released.splice(0);
     },
 
     /** Findings held back right now (they are not acknowledged until their digest is delivered). */
@@ -141,7 +151,7 @@ function buildDigest<M>(state: WindowState<M>): Digest {
     return newer && (newer.revision ?? 1) > (h.finding.revision ?? 1) ? newer : h.finding;
   });
   const updated = [...latest.values()];
-  const first = findings[0] ?? updated[0]!;
+  const first = findings[0]!;
   const rules: Digest['rules'] = {};
   let maxSeverity: Severity = 'low';
   let firstSeen = first.firstSeen;
@@ -154,8 +164,7 @@ function buildDigest<M>(state: WindowState<M>): Digest {
   }
   const digest: Digest = {
     kind: 'kaudit.digest',
-    id:
-      findings.length > 0 ? `digest/${state.route}/${first.id}` : `digest/${state.route}/updates/${first.id}`,
+    id: `digest/${state.route}/${first.id}`,
     route: state.route,
     cluster: state.cluster,
     identity: state.identity,
