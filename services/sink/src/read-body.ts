@@ -7,6 +7,7 @@ import {
   SplitError,
   type SplitItem,
   safeJsonError,
+  unwrapEventHubRecord,
 } from '@kaudit/audit-schema';
 import { AppError } from '@kaudit/service-kit';
 
@@ -156,18 +157,9 @@ function decodeItem(item: SplitItem, format: BodyFormat, maxItemBytes: number): 
     return { ok: false, reason: `${where}not valid JSON (${safeJsonError(error)})`, line: item.line };
   }
   if (item.container === 'records') {
-    const log = (raw as { properties?: { log?: unknown } } | null)?.properties?.log;
-    if (typeof log === 'string') {
-      try {
-        raw = JSON.parse(log);
-      } catch (error) {
-        return {
-          ok: false,
-          reason: `${where}Event Hubs record's properties.log is not valid JSON (${safeJsonError(error)})`,
-          line: item.line,
-        };
-      }
-    }
+    const unwrapped = unwrapEventHubRecord(raw);
+    if (!unwrapped.ok) return { ok: false, reason: `${where}${unwrapped.reason}`, line: item.line };
+    raw = unwrapped.raw;
   }
   return {
     ok: true,
