@@ -13,6 +13,7 @@ import type { Delivery } from './delivery';
 import { createBatch, type IngestOptions } from './ingest';
 import type { SinkMetrics } from './metrics';
 import { type BodyFormat, readBody } from './read-body';
+import { createSourceRoutes, type SourceRoutesDeps } from './source-routes';
 
 /**
  * The HTTP app without a listener (tests inject requests): POST /audit and /audit/<cluster> for the
@@ -34,6 +35,8 @@ export interface AppDeps {
   maxEventBytes: number;
   /** The answer is due within this from the moment the body is read (SINK_REQUEST_TIMEOUT_MS). */
   requestTimeoutMs: number;
+  /** The managed-cluster sources' credentials (source-routes.ts); off when absent. */
+  sources?: Pick<SourceRoutesDeps, 'firehoseKeys' | 'pubsub'>;
 }
 
 interface Locals extends AdmittedLocals {
@@ -137,6 +140,19 @@ export function createApp(deps: AppDeps): express.Express {
     res.status(status).json({ accepted: result.accepted, rejected: result.rejected, errors: result.errors });
   });
 
+  app.use(
+    createSourceRoutes({
+      logger: deps.logger,
+      metrics,
+      ingest: deps.ingest,
+      delivery: deps.delivery,
+      maxBodyBytes: deps.maxBodyBytes,
+      requestTimeoutMs: deps.requestTimeoutMs,
+      firehoseKeys: deps.sources?.firehoseKeys,
+      pubsub: deps.sources?.pubsub,
+    }),
+  );
+
   app.use((_req: Request, _res: Response, next: NextFunction) => {
     next(
       new AppError('KAUDIT_ERR_BAD_REQUEST', 'not found: POST /audit or /audit/<cluster>', {
@@ -169,7 +185,9 @@ export function createApp(deps: AppDeps): express.Express {
           ? req.path === '/audit'
             ? '/audit'
             : '/audit/<cluster>'
-          : 'other',
+          : req.path.startsWith('/pubsub/gke/')
+            ? '/pubsub/gke/<cluster>'
+            : 'other',
       remote: req.socket.remoteAddress,
     };
     if (isRoomRefusal(res)) logRoomRefusal(fields, error.message);
@@ -184,7 +202,8 @@ export function createApp(deps: AppDeps): express.Express {
       res.set('Connection', 'close');
       res.once('finish', () => req.socket.destroy());
     }
-    if (req.path.startsWith('/audit')) metrics.requests.inc({ status: error.statusCode });
+    if (req.path.startsWith('/audit') || req.path.startsWith('/pubsub/'))
+      metrics.requests.inc({ status: error.statusCode });
     if (res.headersSent) return;
     res.status(error.statusCode).json({ error: { code: error.code, message: error.message } });
   });

@@ -29,24 +29,9 @@ export interface ReadBodyOptions {
 
 /** Resolves once the body has been read and every item handed on; rejects with an AppError (4xx). */
 export function readBody(req: IncomingMessage, options: ReadBodyOptions): Promise<void> {
-  const declared = Number(req.headers['content-length']);
-  const encoding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
-  if (Number.isFinite(declared) && declared > options.maxBodyBytes && encoding === 'identity')
-    return Promise.reject(tooLarge(options.maxBodyBytes));
-  let source: Readable;
-  if (encoding === 'gzip' || encoding === 'x-gzip') source = req.pipe(createGunzip());
-  else if (encoding === 'deflate') source = req.pipe(createInflate());
-  else if (encoding === 'identity') source = req;
-  else
-    return Promise.reject(
-      new AppError(
-        'KAUDIT_ERR_UNSUPPORTED_MEDIA_TYPE',
-        'Content-Encoding must be identity, gzip or deflate',
-        {
-          statusCode: 415,
-        },
-      ),
-    );
+  const opened = openDecoded(req, options.maxBodyBytes);
+  if (opened instanceof AppError) return Promise.reject(opened);
+  const source = opened;
   const decoder = createBodyDecoder(options.format, options.maxItemBytes, options.onItem);
   return new Promise<void>((resolve, reject) => {
     let total = 0;
@@ -78,6 +63,67 @@ export function readBody(req: IncomingMessage, options: ReadBodyOptions): Promis
       } catch (error) {
         fail(badRequest(error));
       }
+    });
+    source.on('error', () =>
+      fail(
+        new AppError('KAUDIT_ERR_BAD_REQUEST', 'body could not be read (bad encoding or framing)', {
+          statusCode: 400,
+        }),
+      ),
+    );
+    req.on('aborted', () =>
+      fail(new AppError('KAUDIT_ERR_BAD_REQUEST', 'request aborted by the client', { statusCode: 400 })),
+    );
+  });
+}
+
+/** The body after its Content-Encoding, or the refusal (declared too large, unknown encoding). */
+function openDecoded(req: IncomingMessage, maxBodyBytes: number): Readable | AppError {
+  const declared = Number(req.headers['content-length']);
+  const encoding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+  if (Number.isFinite(declared) && declared > maxBodyBytes && encoding === 'identity')
+    return tooLarge(maxBodyBytes);
+  if (encoding === 'gzip' || encoding === 'x-gzip') return req.pipe(createGunzip());
+  if (encoding === 'deflate') return req.pipe(createInflate());
+  if (encoding === 'identity') return req;
+  return new AppError(
+    'KAUDIT_ERR_UNSUPPORTED_MEDIA_TYPE',
+    'Content-Encoding must be identity, gzip or deflate',
+    {
+      statusCode: 415,
+    },
+  );
+}
+
+/**
+ * The whole decompressed body in memory, up to maxBodyBytes: for the cloud sources (Firehose, Pub/Sub),
+ * whose requests are one JSON document of bounded size (Firehose buffers at most 64 MiB, a Pub/Sub
+ * message at most 10 MB) that must be parsed whole. Rejects with an AppError (4xx).
+ */
+export function readWholeBody(req: IncomingMessage, maxBodyBytes: number): Promise<Buffer> {
+  const opened = openDecoded(req, maxBodyBytes);
+  if (opened instanceof AppError) return Promise.reject(opened);
+  const source = opened;
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    let settled = false;
+    const fail = (error: AppError) => {
+      if (settled) return;
+      settled = true;
+      if (source !== req) source.destroy();
+      req.unpipe();
+      reject(error);
+    };
+    source.on('data', (chunk: Buffer) => {
+      total += chunk.length;
+      if (total > maxBodyBytes) return fail(tooLarge(maxBodyBytes));
+      if (!settled) chunks.push(chunk);
+    });
+    source.on('end', () => {
+      if (settled) return;
+      settled = true;
+      resolve(Buffer.concat(chunks, total));
     });
     source.on('error', () =>
       fail(

@@ -15,6 +15,7 @@ import { createDelivery, type Delivery } from './delivery';
 import { createSinkMetrics, type SinkMetrics } from './metrics';
 import { createKafkaSender, type Sender } from './producer';
 import { type SinkServer, startSinkServer } from './server';
+import { createJwksStore } from './source-auth';
 import { openSpool, type Spool } from './spool';
 
 /**
@@ -80,6 +81,14 @@ export async function startSink(
     tokens: tokens?.current,
     allowAnonymous: config.insecureDev && !config.tls?.caFile && !config.authTokenFile,
   });
+  const { sources } = config;
+  const firehoseKeys = sources.firehoseAccessKeyFile
+    ? createTokenStore(sources.firehoseAccessKeyFile, logger, 'Firehose access keys')
+    : undefined;
+  const pubsubTokens = sources.pubsubTokenFile
+    ? createTokenStore(sources.pubsubTokenFile, logger, 'Pub/Sub URL tokens')
+    : undefined;
+  const jwks = sources.pubsubJwksFile ? createJwksStore(sources.pubsubJwksFile, logger) : undefined;
   const app = createApp({
     logger,
     metrics,
@@ -94,6 +103,18 @@ export async function startSink(
     maxBodyBytes: config.maxBodyBytes,
     maxEventBytes: config.maxEventBytes,
     requestTimeoutMs: config.requestTimeoutMs,
+    sources: {
+      firehoseKeys: firehoseKeys?.current,
+      pubsub:
+        jwks || pubsubTokens
+          ? {
+              jwks: jwks?.current,
+              audience: sources.pubsubAudience,
+              serviceAccount: sources.pubsubServiceAccount,
+              urlTokens: pubsubTokens?.current,
+            }
+          : undefined,
+    },
   });
   sender.start();
   delivery.start();
@@ -106,7 +127,16 @@ export async function startSink(
     requestTimeoutMs: config.requestTimeoutMs,
     tlsHandshakeTimeoutMs: config.tlsHandshakeTimeoutMs,
     ...(options.tlsPollIntervalMs !== undefined ? { tlsPollIntervalMs: options.tlsPollIntervalMs } : {}),
-    watch: tokens && config.authTokenFile ? [{ file: config.authTokenFile, onChange: tokens.reload }] : [],
+    watch: [
+      ...(tokens && config.authTokenFile ? [{ file: config.authTokenFile, onChange: tokens.reload }] : []),
+      ...(firehoseKeys && sources.firehoseAccessKeyFile
+        ? [{ file: sources.firehoseAccessKeyFile, onChange: firehoseKeys.reload }]
+        : []),
+      ...(pubsubTokens && sources.pubsubTokenFile
+        ? [{ file: sources.pubsubTokenFile, onChange: pubsubTokens.reload }]
+        : []),
+      ...(jwks && sources.pubsubJwksFile ? [{ file: sources.pubsubJwksFile, onChange: jwks.reload }] : []),
+    ],
   });
 
   // The sink's one way to be dead (docs/operations.md): its listener gone while it is not shutting down

@@ -17,6 +17,8 @@ export interface PostOptions {
   body: string | Buffer;
   contentType?: string;
   token?: string;
+  /** Further request headers (the cloud sources' credentials, Content-Encoding). */
+  headers?: Record<string, string>;
   tls?: { ca: string; cert?: string; key?: string };
 }
 
@@ -30,6 +32,7 @@ export interface PostResult {
 export function postAudit(options: PostOptions): Promise<PostResult> {
   const headers: Record<string, string> = { 'Content-Type': options.contentType ?? 'application/json' };
   if (options.token) headers.Authorization = `Bearer ${options.token}`;
+  Object.assign(headers, options.headers);
   const common = {
     host: '127.0.0.1',
     port: options.port,
