@@ -13,10 +13,13 @@ import {
   kafkaBrokersEnv,
   loadKafkaSecurity,
   parseConfig,
+  parsePrefixedKafkaSecurity,
   startupTimeoutEnv,
 } from '@kaudit/service-kit';
 import { z } from 'zod';
 
+/** The Event Hub side's TLS/SASL variables: SINK_EVENTHUB_KAFKA_SSL, …_KAFKA_SASL_PASSWORD_FILE. */
+export const EVENTHUB_PREFIX = 'SINK_EVENTHUB_';
 export const DEFAULT_REDACTION_POLICY_FILE = defaultPolicyPath('redaction.yaml');
 const MiB = 1024 * 1024;
 
@@ -63,6 +66,9 @@ export const SinkEnvSchema = z.object({
   SINK_PUBSUB_AUDIENCE: envOptional(),
   SINK_PUBSUB_SERVICE_ACCOUNT: envOptional(),
   SINK_PUBSUB_TOKEN_FILE: envOptional(),
+  SINK_EVENTHUB_BROKERS: envList([]),
+  SINK_EVENTHUB_TOPIC: envOptional(),
+  SINK_EVENTHUB_GROUP_ID: z.string().min(1).default('kaudit-sink'),
   SINK_CLUSTER_NAME: clusterName.default('default'),
   AUDIT_EVENTS_TOPIC: z.string().min(1).default(DEFAULT_TOPICS.events),
   AUDIT_DLQ_TOPIC: z.string().min(1).default(DEFAULT_TOPICS.dlq),
@@ -122,6 +128,10 @@ function crossCheck(env: Record<string, string | undefined>): string[] {
   for (const name of ['SINK_PUBSUB_AUDIENCE', 'SINK_PUBSUB_SERVICE_ACCOUNT'])
     if (set(name) && !set('SINK_PUBSUB_JWKS_FILE'))
       problems.push(`${name}: only used with SINK_PUBSUB_JWKS_FILE`);
+  if (set('SINK_EVENTHUB_BROKERS') !== set('SINK_EVENTHUB_TOPIC'))
+    problems.push(
+      `${set('SINK_EVENTHUB_BROKERS') ? 'SINK_EVENTHUB_TOPIC' : 'SINK_EVENTHUB_BROKERS'}: is required when the other of SINK_EVENTHUB_BROKERS/SINK_EVENTHUB_TOPIC is set`,
+    );
   if (insecure) return problems;
   if (!set('SINK_TLS_CERT_FILE') && !set('SINK_TLS_KEY_FILE'))
     for (const name of ['SINK_TLS_CERT_FILE', 'SINK_TLS_KEY_FILE'])
@@ -158,6 +168,8 @@ export interface SinkConfig {
     pubsubServiceAccount: string | undefined;
     pubsubTokenFile: string | undefined;
   };
+  /** The AKS bridge (event-hubs-bridge.ts): an Event Hub's Kafka endpoint, or undefined: off. */
+  eventHub: { brokers: string[]; topic: string; groupId: string; security: KafkaSecurity } | undefined;
   insecureDev: boolean;
   clusterName: string;
   eventsTopic: string;
@@ -179,6 +191,8 @@ export function loadSinkConfig(env: Record<string, string | undefined> = process
   const { value: parsed, problems } = parseConfig(SinkEnvSchema, env);
   problems.push(...crossCheck(env));
   const kafkaSecurity = loadKafkaSecurity(env, problems);
+  const hubSecurity = parsePrefixedKafkaSecurity(env, EVENTHUB_PREFIX);
+  problems.push(...hubSecurity.problems);
   const policyFile =
     parsed?.SINK_REDACTION_POLICY_FILE ?? env.SINK_REDACTION_POLICY_FILE ?? DEFAULT_REDACTION_POLICY_FILE;
   let policy: RedactionPolicy | undefined;
@@ -211,6 +225,15 @@ export function loadSinkConfig(env: Record<string, string | undefined> = process
       pubsubServiceAccount: parsed.SINK_PUBSUB_SERVICE_ACCOUNT,
       pubsubTokenFile: parsed.SINK_PUBSUB_TOKEN_FILE,
     },
+    eventHub:
+      parsed.SINK_EVENTHUB_BROKERS.length > 0 && parsed.SINK_EVENTHUB_TOPIC && hubSecurity.value
+        ? {
+            brokers: parsed.SINK_EVENTHUB_BROKERS,
+            topic: parsed.SINK_EVENTHUB_TOPIC,
+            groupId: parsed.SINK_EVENTHUB_GROUP_ID,
+            security: hubSecurity.value,
+          }
+        : undefined,
     insecureDev: parsed.SINK_INSECURE_DEV,
     clusterName: parsed.SINK_CLUSTER_NAME,
     eventsTopic: parsed.AUDIT_EVENTS_TOPIC,

@@ -12,6 +12,7 @@ import { createApp } from './app';
 import { createAuthenticator, createTokenStore } from './auth';
 import { insecureWarnings, type SinkConfig } from './config';
 import { createDelivery, type Delivery } from './delivery';
+import { createEventHubsBridge, type EventHubsBridge } from './event-hubs-bridge';
 import { createSinkMetrics, type SinkMetrics } from './metrics';
 import { createKafkaSender, type Sender } from './producer';
 import { type SinkServer, startSinkServer } from './server';
@@ -30,6 +31,8 @@ export interface RunningSink {
   sender: Sender;
   delivery: Delivery;
   server: SinkServer;
+  /** The AKS bridge, when SINK_EVENTHUB_BROKERS is set. */
+  bridge: EventHubsBridge | undefined;
   steps: Array<{ name: string; run: () => Promise<void> }>;
   stop(): Promise<void>;
 }
@@ -49,6 +52,16 @@ export async function startSink(
   });
   // A refused password or CA stops the start here; an unreachable Kafka does not (events spool).
   await verifyKafkaSecurity(kafka, config.kafkaSecurity);
+  const hub = config.eventHub
+    ? createKafka({
+        clientId: 'kaudit-sink-eventhubs',
+        brokers: config.eventHub.brokers,
+        security: config.eventHub.security,
+        logger,
+      })
+    : undefined;
+  // A refused connection string or CA stops the start, as for kaudit's own Kafka (before the spool's lock).
+  if (hub && config.eventHub) await verifyKafkaSecurity(hub, config.eventHub.security);
   const metrics = options.metrics ?? createSinkMetrics();
   metrics.spoolCapacityBytes.set(config.spoolMaxBytes);
   const spool = await openSpool({
@@ -81,6 +94,11 @@ export async function startSink(
     tokens: tokens?.current,
     allowAnonymous: config.insecureDev && !config.tls?.caFile && !config.authTokenFile,
   });
+  const ingest = {
+    redactor: createRedactor(config.redactionPolicy),
+    eventsTopic: config.eventsTopic,
+    dlqTopic: config.dlqTopic,
+  };
   const { sources } = config;
   const firehoseKeys = sources.firehoseAccessKeyFile
     ? createTokenStore(sources.firehoseAccessKeyFile, logger, 'Firehose access keys')
@@ -93,11 +111,7 @@ export async function startSink(
     logger,
     metrics,
     authenticate,
-    ingest: {
-      redactor: createRedactor(config.redactionPolicy),
-      eventsTopic: config.eventsTopic,
-      dlqTopic: config.dlqTopic,
-    },
+    ingest,
     delivery,
     clusterName: config.clusterName,
     maxBodyBytes: config.maxBodyBytes,
@@ -116,8 +130,22 @@ export async function startSink(
           : undefined,
     },
   });
+  let bridge: EventHubsBridge | undefined;
+  if (config.eventHub && hub) {
+    bridge = createEventHubsBridge({
+      source: hub,
+      topic: config.eventHub.topic,
+      groupId: config.eventHub.groupId,
+      clusterName: config.clusterName,
+      sender,
+      ingest,
+      logger,
+      metrics,
+    });
+  }
   sender.start();
   delivery.start();
+  await bridge?.start();
   const server = await startSinkServer({
     app,
     tls: config.tls,
@@ -149,6 +177,8 @@ export async function startSink(
   server.server.once('error', listenerLost);
 
   const steps = [
+    // First: a batch read from the hub and not yet acknowledged stays uncommitted, to be read again.
+    ...(bridge ? [{ name: 'stop the Event Hubs bridge', run: () => bridge.stop() }] : []),
     {
       name: 'finish in-flight requests',
       run: () => {
@@ -167,6 +197,7 @@ export async function startSink(
     sender,
     delivery,
     server,
+    bridge,
     steps,
     async stop() {
       for (const step of steps) await step.run();
