@@ -1,4 +1,3 @@
-import { withTimeout } from '@kaudit/common';
 import { AppError, createOpsRouter, type ErrorCode, isAppError, type Logger } from '@kaudit/service-kit';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import {
@@ -9,7 +8,7 @@ import {
   isRoomRefusal,
 } from './admission';
 import type { Authenticator } from './auth';
-import type { Delivery } from './delivery';
+import { type Delivery, deliverInTime } from './delivery';
 import { createBatch, type IngestOptions } from './ingest';
 import type { SinkMetrics } from './metrics';
 import { type BodyFormat, readBody } from './read-body';
@@ -106,12 +105,7 @@ export function createApp(deps: AppDeps): express.Express {
     metrics.batchSize.observe(items);
 
     try {
-      await withTimeout(deps.delivery.deliver(result.messages), deps.requestTimeoutMs, () => {
-        throw new AppError('KAUDIT_ERR_REQUEST_TIMEOUT', 'events could not be stored in time; retry', {
-          statusCode: 503,
-          retryAfterMs: 5000,
-        });
-      });
+      await deliverInTime(deps.delivery, result.messages, deps.requestTimeoutMs);
     } catch (err) {
       return next(err);
     }

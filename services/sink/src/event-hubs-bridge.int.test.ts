@@ -1,7 +1,6 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { DeadLetterSchema, EnvelopeSchema } from '@kaudit/audit-schema';
 import { createKafka, ensureTopics } from '@kaudit/service-kit';
 import {
@@ -13,8 +12,7 @@ import {
   uniqueName,
   waitFor,
 } from '@kaudit/testkit';
-import pino from 'pino';
-import { closedPort, insecureSinkEnv, readTopic } from '../test/helpers';
+import { capturingLogger, closedPort, insecureSinkEnv, readTopic } from '../test/helpers';
 import { EVENTHUB_PREFIX, loadSinkConfig } from './config';
 import { type RunningSink, startSink } from './service';
 
@@ -27,16 +25,7 @@ import { type RunningSink, startSink } from './service';
 const { kafkaBrokers } = stackEnv();
 const CLUSTER = 'fallback-aks';
 
-const logLines: string[] = [];
-const logger = pino(
-  { level: 'debug' },
-  new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      logLines.push(chunk.toString('utf8'));
-      done();
-    },
-  }),
-);
+const { logger, lines: logLines } = capturingLogger();
 
 /** The first record of a hub message, its resourceId gone (so the fallback cluster applies), a new auditID. */
 function withoutResourceId(message: string): string {

@@ -29,10 +29,37 @@ export interface ReadBodyOptions {
 
 /** Resolves once the body has been read and every item handed on; rejects with an AppError (4xx). */
 export function readBody(req: IncomingMessage, options: ReadBodyOptions): Promise<void> {
-  const opened = openDecoded(req, options.maxBodyBytes);
+  const decoder = createBodyDecoder(options.format, options.maxItemBytes, options.onItem);
+  return consumeBody(req, options.maxBodyBytes, {
+    chunk: (chunk) => decoder.push(chunk),
+    end: () => decoder.end(),
+  });
+}
+
+/**
+ * The whole decompressed body in memory, up to maxBodyBytes: for the cloud sources (Firehose, Pub/Sub),
+ * whose requests are one JSON document of bounded size (Firehose buffers at most 64 MiB, a Pub/Sub
+ * message at most 10 MB) that must be parsed whole. Rejects with an AppError (4xx).
+ */
+export async function readWholeBody(req: IncomingMessage, maxBodyBytes: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  await consumeBody(req, maxBodyBytes, { chunk: (chunk) => chunks.push(chunk), end: () => undefined });
+  return Buffer.concat(chunks);
+}
+
+/**
+ * The one reading loop: the body through its Content-Encoding, bounded by maxBodyBytes decompressed,
+ * each chunk handed on; a handler that throws (a SplitError: no batch) is a 400. On a refusal reading
+ * stops at once, and the error answer closes the connection (node drains at most a little of the rest).
+ */
+function consumeBody(
+  req: IncomingMessage,
+  maxBodyBytes: number,
+  handle: { chunk: (chunk: Buffer) => void; end: () => void },
+): Promise<void> {
+  const opened = openDecoded(req, maxBodyBytes);
   if (opened instanceof AppError) return Promise.reject(opened);
   const source = opened;
-  const decoder = createBodyDecoder(options.format, options.maxItemBytes, options.onItem);
   return new Promise<void>((resolve, reject) => {
     let total = 0;
     let settled = false;
@@ -40,16 +67,15 @@ export function readBody(req: IncomingMessage, options: ReadBodyOptions): Promis
       if (settled) return;
       settled = true;
       if (source !== req) source.destroy();
-      // Stop reading; the error answer closes the connection (node drains at most a little of the rest).
       req.unpipe();
       reject(error);
     };
     source.on('data', (chunk: Buffer) => {
       if (settled) return;
       total += chunk.length;
-      if (total > options.maxBodyBytes) return fail(tooLarge(options.maxBodyBytes));
+      if (total > maxBodyBytes) return fail(tooLarge(maxBodyBytes));
       try {
-        decoder.push(chunk);
+        handle.chunk(chunk);
       } catch (error) {
         fail(badRequest(error));
       }
@@ -57,7 +83,7 @@ export function readBody(req: IncomingMessage, options: ReadBodyOptions): Promis
     source.on('end', () => {
       if (settled) return;
       try {
-        decoder.end();
+        handle.end();
         settled = true;
         resolve();
       } catch (error) {
@@ -93,49 +119,6 @@ function openDecoded(req: IncomingMessage, maxBodyBytes: number): Readable | App
       statusCode: 415,
     },
   );
-}
-
-/**
- * The whole decompressed body in memory, up to maxBodyBytes: for the cloud sources (Firehose, Pub/Sub),
- * whose requests are one JSON document of bounded size (Firehose buffers at most 64 MiB, a Pub/Sub
- * message at most 10 MB) that must be parsed whole. Rejects with an AppError (4xx).
- */
-export function readWholeBody(req: IncomingMessage, maxBodyBytes: number): Promise<Buffer> {
-  const opened = openDecoded(req, maxBodyBytes);
-  if (opened instanceof AppError) return Promise.reject(opened);
-  const source = opened;
-  return new Promise<Buffer>((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let total = 0;
-    let settled = false;
-    const fail = (error: AppError) => {
-      if (settled) return;
-      settled = true;
-      if (source !== req) source.destroy();
-      req.unpipe();
-      reject(error);
-    };
-    source.on('data', (chunk: Buffer) => {
-      total += chunk.length;
-      if (total > maxBodyBytes) return fail(tooLarge(maxBodyBytes));
-      if (!settled) chunks.push(chunk);
-    });
-    source.on('end', () => {
-      if (settled) return;
-      settled = true;
-      resolve(Buffer.concat(chunks, total));
-    });
-    source.on('error', () =>
-      fail(
-        new AppError('KAUDIT_ERR_BAD_REQUEST', 'body could not be read (bad encoding or framing)', {
-          statusCode: 400,
-        }),
-      ),
-    );
-    req.on('aborted', () =>
-      fail(new AppError('KAUDIT_ERR_BAD_REQUEST', 'request aborted by the client', { statusCode: 400 })),
-    );
-  });
 }
 
 export interface BodyDecoder {

@@ -6,12 +6,11 @@ import {
   parseFirehoseRequest,
   parsePubSubPush,
 } from '@kaudit/audit-schema';
-import { withTimeout } from '@kaudit/common';
 import { AppError, isAppError, type Logger } from '@kaudit/service-kit';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { TokenEntry } from './auth';
 import { CLUSTER_NAME } from './config';
-import type { Delivery } from './delivery';
+import { type Delivery, deliverInTime } from './delivery';
 import { createBatch, type IngestOptions, type IngestResult } from './ingest';
 import type { SinkMetrics } from './metrics';
 import { readWholeBody } from './read-body';
@@ -98,12 +97,7 @@ export function createSourceRoutes(deps: SourceRoutesDeps): express.Router {
     metrics.received.inc(result.accepted + result.rejected);
     metrics.batchSize.observe(result.accepted + result.rejected);
     try {
-      await withTimeout(deps.delivery.deliver(result.messages), deps.requestTimeoutMs, () => {
-        throw new AppError('KAUDIT_ERR_REQUEST_TIMEOUT', 'events could not be stored in time; retry', {
-          statusCode: 503,
-          retryAfterMs: 5000,
-        });
-      });
+      await deliverInTime(deps.delivery, result.messages, deps.requestTimeoutMs);
     } catch (err) {
       const error = isAppError(err)
         ? err

@@ -1,14 +1,12 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { DeadLetterSchema, EnvelopeSchema } from '@kaudit/audit-schema';
 import { createKafka, ensureTopics } from '@kaudit/service-kit';
 import { plantedSecrets, sourceFixture, stackEnv, uniqueName } from '@kaudit/testkit';
 import { exportJWK, generateKeyPair, type KeyLike, SignJWT } from 'jose';
-import pino from 'pino';
-import { postAudit, readTopic } from '../test/helpers';
+import { capturingLogger, postAudit, readTopic } from '../test/helpers';
 import { loadSinkConfig } from './config';
 import { type RunningSink, startSink } from './service';
 
@@ -25,16 +23,7 @@ const URL_TOKEN = `ps-${uniqueName('token')}`;
 const AUDIENCE = 'https://sink.example.com/pubsub/gke/prod-gke-1';
 const SERVICE_ACCOUNT = 'kaudit-push@example-project.iam.gserviceaccount.com';
 
-const logLines: string[] = [];
-const logger = pino(
-  { level: 'debug' },
-  new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      logLines.push(chunk.toString('utf8'));
-      done();
-    },
-  }),
-);
+const { logger, lines: logLines } = capturingLogger();
 
 const b64gz = (file: string) => gzipSync(sourceFixture(file)).toString('base64');
 const firehoseBody = (requestId: string) =>
