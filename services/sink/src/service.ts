@@ -1,12 +1,11 @@
 import { createRedactor } from '@kaudit/redaction';
 import {
-  createKafka,
-  createLiveness,
-  createLogger,
+  defineService,
   type Liveness,
   type Logger,
-  type ShutdownStep,
-  verifyKafkaSecurity,
+  type Service,
+  type ServiceDeps,
+  serviceKafka,
 } from '@kaudit/service-kit';
 import { createApp } from './app';
 import { createAuthenticator, createTokenStore } from './auth';
@@ -16,7 +15,7 @@ import { createEventHubsBridge, type EventHubsBridge } from './event-hubs-bridge
 import { createSinkMetrics, type SinkMetrics } from './metrics';
 import { createKafkaSender, type Sender } from './producer';
 import { type SinkServer, startSinkServer } from './server';
-import { createJwksStore } from './source-auth';
+import { loadSourceCredentials } from './source-auth';
 import { openSpool, type Spool } from './spool';
 
 /**
@@ -42,26 +41,25 @@ export async function startSink(
   logger: Logger,
   options: { tlsPollIntervalMs?: number; metrics?: SinkMetrics; liveness?: Liveness } = {},
 ): Promise<RunningSink> {
-  const kafka = createKafka({
-    clientId: 'kaudit-sink',
+  // Connection attempts fail fast: the producer's own loop retries, and the spool covers the gap. A
+  // refused password or CA stops the start here; an unreachable Kafka does not (events spool).
+  const kafka = await serviceKafka({
+    service: 'sink',
     brokers: config.kafkaBrokers,
     security: config.kafkaSecurity,
     logger,
-    // Connection attempts fail fast: the producer's own loop retries, and the spool covers the gap.
     retry: { retries: 2, initialRetryTime: 200, maxRetryTime: 1000 },
   });
-  // A refused password or CA stops the start here; an unreachable Kafka does not (events spool).
-  await verifyKafkaSecurity(kafka, config.kafkaSecurity);
+  // The Event Hub's endpoint (AKS), verified the same way: a refused connection string or CA stops the
+  // start, before the spool's lock is taken.
   const hub = config.eventHub
-    ? createKafka({
-        clientId: 'kaudit-sink-eventhubs',
+    ? await serviceKafka({
+        service: 'sink-eventhubs',
         brokers: config.eventHub.brokers,
         security: config.eventHub.security,
         logger,
       })
     : undefined;
-  // A refused connection string or CA stops the start, as for kaudit's own Kafka (before the spool's lock).
-  if (hub && config.eventHub) await verifyKafkaSecurity(hub, config.eventHub.security);
   const metrics = options.metrics ?? createSinkMetrics();
   metrics.spoolCapacityBytes.set(config.spoolMaxBytes);
   const spool = await openSpool({
@@ -99,14 +97,7 @@ export async function startSink(
     eventsTopic: config.eventsTopic,
     dlqTopic: config.dlqTopic,
   };
-  const { sources } = config;
-  const firehoseKeys = sources.firehoseAccessKeyFile
-    ? createTokenStore(sources.firehoseAccessKeyFile, logger, 'Firehose access keys')
-    : undefined;
-  const pubsubTokens = sources.pubsubTokenFile
-    ? createTokenStore(sources.pubsubTokenFile, logger, 'Pub/Sub URL tokens')
-    : undefined;
-  const jwks = sources.pubsubJwksFile ? createJwksStore(sources.pubsubJwksFile, logger) : undefined;
+  const sources = loadSourceCredentials(config.sources, logger);
   const app = createApp({
     logger,
     metrics,
@@ -117,18 +108,7 @@ export async function startSink(
     maxBodyBytes: config.maxBodyBytes,
     maxEventBytes: config.maxEventBytes,
     requestTimeoutMs: config.requestTimeoutMs,
-    sources: {
-      firehoseKeys: firehoseKeys?.current,
-      pubsub:
-        jwks || pubsubTokens
-          ? {
-              jwks: jwks?.current,
-              audience: sources.pubsubAudience,
-              serviceAccount: sources.pubsubServiceAccount,
-              urlTokens: pubsubTokens?.current,
-            }
-          : undefined,
-    },
+    sources: sources.routes,
   });
   let bridge: EventHubsBridge | undefined;
   if (config.eventHub && hub) {
@@ -157,13 +137,7 @@ export async function startSink(
     ...(options.tlsPollIntervalMs !== undefined ? { tlsPollIntervalMs: options.tlsPollIntervalMs } : {}),
     watch: [
       ...(tokens && config.authTokenFile ? [{ file: config.authTokenFile, onChange: tokens.reload }] : []),
-      ...(firehoseKeys && sources.firehoseAccessKeyFile
-        ? [{ file: sources.firehoseAccessKeyFile, onChange: firehoseKeys.reload }]
-        : []),
-      ...(pubsubTokens && sources.pubsubTokenFile
-        ? [{ file: sources.pubsubTokenFile, onChange: pubsubTokens.reload }]
-        : []),
-      ...(jwks && sources.pubsubJwksFile ? [{ file: sources.pubsubJwksFile, onChange: jwks.reload }] : []),
+      ...sources.watch,
     ],
   });
 
@@ -205,35 +179,20 @@ export async function startSink(
   };
 }
 
-export interface SinkService {
-  logger: Logger;
-  liveness: Liveness;
-  /** Filled by start(): finish in-flight requests, stop the drainer, flush the producer, close the spool. */
-  steps: ShutdownStep[];
-  timeoutMs: number;
-  start(): Promise<void>;
-}
-
 /**
- * What main.ts runs: logger and liveness, then startSink (above) on start(). Tests and the benchmark
- * call startSink themselves.
+ * What main.ts runs: startSink (above) inside the service shell; its steps become the shutdown. Tests and
+ * the benchmark call startSink themselves.
  */
-export function createSinkService(
-  config: SinkConfig,
-  deps: { logger?: Logger; liveness?: Liveness } = {},
-): SinkService {
-  const logger = deps.logger ?? createLogger({ service: 'sink', level: config.logLevel });
-  const liveness = deps.liveness ?? createLiveness({ logger });
-  const steps: ShutdownStep[] = [];
-  return {
-    logger,
-    liveness,
-    steps,
+export function createSinkService(config: SinkConfig, deps: ServiceDeps = {}): Service {
+  return defineService({
+    name: 'sink',
+    logLevel: config.logLevel,
+    deps,
     timeoutMs: 30_000,
-    async start() {
+    async start({ logger, liveness, onStop }) {
       for (const warning of insecureWarnings(config)) logger.warn({ SINK_INSECURE_DEV: true }, warning);
       const sink = await startSink(config, logger, { liveness });
-      steps.push(...sink.steps);
+      for (const step of sink.steps) onStop(step.name, step.run);
     },
-  };
+  });
 }

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from '@kaudit/service-kit';
 import { createLocalJWKSet, type JSONWebKeySet, errors as joseErrors, jwtVerify } from 'jose';
-import { matchToken, type TokenEntry } from './auth';
+import { createTokenStore, matchToken, type TokenEntry } from './auth';
+import type { SinkConfig } from './config';
 
 /**
  * Credentials of the managed-cluster sources (docs/sources.md):
@@ -117,4 +118,34 @@ export function parseJwks(text: string): JSONWebKeySet {
   if (!Array.isArray(doc.keys) || doc.keys.length === 0)
     throw new Error('JWKS file must be {"keys":[…]} with at least one key');
   return doc as JSONWebKeySet;
+}
+
+/**
+ * The sources' credential files, read now and re-read on change (server.ts watches `watch`): what the
+ * routes take (source-routes.ts); a route whose credential is not configured stays off.
+ */
+export function loadSourceCredentials(config: SinkConfig['sources'], logger: Logger) {
+  const firehose = config.firehoseAccessKeyFile
+    ? createTokenStore(config.firehoseAccessKeyFile, logger, 'Firehose access keys')
+    : undefined;
+  const urlTokens = config.pubsubTokenFile
+    ? createTokenStore(config.pubsubTokenFile, logger, 'Pub/Sub URL tokens')
+    : undefined;
+  const jwks = config.pubsubJwksFile ? createJwksStore(config.pubsubJwksFile, logger) : undefined;
+  const watch: Array<{ file: string; onChange: () => void }> = [];
+  if (firehose && config.firehoseAccessKeyFile)
+    watch.push({ file: config.firehoseAccessKeyFile, onChange: firehose.reload });
+  if (urlTokens && config.pubsubTokenFile)
+    watch.push({ file: config.pubsubTokenFile, onChange: urlTokens.reload });
+  if (jwks && config.pubsubJwksFile) watch.push({ file: config.pubsubJwksFile, onChange: jwks.reload });
+  const pubsub: PubSubAuthOptions | undefined =
+    jwks || urlTokens
+      ? {
+          jwks: jwks?.current,
+          audience: config.pubsubAudience,
+          serviceAccount: config.pubsubServiceAccount,
+          urlTokens: urlTokens?.current,
+        }
+      : undefined;
+  return { routes: { firehoseKeys: firehose?.current, pubsub }, watch };
 }
