@@ -1,12 +1,12 @@
 import { gzipSync } from 'node:zlib';
-import { createRedactor, DEFAULT_REDACTION_POLICY } from '@kaudit/redaction';
-import { AppError, createLogger } from '@kaudit/service-kit';
+import { AppError } from '@kaudit/service-kit';
 import { sourceFixture } from '@kaudit/testkit';
 import { createLocalJWKSet, exportJWK, generateKeyPair, type KeyLike, SignJWT } from 'jose';
 import request from 'supertest';
-import { createApp } from './app';
+import { testApp } from '../test/app-setup';
+import type { AppDeps } from './app';
 import { createAuthenticator, parseTokenFile } from './auth';
-import { createSinkMetrics } from './metrics';
+import type { Delivery } from './delivery';
 import { parseJwks } from './source-auth';
 import type { SourceRoutesDeps } from './source-routes';
 import { spoolFullError } from './spool';
@@ -17,44 +17,27 @@ const URL_TOKEN = 'url-token-0123456789abcdef';
 const AUDIENCE = 'https://sink.test/pubsub/gke/prod-gke-1';
 
 function setup(
-  sources: Partial<NonNullable<Parameters<typeof createApp>[0]['sources']>>,
+  sources: Partial<NonNullable<AppDeps['sources']>>,
   deliver?: (messages: readonly OutMessage[]) => Promise<'kafka' | 'spool'>,
-  admit: () => { ok: true; release: () => void } | { ok: false; error: AppError } = () => ({
-    ok: true,
-    release: () => undefined,
-  }),
+  admit?: Delivery['admit'],
 ) {
-  const delivered: OutMessage[][] = [];
-  const app = createApp({
-    logger: createLogger({ service: 'sink-test', level: 'silent' }),
-    metrics: createSinkMetrics(),
+  return testApp({
     authenticate: createAuthenticator({
       mtls: false,
       allowedSubjects: new Map(),
       tokens: undefined,
       allowAnonymous: false,
     }),
-    ingest: { redactor: createRedactor(DEFAULT_REDACTION_POLICY), eventsTopic: 'events', dlqTopic: 'dlq' },
-    delivery: {
-      deliver:
-        deliver ??
-        (async (messages) => {
-          delivered.push([...messages]);
-          return 'kafka';
-        }),
-      ready: () => true,
-      admit,
+    overrides: {
+      maxBodyBytes: 1024 * 1024,
+      sources: { firehoseKeys: undefined, pubsub: undefined, ...sources } as Pick<
+        SourceRoutesDeps,
+        'firehoseKeys' | 'pubsub'
+      >,
     },
-    clusterName: 'default',
-    maxBodyBytes: 1024 * 1024,
-    maxEventBytes: 1024 * 1024,
-    requestTimeoutMs: 1000,
-    sources: { firehoseKeys: undefined, pubsub: undefined, ...sources } as Pick<
-      SourceRoutesDeps,
-      'firehoseKeys' | 'pubsub'
-    >,
+    ...(deliver ? { deliver } : {}),
+    ...(admit ? { admit } : {}),
   });
-  return { app, delivered };
 }
 
 const firehose = (records: Buffer[], requestId = 'req-1') =>
