@@ -2,7 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { samplesDir } from '@kaudit/testkit';
+import { gzipSync } from 'node:zlib';
+import { samplesDir, sourceFixture, sourceFixturesDir } from '@kaudit/testkit';
 import { type AuditFileItem, readAuditFiles } from './read-audit-files';
 
 async function collect(paths: string[], stdin?: Readable): Promise<AuditFileItem[]> {
@@ -12,6 +13,35 @@ async function collect(paths: string[], stdin?: Readable): Promise<AuditFileItem
 }
 
 const errors = (items: AuditFileItem[]) => items.filter((item) => 'error' in item);
+
+describe('cli > read-audit-files > managed-cluster files', () => {
+  it.each([
+    ['aks-records.jsonl', 3, 0, 'prod-aks-1'],
+    ['aks-event-hubs.json', 3, 0, 'prod-aks-1'],
+    ['eks-subscription-payload.json', 3, 1, 'prod-eks-1'],
+    ['eks-subscription-payload.b64', 3, 1, 'prod-eks-1'],
+    ['eks-filter-log-events.json', 3, 1, undefined],
+    ['eks-export.txt', 3, 1, undefined],
+    ['gke-logging-read.json', 4, 0, 'prod-gke-1'],
+    ['gke-log-entries.jsonl', 4, 0, 'prod-gke-1'],
+  ])("%s: %i events, %i unreadable, cluster %s, and the same gzip'd", async (name, good, bad, cluster) => {
+    const dir = mkdtempSync(join(tmpdir(), 'kaudit-read-gz-'));
+    const gz = join(dir, `${name}.gz`);
+    writeFileSync(gz, gzipSync(sourceFixture(name)));
+    for (const path of [join(sourceFixturesDir, name), gz]) {
+      const items = await collect([path]);
+      expect(errors(items)).toHaveLength(bad);
+      const events = items.filter((item) => 'raw' in item);
+      expect(events).toHaveLength(good);
+      for (const item of events) expect(item.cluster).toBe(cluster);
+    }
+  });
+
+  it('reads gzip from stdin too', async () => {
+    const items = await collect(['-'], Readable.from([gzipSync(sourceFixture('gke-log-entries.jsonl'))]));
+    expect(items.filter((item) => 'raw' in item)).toHaveLength(4);
+  });
+});
 
 describe('cli > read-audit-files', () => {
   it('streams JSON lines and reports the bad line with its number', async () => {

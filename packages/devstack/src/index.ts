@@ -1,4 +1,8 @@
 export type { DevCerts } from '@kaudit/testkit';
+export { type ChaosReport, markdown as chaosMarkdown } from './chaos/report';
+export { problemsOf, runScenario, type ScenarioResult } from './chaos/run';
+export { SCENARIOS, type Scenario } from './chaos/scenarios';
+export { chaosServers } from './chaos/servers';
 export {
   defaultRootDir,
   type Pipeline,

@@ -121,3 +121,10 @@ export {
   stackVariables,
 } from './secure-stack';
 export { type DefectBody, loadSinkDefects, plantedSecrets, sinkDefectsDir } from './sink-defects';
+
+/** Recorded payloads of the managed-cluster sources (EKS, GKE, AKS), written from the providers' docs. */
+export const sourceFixturesDir = join(__dirname, '../fixtures/sources');
+
+export function sourceFixture(name: string): Buffer {
+  return readFileSync(join(sourceFixturesDir, name));
+}

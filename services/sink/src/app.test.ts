@@ -1,12 +1,10 @@
 import { gzipSync } from 'node:zlib';
-import { createRedactor, DEFAULT_REDACTION_POLICY } from '@kaudit/redaction';
-import { createLogger } from '@kaudit/service-kit';
 import { buildEvent } from '@kaudit/testkit';
 import pino from 'pino';
 import request from 'supertest';
-import { type AppDeps, createApp } from './app';
+import { testApp } from '../test/app-setup';
+import type { AppDeps } from './app';
 import { createAuthenticator, parseTokenFile } from './auth';
-import { createSinkMetrics } from './metrics';
 import { spoolFullError } from './spool';
 import type { OutMessage } from './spool-format';
 
@@ -18,35 +16,13 @@ function setup(
   overrides: Partial<AppDeps> = {},
   deliver?: (messages: readonly OutMessage[]) => Promise<'kafka' | 'spool'>,
 ) {
-  const delivered: OutMessage[][] = [];
-  const metrics = createSinkMetrics();
-  const app = createApp({
-    logger: createLogger({ service: 'sink-test', level: 'silent' }),
-    metrics,
-    authenticate: createAuthenticator({
-      mtls: false,
-      allowedSubjects: new Map(),
-      tokens: () => tokens,
-      allowAnonymous: false,
-    }),
-    ingest: { redactor: createRedactor(DEFAULT_REDACTION_POLICY), eventsTopic: 'events', dlqTopic: 'dlq' },
-    delivery: {
-      deliver:
-        deliver ??
-        (async (messages) => {
-          delivered.push([...messages]);
-          return 'kafka';
-        }),
-      ready: () => true,
-      admit: () => ({ ok: true, release: () => undefined }),
-    },
-    clusterName: 'default',
-    maxBodyBytes: 64 * 1024,
-    maxEventBytes: 1024 * 1024,
-    requestTimeoutMs: 1000,
-    ...overrides,
+  const authenticate = createAuthenticator({
+    mtls: false,
+    allowedSubjects: new Map(),
+    tokens: () => tokens,
+    allowAnonymous: false,
   });
-  return { app, delivered, metrics };
+  return testApp({ authenticate, overrides, ...(deliver ? { deliver } : {}) });
 }
 
 const eventList = (items: unknown[]) =>

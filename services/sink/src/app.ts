@@ -1,4 +1,3 @@
-import { withTimeout } from '@kaudit/common';
 import { AppError, createOpsRouter, type ErrorCode, isAppError, type Logger } from '@kaudit/service-kit';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import {
@@ -9,10 +8,11 @@ import {
   isRoomRefusal,
 } from './admission';
 import type { Authenticator } from './auth';
-import type { Delivery } from './delivery';
+import { type Delivery, deliverInTime } from './delivery';
 import { createBatch, type IngestOptions } from './ingest';
 import type { SinkMetrics } from './metrics';
 import { type BodyFormat, readBody } from './read-body';
+import { createSourceRoutes, type SourceRoutesDeps } from './source-routes';
 
 /**
  * The HTTP app without a listener (tests inject requests): POST /audit and /audit/<cluster> for the
@@ -34,6 +34,8 @@ export interface AppDeps {
   maxEventBytes: number;
   /** The answer is due within this from the moment the body is read (SINK_REQUEST_TIMEOUT_MS). */
   requestTimeoutMs: number;
+  /** The managed-cluster sources' credentials (source-routes.ts); off when absent. */
+  sources?: Pick<SourceRoutesDeps, 'firehoseKeys' | 'pubsub'>;
 }
 
 interface Locals extends AdmittedLocals {
@@ -103,12 +105,7 @@ export function createApp(deps: AppDeps): express.Express {
     metrics.batchSize.observe(items);
 
     try {
-      await withTimeout(deps.delivery.deliver(result.messages), deps.requestTimeoutMs, () => {
-        throw new AppError('KAUDIT_ERR_REQUEST_TIMEOUT', 'events could not be stored in time; retry', {
-          statusCode: 503,
-          retryAfterMs: 5000,
-        });
-      });
+      await deliverInTime(deps.delivery, result.messages, deps.requestTimeoutMs);
     } catch (err) {
       return next(err);
     }
@@ -136,6 +133,19 @@ export function createApp(deps: AppDeps): express.Express {
     metrics.requests.inc({ status });
     res.status(status).json({ accepted: result.accepted, rejected: result.rejected, errors: result.errors });
   });
+
+  app.use(
+    createSourceRoutes({
+      logger: deps.logger,
+      metrics,
+      ingest: deps.ingest,
+      delivery: deps.delivery,
+      maxBodyBytes: deps.maxBodyBytes,
+      requestTimeoutMs: deps.requestTimeoutMs,
+      firehoseKeys: deps.sources?.firehoseKeys,
+      pubsub: deps.sources?.pubsub,
+    }),
+  );
 
   app.use((_req: Request, _res: Response, next: NextFunction) => {
     next(
@@ -169,7 +179,9 @@ export function createApp(deps: AppDeps): express.Express {
           ? req.path === '/audit'
             ? '/audit'
             : '/audit/<cluster>'
-          : 'other',
+          : req.path.startsWith('/pubsub/gke/')
+            ? '/pubsub/gke/<cluster>'
+            : 'other',
       remote: req.socket.remoteAddress,
     };
     if (isRoomRefusal(res)) logRoomRefusal(fields, error.message);
@@ -184,7 +196,8 @@ export function createApp(deps: AppDeps): express.Express {
       res.set('Connection', 'close');
       res.once('finish', () => req.socket.destroy());
     }
-    if (req.path.startsWith('/audit')) metrics.requests.inc({ status: error.statusCode });
+    if (req.path.startsWith('/audit') || req.path.startsWith('/pubsub/'))
+      metrics.requests.inc({ status: error.statusCode });
     if (res.headersSent) return;
     res.status(error.statusCode).json({ error: { code: error.code, message: error.message } });
   });

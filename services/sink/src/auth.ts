@@ -59,18 +59,18 @@ export function parseTokenFile(text: string): TokenEntry[] {
 }
 
 /** Holds the current tokens; reload() re-reads the file and keeps the old set if the new one is bad. */
-export function createTokenStore(file: string, logger: Logger) {
+export function createTokenStore(file: string, logger: Logger, what = 'bearer tokens') {
   let entries = parseTokenFile(readFileSync(file, 'utf8'));
   return {
     current: () => entries,
     reload() {
       try {
         entries = parseTokenFile(readFileSync(file, 'utf8'));
-        logger.info({ component: 'auth', file, tokens: entries.length }, 'bearer tokens reloaded');
+        logger.info({ component: 'auth', file, tokens: entries.length }, `${what} reloaded`);
       } catch (err) {
         logger.warn(
           { component: 'auth', file, err: { message: (err as Error).message } },
-          'token file unreadable: keeping the previous tokens',
+          `${what}: file unreadable: keeping the previous ones`,
         );
       }
     },

@@ -124,3 +124,86 @@ describe('sink > config', () => {
     ]);
   });
 });
+
+describe('sink > config > managed-cluster sources', () => {
+  const tls = { SINK_TLS_CERT_FILE: secure.SINK_TLS_CERT_FILE, SINK_TLS_KEY_FILE: secure.SINK_TLS_KEY_FILE };
+
+  it('are off by default', () => {
+    const config = loadSinkConfig(secure);
+    expect(config.sources).toEqual({
+      firehoseAccessKeyFile: undefined,
+      pubsubJwksFile: undefined,
+      pubsubAudience: undefined,
+      pubsubServiceAccount: undefined,
+      pubsubTokenFile: undefined,
+    });
+    expect(config.eventHub).toBeUndefined();
+  });
+
+  it('a source credential alone is client authentication enough to start', () => {
+    const config = loadSinkConfig({
+      ...tls,
+      SINK_REDACTION_POLICY_FILE: policy,
+      SINK_FIREHOSE_ACCESS_KEY_FILE: file('firehose-keys'),
+    });
+    expect(config.sources.firehoseAccessKeyFile).toMatch(/firehose-keys$/);
+  });
+
+  it.each([
+    [
+      { SINK_PUBSUB_JWKS_FILE: file('jwks.json') },
+      /^SINK_PUBSUB_AUDIENCE: is required with SINK_PUBSUB_JWKS_FILE/,
+    ],
+    [{ SINK_PUBSUB_AUDIENCE: 'https://x' }, /^SINK_PUBSUB_AUDIENCE: only used with SINK_PUBSUB_JWKS_FILE/],
+    [
+      { SINK_FIREHOSE_ACCESS_KEY_FILE: join(dir, 'missing') },
+      /^SINK_FIREHOSE_ACCESS_KEY_FILE: file .* does not exist/,
+    ],
+    [{ SINK_EVENTHUB_BROKERS: 'hub.servicebus.windows.net:9093' }, /^SINK_EVENTHUB_TOPIC: is required/],
+    [
+      {
+        SINK_EVENTHUB_BROKERS: 'h:9093',
+        SINK_EVENTHUB_TOPIC: 't',
+        SINK_EVENTHUB_KAFKA_SASL_MECHANISM: 'plain',
+      },
+      /^SINK_EVENTHUB_KAFKA_SASL_USERNAME: required with SINK_EVENTHUB_KAFKA_SASL_MECHANISM=plain/,
+    ],
+    [
+      {
+        SINK_EVENTHUB_BROKERS: 'h:9093',
+        SINK_EVENTHUB_TOPIC: 't',
+        SINK_EVENTHUB_KAFKA_SASL_MECHANISM: 'plain',
+      },
+      /^SINK_EVENTHUB_KAFKA_SASL_MECHANISM: plain sends the password in clear text; set SINK_EVENTHUB_KAFKA_SSL=true/,
+    ],
+  ])('names the bad variable in %j', (override, message) => {
+    expect(problems({ ...secure, ...override })).toEqual(
+      expect.arrayContaining([expect.stringMatching(message)]),
+    );
+  });
+
+  it('reads the Event Hub side under its own prefix, apart from kaudit Kafka', () => {
+    const config = loadSinkConfig({
+      ...secure,
+      SINK_EVENTHUB_BROKERS: 'kaudit-hub.servicebus.windows.net:9093',
+      SINK_EVENTHUB_TOPIC: 'aks-audit',
+      SINK_EVENTHUB_KAFKA_SSL: 'true',
+      SINK_EVENTHUB_KAFKA_SASL_MECHANISM: 'plain',
+      SINK_EVENTHUB_KAFKA_SASL_USERNAME: '$ConnectionString',
+      SINK_EVENTHUB_KAFKA_SASL_PASSWORD:
+        'Endpoint=sb://kaudit-hub/;SharedAccessKeyName=x;SharedAccessKey=MKhubsecret01',
+    });
+    expect(config.kafkaSecurity.describe().protocol).toBe('PLAINTEXT');
+    expect(config.eventHub).toMatchObject({
+      brokers: ['kaudit-hub.servicebus.windows.net:9093'],
+      topic: 'aks-audit',
+      groupId: 'kaudit-sink',
+    });
+    expect(config.eventHub?.security.describe()).toEqual({
+      protocol: 'SASL_SSL',
+      saslMechanism: 'plain',
+      saslUsername: '$ConnectionString',
+    });
+    expect(JSON.stringify(config.eventHub)).not.toContain('MKhubsecret01');
+  });
+});

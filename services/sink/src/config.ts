@@ -13,11 +13,14 @@ import {
   kafkaBrokersEnv,
   loadKafkaSecurity,
   parseConfig,
+  parsePrefixedKafkaSecurity,
   readPolicyFile,
   startupTimeoutEnv,
 } from '@kaudit/service-kit';
 import { z } from 'zod';
 
+/** The Event Hub side's TLS/SASL variables: SINK_EVENTHUB_KAFKA_SSL, …_KAFKA_SASL_PASSWORD_FILE. */
+export const EVENTHUB_PREFIX = 'SINK_EVENTHUB_';
 export const DEFAULT_REDACTION_POLICY_FILE = defaultPolicyPath('redaction.yaml');
 const MiB = 1024 * 1024;
 
@@ -59,6 +62,14 @@ export const SinkEnvSchema = z.object({
   SINK_CLIENT_ALLOWED_SUBJECTS: envList([]).transform((list, ctx) => parseAllowedSubjects(list, ctx)),
   SINK_AUTH_TOKEN_FILE: envOptional(),
   SINK_INSECURE_DEV: envBoolean(false),
+  SINK_FIREHOSE_ACCESS_KEY_FILE: envOptional(),
+  SINK_PUBSUB_JWKS_FILE: envOptional(),
+  SINK_PUBSUB_AUDIENCE: envOptional(),
+  SINK_PUBSUB_SERVICE_ACCOUNT: envOptional(),
+  SINK_PUBSUB_TOKEN_FILE: envOptional(),
+  SINK_EVENTHUB_BROKERS: envList([]),
+  SINK_EVENTHUB_TOPIC: envOptional(),
+  SINK_EVENTHUB_GROUP_ID: z.string().min(1).default('kaudit-sink'),
   SINK_CLUSTER_NAME: clusterName.default('default'),
   AUDIT_EVENTS_TOPIC: z.string().min(1).default(DEFAULT_TOPICS.events),
   AUDIT_DLQ_TOPIC: z.string().min(1).default(DEFAULT_TOPICS.dlq),
@@ -92,6 +103,9 @@ function crossCheck(env: Record<string, string | undefined>): string[] {
     'SINK_TLS_KEY_FILE',
     'SINK_CLIENT_CA_FILE',
     'SINK_AUTH_TOKEN_FILE',
+    'SINK_FIREHOSE_ACCESS_KEY_FILE',
+    'SINK_PUBSUB_JWKS_FILE',
+    'SINK_PUBSUB_TOKEN_FILE',
   ]) {
     const file = env[name]?.trim();
     if (file && !existsSync(file)) problems.push(`${name}: file ${file} does not exist`);
@@ -108,11 +122,27 @@ function crossCheck(env: Record<string, string | undefined>): string[] {
     problems.push(
       'SINK_CLIENT_CA_FILE: client certificates need TLS: set SINK_TLS_CERT_FILE and SINK_TLS_KEY_FILE',
     );
+  if (set('SINK_PUBSUB_JWKS_FILE') && !set('SINK_PUBSUB_AUDIENCE'))
+    problems.push(
+      "SINK_PUBSUB_AUDIENCE: is required with SINK_PUBSUB_JWKS_FILE (the push subscription's audience)",
+    );
+  for (const name of ['SINK_PUBSUB_AUDIENCE', 'SINK_PUBSUB_SERVICE_ACCOUNT'])
+    if (set(name) && !set('SINK_PUBSUB_JWKS_FILE'))
+      problems.push(`${name}: only used with SINK_PUBSUB_JWKS_FILE`);
+  if (set('SINK_EVENTHUB_BROKERS') !== set('SINK_EVENTHUB_TOPIC'))
+    problems.push(
+      `${set('SINK_EVENTHUB_BROKERS') ? 'SINK_EVENTHUB_TOPIC' : 'SINK_EVENTHUB_BROKERS'}: is required when the other of SINK_EVENTHUB_BROKERS/SINK_EVENTHUB_TOPIC is set`,
+    );
   if (insecure) return problems;
   if (!set('SINK_TLS_CERT_FILE') && !set('SINK_TLS_KEY_FILE'))
     for (const name of ['SINK_TLS_CERT_FILE', 'SINK_TLS_KEY_FILE'])
       problems.push(`${name}: is required (HTTPS) unless SINK_INSECURE_DEV=true`);
-  if (!set('SINK_CLIENT_CA_FILE') && !set('SINK_AUTH_TOKEN_FILE'))
+  const sourceAuth = [
+    'SINK_FIREHOSE_ACCESS_KEY_FILE',
+    'SINK_PUBSUB_JWKS_FILE',
+    'SINK_PUBSUB_TOKEN_FILE',
+  ].some(set);
+  if (!set('SINK_CLIENT_CA_FILE') && !set('SINK_AUTH_TOKEN_FILE') && !sourceAuth)
     for (const name of ['SINK_CLIENT_CA_FILE', 'SINK_AUTH_TOKEN_FILE'])
       problems.push(
         `${name}: one of SINK_CLIENT_CA_FILE (mTLS) or SINK_AUTH_TOKEN_FILE (bearer) is required unless SINK_INSECURE_DEV=true`,
@@ -131,6 +161,16 @@ export interface SinkConfig {
   /** CN -> cluster (or undefined: allowed, cluster from the URL or SINK_CLUSTER_NAME); empty: any CN the CA signed. */
   allowedSubjects: Map<string, string | undefined>;
   authTokenFile: string | undefined;
+  /** The managed-cluster sources (docs/sources.md): each route is off without its credential. */
+  sources: {
+    firehoseAccessKeyFile: string | undefined;
+    pubsubJwksFile: string | undefined;
+    pubsubAudience: string | undefined;
+    pubsubServiceAccount: string | undefined;
+    pubsubTokenFile: string | undefined;
+  };
+  /** The AKS bridge (event-hubs-bridge.ts): an Event Hub's Kafka endpoint, or undefined: off. */
+  eventHub: { brokers: string[]; topic: string; groupId: string; security: KafkaSecurity } | undefined;
   insecureDev: boolean;
   clusterName: string;
   eventsTopic: string;
@@ -152,6 +192,8 @@ export function loadSinkConfig(env: Record<string, string | undefined> = process
   const { value: parsed, problems } = parseConfig(SinkEnvSchema, env);
   problems.push(...crossCheck(env));
   const kafkaSecurity = loadKafkaSecurity(env, problems);
+  const hubSecurity = parsePrefixedKafkaSecurity(env, EVENTHUB_PREFIX);
+  problems.push(...hubSecurity.problems);
   const policyFile =
     parsed?.SINK_REDACTION_POLICY_FILE ?? env.SINK_REDACTION_POLICY_FILE ?? DEFAULT_REDACTION_POLICY_FILE;
   const policy = readPolicyFile({
@@ -177,6 +219,22 @@ export function loadSinkConfig(env: Record<string, string | undefined> = process
         : undefined,
     allowedSubjects: parsed.SINK_CLIENT_ALLOWED_SUBJECTS,
     authTokenFile: parsed.SINK_AUTH_TOKEN_FILE,
+    sources: {
+      firehoseAccessKeyFile: parsed.SINK_FIREHOSE_ACCESS_KEY_FILE,
+      pubsubJwksFile: parsed.SINK_PUBSUB_JWKS_FILE,
+      pubsubAudience: parsed.SINK_PUBSUB_AUDIENCE,
+      pubsubServiceAccount: parsed.SINK_PUBSUB_SERVICE_ACCOUNT,
+      pubsubTokenFile: parsed.SINK_PUBSUB_TOKEN_FILE,
+    },
+    eventHub:
+      parsed.SINK_EVENTHUB_BROKERS.length > 0 && parsed.SINK_EVENTHUB_TOPIC && hubSecurity.value
+        ? {
+            brokers: parsed.SINK_EVENTHUB_BROKERS,
+            topic: parsed.SINK_EVENTHUB_TOPIC,
+            groupId: parsed.SINK_EVENTHUB_GROUP_ID,
+            security: hubSecurity.value,
+          }
+        : undefined,
     insecureDev: parsed.SINK_INSECURE_DEV,
     clusterName: parsed.SINK_CLUSTER_NAME,
     eventsTopic: parsed.AUDIT_EVENTS_TOPIC,

@@ -1,11 +1,5 @@
-import { backoffDelayMs } from '@kaudit/common';
-import {
-  type AppError,
-  buildDeadLetter,
-  isAppError,
-  type Logger,
-  serializeDeadLetter,
-} from '@kaudit/service-kit';
+import { backoffDelayMs, withTimeout } from '@kaudit/common';
+import { AppError, buildDeadLetter, isAppError, type Logger, serializeDeadLetter } from '@kaudit/service-kit';
 import type { SinkMetrics } from './metrics';
 import type { Sender } from './producer';
 import { type Spool, spoolFullError } from './spool';
@@ -246,4 +240,18 @@ export function createDelivery(options: DeliveryOptions): Delivery {
     },
     ready: () => !stopping && spoolFault === undefined && fits(),
   };
+}
+
+/** deliver() within the request's budget: past it, a 503 (Retry-After 5 s) the client retries. */
+export async function deliverInTime(
+  delivery: Pick<Delivery, 'deliver'>,
+  messages: readonly OutMessage[],
+  timeoutMs: number,
+): Promise<void> {
+  await withTimeout(delivery.deliver(messages), timeoutMs, () => {
+    throw new AppError('KAUDIT_ERR_REQUEST_TIMEOUT', 'events could not be stored in time; retry', {
+      statusCode: 503,
+      retryAfterMs: 5000,
+    });
+  });
 }

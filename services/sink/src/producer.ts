@@ -23,7 +23,7 @@ export interface Sender {
    */
   send(
     messages: readonly OutMessage[],
-    options: { path: 'direct' | 'drain'; timeoutMs?: number },
+    options: { path: 'direct' | 'drain' | 'bridge'; timeoutMs?: number },
   ): Promise<void>;
   /** Waits for in-flight produce requests (up to timeoutMs), then disconnects. */
   stop(timeoutMs?: number): Promise<void>;
@@ -44,7 +44,7 @@ export interface SenderOptions {
 interface Chunk {
   messages: readonly OutMessage[];
   bytes: number;
-  path: 'direct' | 'drain';
+  path: 'direct' | 'drain' | 'bridge';
   state: 'queued' | 'sending' | 'cancelled';
   resolve: () => void;
   reject: (error: unknown) => void;

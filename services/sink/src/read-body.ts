@@ -7,6 +7,7 @@ import {
   SplitError,
   type SplitItem,
   safeJsonError,
+  unwrapEventHubRecord,
 } from '@kaudit/audit-schema';
 import { AppError } from '@kaudit/service-kit';
 
@@ -28,25 +29,37 @@ export interface ReadBodyOptions {
 
 /** Resolves once the body has been read and every item handed on; rejects with an AppError (4xx). */
 export function readBody(req: IncomingMessage, options: ReadBodyOptions): Promise<void> {
-  const declared = Number(req.headers['content-length']);
-  const encoding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
-  if (Number.isFinite(declared) && declared > options.maxBodyBytes && encoding === 'identity')
-    return Promise.reject(tooLarge(options.maxBodyBytes));
-  let source: Readable;
-  if (encoding === 'gzip' || encoding === 'x-gzip') source = req.pipe(createGunzip());
-  else if (encoding === 'deflate') source = req.pipe(createInflate());
-  else if (encoding === 'identity') source = req;
-  else
-    return Promise.reject(
-      new AppError(
-        'KAUDIT_ERR_UNSUPPORTED_MEDIA_TYPE',
-        'Content-Encoding must be identity, gzip or deflate',
-        {
-          statusCode: 415,
-        },
-      ),
-    );
   const decoder = createBodyDecoder(options.format, options.maxItemBytes, options.onItem);
+  return consumeBody(req, options.maxBodyBytes, {
+    chunk: (chunk) => decoder.push(chunk),
+    end: () => decoder.end(),
+  });
+}
+
+/**
+ * The whole decompressed body in memory, up to maxBodyBytes: for the cloud sources (Firehose, Pub/Sub),
+ * whose requests are one JSON document of bounded size (Firehose buffers at most 64 MiB, a Pub/Sub
+ * message at most 10 MB) that must be parsed whole. Rejects with an AppError (4xx).
+ */
+export async function readWholeBody(req: IncomingMessage, maxBodyBytes: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  await consumeBody(req, maxBodyBytes, { chunk: (chunk) => chunks.push(chunk), end: () => undefined });
+  return Buffer.concat(chunks);
+}
+
+/**
+ * The one reading loop: the body through its Content-Encoding, bounded by maxBodyBytes decompressed,
+ * each chunk handed on; a handler that throws (a SplitError: no batch) is a 400. On a refusal reading
+ * stops at once, and the error answer closes the connection (node drains at most a little of the rest).
+ */
+function consumeBody(
+  req: IncomingMessage,
+  maxBodyBytes: number,
+  handle: { chunk: (chunk: Buffer) => void; end: () => void },
+): Promise<void> {
+  const opened = openDecoded(req, maxBodyBytes);
+  if (opened instanceof AppError) return Promise.reject(opened);
+  const source = opened;
   return new Promise<void>((resolve, reject) => {
     let total = 0;
     let settled = false;
@@ -54,16 +67,15 @@ export function readBody(req: IncomingMessage, options: ReadBodyOptions): Promis
       if (settled) return;
       settled = true;
       if (source !== req) source.destroy();
-      // Stop reading; the error answer closes the connection (node drains at most a little of the rest).
       req.unpipe();
       reject(error);
     };
     source.on('data', (chunk: Buffer) => {
       if (settled) return;
       total += chunk.length;
-      if (total > options.maxBodyBytes) return fail(tooLarge(options.maxBodyBytes));
+      if (total > maxBodyBytes) return fail(tooLarge(maxBodyBytes));
       try {
-        decoder.push(chunk);
+        handle.chunk(chunk);
       } catch (error) {
         fail(badRequest(error));
       }
@@ -71,7 +83,7 @@ export function readBody(req: IncomingMessage, options: ReadBodyOptions): Promis
     source.on('end', () => {
       if (settled) return;
       try {
-        decoder.end();
+        handle.end();
         settled = true;
         resolve();
       } catch (error) {
@@ -89,6 +101,24 @@ export function readBody(req: IncomingMessage, options: ReadBodyOptions): Promis
       fail(new AppError('KAUDIT_ERR_BAD_REQUEST', 'request aborted by the client', { statusCode: 400 })),
     );
   });
+}
+
+/** The body after its Content-Encoding, or the refusal (declared too large, unknown encoding). */
+function openDecoded(req: IncomingMessage, maxBodyBytes: number): Readable | AppError {
+  const declared = Number(req.headers['content-length']);
+  const encoding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+  if (Number.isFinite(declared) && declared > maxBodyBytes && encoding === 'identity')
+    return tooLarge(maxBodyBytes);
+  if (encoding === 'gzip' || encoding === 'x-gzip') return req.pipe(createGunzip());
+  if (encoding === 'deflate') return req.pipe(createInflate());
+  if (encoding === 'identity') return req;
+  return new AppError(
+    'KAUDIT_ERR_UNSUPPORTED_MEDIA_TYPE',
+    'Content-Encoding must be identity, gzip or deflate',
+    {
+      statusCode: 415,
+    },
+  );
 }
 
 export interface BodyDecoder {
@@ -156,18 +186,9 @@ function decodeItem(item: SplitItem, format: BodyFormat, maxItemBytes: number): 
     return { ok: false, reason: `${where}not valid JSON (${safeJsonError(error)})`, line: item.line };
   }
   if (item.container === 'records') {
-    const log = (raw as { properties?: { log?: unknown } } | null)?.properties?.log;
-    if (typeof log === 'string') {
-      try {
-        raw = JSON.parse(log);
-      } catch (error) {
-        return {
-          ok: false,
-          reason: `${where}Event Hubs record's properties.log is not valid JSON (${safeJsonError(error)})`,
-          line: item.line,
-        };
-      }
-    }
+    const unwrapped = unwrapEventHubRecord(raw);
+    if (!unwrapped.ok) return { ok: false, reason: `${where}${unwrapped.reason}`, line: item.line };
+    raw = unwrapped.raw;
   }
   return {
     ok: true,

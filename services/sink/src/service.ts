@@ -11,9 +11,11 @@ import { createApp } from './app';
 import { createAuthenticator, createTokenStore } from './auth';
 import { insecureWarnings, type SinkConfig } from './config';
 import { createDelivery, type Delivery } from './delivery';
+import { createEventHubsBridge, type EventHubsBridge } from './event-hubs-bridge';
 import { createSinkMetrics, type SinkMetrics } from './metrics';
 import { createKafkaSender, type Sender } from './producer';
 import { type SinkServer, startSinkServer } from './server';
+import { loadSourceCredentials } from './source-auth';
 import { openSpool, type Spool } from './spool';
 
 /**
@@ -28,6 +30,8 @@ export interface RunningSink {
   sender: Sender;
   delivery: Delivery;
   server: SinkServer;
+  /** The AKS bridge, when SINK_EVENTHUB_BROKERS is set. */
+  bridge: EventHubsBridge | undefined;
   steps: Array<{ name: string; run: () => Promise<void> }>;
   stop(): Promise<void>;
 }
@@ -46,6 +50,16 @@ export async function startSink(
     logger,
     retry: { retries: 2, initialRetryTime: 200, maxRetryTime: 1000 },
   });
+  // The Event Hub's endpoint (AKS), verified the same way: a refused connection string or CA stops the
+  // start, before the spool's lock is taken.
+  const hub = config.eventHub
+    ? await serviceKafka({
+        service: 'sink-eventhubs',
+        brokers: config.eventHub.brokers,
+        security: config.eventHub.security,
+        logger,
+      })
+    : undefined;
   const metrics = options.metrics ?? createSinkMetrics();
   metrics.spoolCapacityBytes.set(config.spoolMaxBytes);
   const spool = await openSpool({
@@ -78,23 +92,40 @@ export async function startSink(
     tokens: tokens?.current,
     allowAnonymous: config.insecureDev && !config.tls?.caFile && !config.authTokenFile,
   });
+  const ingest = {
+    redactor: createRedactor(config.redactionPolicy),
+    eventsTopic: config.eventsTopic,
+    dlqTopic: config.dlqTopic,
+  };
+  const sources = loadSourceCredentials(config.sources, logger);
   const app = createApp({
     logger,
     metrics,
     authenticate,
-    ingest: {
-      redactor: createRedactor(config.redactionPolicy),
-      eventsTopic: config.eventsTopic,
-      dlqTopic: config.dlqTopic,
-    },
+    ingest,
     delivery,
     clusterName: config.clusterName,
     maxBodyBytes: config.maxBodyBytes,
     maxEventBytes: config.maxEventBytes,
     requestTimeoutMs: config.requestTimeoutMs,
+    sources: sources.routes,
   });
+  let bridge: EventHubsBridge | undefined;
+  if (config.eventHub && hub) {
+    bridge = createEventHubsBridge({
+      source: hub,
+      topic: config.eventHub.topic,
+      groupId: config.eventHub.groupId,
+      clusterName: config.clusterName,
+      sender,
+      ingest,
+      logger,
+      metrics,
+    });
+  }
   sender.start();
   delivery.start();
+  await bridge?.start();
   const server = await startSinkServer({
     app,
     tls: config.tls,
@@ -104,7 +135,10 @@ export async function startSink(
     requestTimeoutMs: config.requestTimeoutMs,
     tlsHandshakeTimeoutMs: config.tlsHandshakeTimeoutMs,
     ...(options.tlsPollIntervalMs !== undefined ? { tlsPollIntervalMs: options.tlsPollIntervalMs } : {}),
-    watch: tokens && config.authTokenFile ? [{ file: config.authTokenFile, onChange: tokens.reload }] : [],
+    watch: [
+      ...(tokens && config.authTokenFile ? [{ file: config.authTokenFile, onChange: tokens.reload }] : []),
+      ...sources.watch,
+    ],
   });
 
   // The sink's one way to be dead (docs/operations.md): its listener gone while it is not shutting down
@@ -117,6 +151,8 @@ export async function startSink(
   server.server.once('error', listenerLost);
 
   const steps = [
+    // First: a batch read from the hub and not yet acknowledged stays uncommitted, to be read again.
+    ...(bridge ? [{ name: 'stop the Event Hubs bridge', run: () => bridge.stop() }] : []),
     {
       name: 'finish in-flight requests',
       run: () => {
@@ -135,6 +171,7 @@ export async function startSink(
     sender,
     delivery,
     server,
+    bridge,
     steps,
     async stop() {
       for (const step of steps) await step.run();

@@ -2,7 +2,6 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import {
   type AuditEvent,
   DeadLetterSchema,
@@ -22,8 +21,7 @@ import {
   stackEnv,
   uniqueName,
 } from '@kaudit/testkit';
-import pino from 'pino';
-import { postAudit, readTopic } from '../test/helpers';
+import { capturingLogger, postAudit, readTopic } from '../test/helpers';
 import { loadSinkConfig } from './config';
 import { type RunningSink, startSink } from './service';
 
@@ -43,16 +41,7 @@ const PLANTED = {
   deadLetter: 'planted-dead-letter-value-007',
 };
 
-const logLines: string[] = [];
-const logger = pino(
-  { level: 'debug' },
-  new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      logLines.push(chunk.toString('utf8'));
-      done();
-    },
-  }),
-);
+const { logger, lines: logLines } = capturingLogger();
 
 describe('sink > end to end (real Kafka)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'sink-int-'));

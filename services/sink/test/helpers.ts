@@ -3,8 +3,10 @@ import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { readToEnd } from '@kaudit/service-kit';
 import type { Kafka } from 'kafkajs';
+import pino from 'pino';
 
 /**
  * Helpers for the sink's integration tests and benchmark: a bare HTTP(S) client that can present a
@@ -17,6 +19,8 @@ export interface PostOptions {
   body: string | Buffer;
   contentType?: string;
   token?: string;
+  /** Further request headers (the cloud sources' credentials, Content-Encoding). */
+  headers?: Record<string, string>;
   tls?: { ca: string; cert?: string; key?: string };
 }
 
@@ -30,6 +34,7 @@ export interface PostResult {
 export function postAudit(options: PostOptions): Promise<PostResult> {
   const headers: Record<string, string> = { 'Content-Type': options.contentType ?? 'application/json' };
   if (options.token) headers.Authorization = `Bearer ${options.token}`;
+  Object.assign(headers, options.headers);
   const common = {
     host: '127.0.0.1',
     port: options.port,
@@ -178,4 +183,19 @@ export function rawConnection(port: number): RawConnection {
         check();
       }),
   };
+}
+
+/** A debug-level logger whose lines are kept, so a test can assert that no secret reached a log. */
+export function capturingLogger(): { logger: pino.Logger; lines: string[] } {
+  const lines: string[] = [];
+  const logger = pino(
+    { level: 'debug' },
+    new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(chunk.toString('utf8'));
+        done();
+      },
+    }),
+  );
+  return { logger, lines };
 }

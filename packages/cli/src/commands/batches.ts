@@ -171,6 +171,11 @@ export interface SendFilesResult extends SendSummary {
  */
 export interface SendFilesOptions extends SendItemsOptions, ReadAuditFilesOptions {
   onUnreadable?(record: { file: string; line: number; error: string }): void;
+  /**
+   * The URL for the events whose input names their cluster (a CloudWatch log group, an AKS resourceId,
+   * a GKE resource label): `kaudit send` posts them to `<to>/<cluster>`. Unset: everything to `url`.
+   */
+  urlForCluster?(cluster: string): string;
 }
 
 export async function sendFiles(
@@ -182,21 +187,114 @@ export async function sendFiles(
     ...(options.stdin ? { stdin: options.stdin } : {}),
     ...(options.onBytes ? { onBytes: options.onBytes } : {}),
   };
-  async function* items() {
+  // One sendItems per target URL, fed as the files are read (one cluster: one lane, as before).
+  const lanes = new Map<string, { channel: Channel<unknown>; done: Promise<SendSummary> }>();
+  let failure: unknown;
+  const laneFor = (url: string) => {
+    let lane = lanes.get(url);
+    if (!lane) {
+      const channel = createChannel<unknown>(Math.max(1, (options.batchSize ?? MAX_BATCH_EVENTS) * 4));
+      const done = sendItems(channel, { ...options, url });
+      done.catch((error) => {
+        failure ??= error;
+        channel.fail();
+      });
+      lane = { channel, done };
+      lanes.set(url, lane);
+    }
+    return lane;
+  };
+  // The default lane first: a URL or TLS option it refuses is reported before any file is read.
+  laneFor(options.url);
+  await Promise.resolve();
+  if (failure) throw failure;
+  try {
     for await (const record of readAuditFiles(files, readOptions)) {
+      if (failure) break;
       if ('error' in record) {
         unreadable += 1;
         options.onUnreadable?.({ file: record.file, line: record.line, error: record.error });
         continue;
       }
-      yield record.raw;
+      const url =
+        record.cluster !== undefined && options.urlForCluster
+          ? options.urlForCluster(record.cluster)
+          : options.url;
+      await laneFor(url).channel.push(record.raw);
     }
+  } finally {
+    for (const lane of lanes.values()) lane.channel.close();
   }
-  try {
-    const summary = await sendItems(items(), options);
-    return { ...summary, unreadable };
-  } catch (error) {
-    if (error instanceof DeliveryFailedError) Object.assign(error.summary, { unreadable });
+  const results = await Promise.allSettled([...lanes.values()].map((lane) => lane.done));
+  const summary: SendSummary = { batches: 0, sent: 0, accepted: 0, rejected: 0, retries: 0 };
+  for (const result of results) {
+    const part =
+      result.status === 'fulfilled' ? result.value : (result.reason as DeliveryFailedError).summary;
+    if (!part) continue;
+    for (const key of Object.keys(summary) as Array<keyof SendSummary>) summary[key] += part[key];
+  }
+  const failed = results.find((r) => r.status === 'rejected');
+  if (failed) {
+    const error = (failed as PromiseRejectedResult).reason;
+    if (error instanceof DeliveryFailedError) Object.assign(error.summary, summary, { unreadable });
     throw error;
   }
+  return { ...summary, unreadable };
+}
+
+interface Channel<T> extends AsyncIterable<T> {
+  /** Resolves once the consumer has room again (bounded memory while reading a large file). */
+  push(item: T): Promise<void>;
+  close(): void;
+  /** The consumer gave up: pushes no longer wait. */
+  fail(): void;
+}
+
+function createChannel<T>(highWater: number): Channel<T> {
+  const buffer: T[] = [];
+  let closed = false;
+  let failed = false;
+  let wake: (() => void) | undefined;
+  let room: (() => void) | undefined;
+  const notify = () => {
+    wake?.();
+    wake = undefined;
+  };
+  return {
+    async push(item) {
+      if (failed) return;
+      buffer.push(item);
+      notify();
+      if (buffer.length >= highWater)
+        await new Promise<void>((resolve) => {
+          room = resolve;
+        });
+    },
+    close() {
+      closed = true;
+      notify();
+    },
+    fail() {
+      failed = true;
+      room?.();
+      room = undefined;
+    },
+    async *[Symbol.asyncIterator]() {
+      for (;;) {
+        if (buffer.length > 0) {
+          const item = buffer.shift() as T;
+          if (buffer.length < highWater / 2) {
+            room?.();
+            room = undefined;
+          }
+          yield item;
+          continue;
+        }
+        if (closed) return;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+      }
+    },
+  };
 }

@@ -65,7 +65,8 @@ export async function runDetect(options: DetectOptions, io: DetectIo): Promise<D
       continue;
     }
     summary.events += 1;
-    emit(engine.process({ cluster: options.cluster, event: parsed.event }));
+    // The cluster the input names (log group, resourceId, resource.labels) wins over --cluster.
+    emit(engine.process({ cluster: item.cluster ?? options.cluster, event: parsed.event }));
   }
   emit(engine.flush());
   progress.stop();
@@ -94,7 +95,11 @@ export function registerDetect(program: Command): void {
       '--state <file>',
       'load baselines from this file and save them back, so a second run continues the first',
     )
-    .option('--cluster <name>', 'cluster name the events belong to', 'default')
+    .option(
+      '--cluster <name>',
+      'cluster of events whose input names none (a CloudWatch log group, AKS resourceId or GKE resource label does)',
+      'default',
+    )
     .argument('[files...]', 'audit log files; "-" or none reads stdin')
     .action(async (files: string[], opts: Omit<DetectOptions, 'files'>) => {
       await runDetect({ ...opts, files }, { stdout: process.stdout, stderr: process.stderr });

@@ -6,6 +6,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
+import { gzipSync } from 'node:zlib';
+import { sourceFixture, sourceFixturesDir } from '@kaudit/testkit';
 import { Command } from 'commander';
 import { DeliveryFailedError, registerSend, sendFiles, sendItems } from './send';
 
@@ -68,6 +70,7 @@ function makePki(prefix: string) {
 }
 
 interface Received {
+  path: string | undefined;
   contentType: string | undefined;
   authorization: string | undefined;
   clientCN: string | undefined;
@@ -100,6 +103,7 @@ beforeAll(async () => {
       request.on('end', () => {
         const peer = (request.socket as TLSSocket).getPeerCertificate();
         const entry: Received = {
+          path: request.url,
           contentType: request.headers['content-type'],
           authorization: request.headers.authorization,
           clientCN: typeof peer.subject?.CN === 'string' ? peer.subject.CN : undefined,
@@ -134,6 +138,29 @@ const tls = () => ({
   ca: readFileSync(file('ca.crt')),
 });
 const events = (n: number) => Array.from({ length: n }, (_, i) => ({ auditID: `id-${i}` }));
+
+describe('cli > send > managed-cluster files', () => {
+  it('posts each event to the cluster its input names, gzip or not, one lane per cluster', async () => {
+    const gz = file('gke.jsonl.gz');
+    writeFileSync(gz, gzipSync(sourceFixture('gke-log-entries.jsonl')));
+    const aks = join(sourceFixturesDir, 'aks-records.jsonl');
+    const base = url;
+    const summary = await sendFiles([aks, gz, join(sourceFixturesDir, 'eks-subscription-payload.b64')], {
+      url: base,
+      ...tls(),
+      urlForCluster: (cluster) => `${base}/${cluster}`,
+    });
+    // The CloudWatch event cut short is unreadable (it can never be parsed); the rest is sent.
+    expect(summary).toMatchObject({ sent: 10, accepted: 10, unreadable: 1 });
+    const byPath = new Map<string, number>();
+    for (const r of received) byPath.set(r.path ?? '', (byPath.get(r.path ?? '') ?? 0) + r.body.items.length);
+    expect(Object.fromEntries(byPath)).toEqual({
+      '/audit/prod-aks-1': 3,
+      '/audit/prod-gke-1': 4,
+      '/audit/prod-eks-1': 3,
+    });
+  });
+});
 
 describe('cli > send > over HTTPS', () => {
   it('posts EventList batches of at most 400 with the client certificate and the bearer token', async () => {

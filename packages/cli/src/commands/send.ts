@@ -89,7 +89,10 @@ export function registerSend(program: Command): void {
         .default(MAX_BATCH_EVENTS)
         .argParser(positiveInt('--batch-size', MAX_BATCH_EVENTS)),
     )
-    .option('--cluster <name>', 'cluster the events belong to (posts to <url>/<name>)')
+    .option(
+      '--cluster <name>',
+      'cluster the events belong to (posts to <url>/<name>); without it, the cluster the input names (CloudWatch log group, AKS resourceId, GKE resource label), else <url> as it is',
+    )
     .addOption(
       new Option('--concurrency <n>', 'batches in flight at once')
         .default(1)
@@ -144,6 +147,8 @@ async function runSend(files: string[], options: SendCommandOptions): Promise<nu
   try {
     const result = await sendFiles(files, {
       url,
+      // --cluster names the cluster of everything; without it, the input's own cluster names, else /audit.
+      ...(options.cluster ? {} : { urlForCluster: (cluster: string) => targetUrl(options.to, cluster) }),
       ...(cert ? { cert } : {}),
       ...(key ? { key } : {}),
       ...(ca ? { ca } : {}),

@@ -258,3 +258,26 @@ export function loadKafkaSecurity(env: Env, problems: string[]): KafkaSecurity {
   problems.push(...parsed.problems);
   return parsed.value ?? PLAINTEXT_KAFKA;
 }
+
+/**
+ * parseKafkaSecurity for a second Kafka a process reads from (the sink's Event Hubs bridge): the same
+ * variables under `prefix` (`SINK_EVENTHUB_` reads SINK_EVENTHUB_KAFKA_SSL, …_KAFKA_SASL_PASSWORD_FILE),
+ * problems named by the prefixed variable. One parser, so both sides follow the same rules.
+ */
+export function parsePrefixedKafkaSecurity(
+  env: Env,
+  prefix: string,
+): { value: KafkaSecurity | undefined; problems: string[] } {
+  const mapped: Env = {};
+  for (const name of KAFKA_SECURITY_VARIABLES) mapped[name] = env[`${prefix}${name}`];
+  const parsed = parseKafkaSecurity(mapped);
+  return {
+    value: parsed.value,
+    problems: parsed.problems.map((problem) => problem.replace(/\bKAFKA_(SSL|SASL)/g, `${prefix}KAFKA_$1`)),
+  };
+}
+
+/** The prefixed variables parsePrefixedKafkaSecurity reads. */
+export function prefixedKafkaSecurityVariables(prefix: string): string[] {
+  return KAFKA_SECURITY_VARIABLES.map((name) => `${prefix}${name}`);
+}
