@@ -2,6 +2,7 @@ import type { Client } from '@elastic/elasticsearch';
 import { AppError } from '@kaudit/common';
 import { dataStreamExists } from './apply';
 import { DATASETS, dataStreamName, eventsNamespace, legacyEventsStreamName } from './names';
+import { isMissingApi } from './stream-lifecycle';
 
 /**
  * ADR 0008 moved audit events from `logs-kaudit.audit-<ns>` to `logs-kubernetes.audit_logs-kaudit*`.
@@ -30,6 +31,8 @@ export interface LegacyMigrationResult {
   /** Already in the new stream (an earlier run, or the same event indexed twice). */
   existed: number;
   deleted: boolean;
+  /** Deletion was asked for but the cluster has no delete-data-stream API (the integ-test distribution). */
+  deleteUnsupported?: boolean;
 }
 
 /** An old document as it belongs in the new stream: only data_stream.* changes. Pure. */
@@ -101,8 +104,14 @@ export async function migrateLegacyEvents(
         'KAUDIT_ERR_ELASTICSEARCH',
         `${from} not deleted: only ${result.copied + result.existed} of its ${result.total} documents were copied`,
       );
-    await client.indices.deleteDataStream({ name: from });
-    result.deleted = true;
+    try {
+      await client.indices.deleteDataStream({ name: from });
+      result.deleted = true;
+    } catch (error) {
+      if (!isMissingApi(error)) throw error;
+      result.deleteUnsupported = true;
+      options.log?.(`${from} kept: this cluster has no API to delete a data stream; delete it by hand`);
+    }
   }
   return result;
 }

@@ -156,6 +156,11 @@ function legacyLines(legacy: LegacyMigrationResult | undefined): string[] {
   return [
     `legacy data stream ${legacy.from}: ${legacy.copied} copied, ${legacy.existed} already in ${legacy.to} (of ${legacy.total})`,
     ...(legacy.deleted ? [`legacy data stream ${legacy.from}: deleted`] : []),
+    ...(legacy.deleteUnsupported
+      ? [
+          `legacy data stream ${legacy.from}: kept (this cluster has no delete-data-stream API; delete it by hand)`,
+        ]
+      : []),
   ];
 }
 
