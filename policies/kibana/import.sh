@@ -6,6 +6,9 @@
 #   KIBANA_USERNAME / KIBANA_PASSWORD   basic auth, optional
 #   KIBANA_SPACE      space id, optional (default space otherwise)
 #   KIBANA_WAIT_SECONDS  how long to wait for Kibana, default 300
+#   KIBANA_IMPORT_SECURITY_RULES=true  also import security/*.ndjson (the Elastic Security rule that turns
+#                     kaudit findings into alerts) through the detection engine's rule import; needs a Kibana
+#                     with Security set up (docs/elastic-security.md)
 set -eu
 
 dir=$(cd "$(dirname "$0")" && pwd)
@@ -44,4 +47,16 @@ for file in "$dir"/*.ndjson; do
     status=1
   fi
 done
+if [ "${KIBANA_IMPORT_SECURITY_RULES:-false}" = true ]; then
+  for file in "$dir"/security/*.ndjson; do
+    [ -e "$file" ] || continue
+    reply=$(kibana -X POST "${url}${space_path}/api/detection_engine/rules/_import?overwrite=true" --form "file=@${file}")
+    if printf '%s' "$reply" | grep -q '"success":true'; then
+      echo "kibana-import: imported rule $(basename "$file"): ${reply}"
+    else
+      echo "kibana-import: rule import of $(basename "$file") failed: ${reply}" >&2
+      status=1
+    fi
+  done
+fi
 exit "$status"
