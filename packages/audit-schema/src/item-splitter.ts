@@ -1,71 +1,26 @@
 /**
- * Splits a request body into its items as the bytes arrive, so a batch is never held as one parsed
- * document: memory grows with the largest item, not with the batch (400 events of 150 KB are 60 MB of
- * JSON and several times that as objects). Each item's text is handed to JSON.parse on its own, which
- * is an order of magnitude faster than building values token by token in JavaScript.
- *
- * Shapes, per top-level value (`json`: exactly one; `ndjson`: one a line, a broken line is one bad item):
- * - an object with an `items` or `records` array (EventList, Azure Event Hubs batch): each element is an
- *   item of that container; the object's other fields are returned by `end()` (`rest`);
- * - an array: each element is an item (`list`);
- * - anything else: the value itself is one item (`value`).
- *
- * Bounded: an item's text is kept up to `maxItemBytes`. Past that, the `requestObject` or
- * `responseObject` being read (and any later one) is replaced by `null` and named in `dropped`, so the
- * event still goes on, truncated; an item too large without its bodies is reported with `tooLarge`.
- * The scanner only tracks strings and nesting; JSON.parse of the item text does the validation.
+ * Splits a request body into its items as the bytes arrive (the shapes and bounds: split-item.ts). The
+ * scanner only tracks strings and nesting; JSON.parse of each item's text does the validation.
  */
 
 import { Capture } from './item-capture';
-export type ItemContainer = 'items' | 'records' | 'list' | 'value';
+import {
+  BACKSLASH,
+  BODY_KEYS,
+  CLOSE_ARRAY,
+  CLOSE_OBJECT,
+  COLON,
+  COMMA,
+  firstOf,
+  MAX_KEY_CHARS,
+  NEWLINE,
+  OPEN_ARRAY,
+  OPEN_OBJECT,
+  QUOTE,
+} from './json-bytes';
+import { type ItemContainer, SplitError, type SplitterOptions } from './split-item';
 
-export interface SplitItem {
-  /** The item's JSON text (dropped bodies as `null`); undefined when it is too large or its line broken. */
-  text: Buffer | undefined;
-  /** Bytes the item took in the body. */
-  bytes: number;
-  /** 1 for a JSON body; the line number for JSON lines. */
-  line: number;
-  container: ItemContainer;
-  /** Body fields replaced by null to keep within maxItemBytes. */
-  dropped: string[];
-  tooLarge?: true;
-  /** JSON lines: the line ended inside a string or with brackets open. */
-  broken?: true;
-}
-
-export interface SplitterOptions {
-  format: 'json' | 'ndjson';
-  maxItemBytes: number;
-  onItem: (item: SplitItem) => void;
-}
-
-export class SplitError extends Error {
-  override name = 'SplitError';
-}
-
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const OPEN_OBJECT = 0x7b;
-const CLOSE_OBJECT = 0x7d;
-const OPEN_ARRAY = 0x5b;
-const CLOSE_ARRAY = 0x5d;
-const COMMA = 0x2c;
-const COLON = 0x3a;
-const NEWLINE = 0x0a;
-const BODY_KEYS = new Set(['requestObject', 'responseObject']);
-const MAX_KEY_CHARS = 32;
-
-/** The first backslash (or, for JSON lines, newline) in chunk[from, to), else -1. */
-function firstOf(chunk: Buffer, from: number, to: number, newlines: boolean): number {
-  if (from >= to) return -1;
-  const part = chunk.subarray(from, to);
-  const backslash = part.indexOf(BACKSLASH);
-  const newline = newlines ? part.indexOf(NEWLINE) : -1;
-  if (backslash < 0 && newline < 0) return -1;
-  const first = backslash < 0 ? newline : newline < 0 ? backslash : Math.min(backslash, newline);
-  return from + first;
-}
+export { type ItemContainer, SplitError, type SplitItem, type SplitterOptions } from './split-item';
 
 export class ItemSplitter {
   private depth = 0;

@@ -18,3 +18,7 @@ export {
 } from './slack-standin';
 export { runStackScript, type StackAddresses, stackAddresses, stackReachable } from './stack';
 export { readTopics, type TopicMessage } from './topic-reader';
+export { type ChaosReport, markdown as chaosMarkdown } from './chaos/report';
+export { problemsOf, runScenario, type ScenarioResult } from './chaos/run';
+export { type Scenario, SCENARIOS } from './chaos/scenarios';
+export { chaosServers } from './chaos/servers';

@@ -79,6 +79,15 @@ export interface Pipeline {
   slack: SlackStandin;
   logsDir: string;
   stackStarted: boolean;
+  /**
+   * One more process of a service with its pipeline environment plus `env` (a restart after a crash, a
+   * second detector in the group), logging to <logs>/<name><suffix>.log; stop() ends it too. Resolves
+   * once it answers /readyz at `readyUrl` (default: the service's own port, for a restart).
+   */
+  launch(
+    name: ServiceName,
+    options?: { env?: Record<string, string>; logSuffix?: string; readyUrl?: string; waitReady?: boolean },
+  ): Promise<ServiceProcess>;
   stop(): Promise<void>;
 }
 
@@ -253,18 +262,24 @@ export async function startPipeline(options: PipelineOptions = {}): Promise<Pipe
       alerter: `http://127.0.0.1:${ports.alerter}/readyz`,
     };
 
-    for (const name of SERVICE_NAMES) {
-      started.services.push(
-        spawnService({
-          name,
-          entry: join(rootDir, 'services', name, 'dist/main.js'),
-          cwd: rootDir,
-          env: { ...inherited, ...common, ...env[name], ...options.serviceEnv?.[name] },
-          logFile: join(logsDir, `${name}.log`),
-          readyUrl: readyUrl[name],
-        }),
-      );
-    }
+    const spawnOne = (
+      name: ServiceName,
+      extra: Record<string, string> = {},
+      logSuffix = '',
+      url?: string,
+    ) => {
+      const service = spawnService({
+        name,
+        entry: join(rootDir, 'services', name, 'dist/main.js'),
+        cwd: rootDir,
+        env: { ...inherited, ...common, ...env[name], ...options.serviceEnv?.[name], ...extra },
+        logFile: join(logsDir, `${name}${logSuffix}.log`),
+        readyUrl: url ?? readyUrl[name],
+      });
+      started.services.push(service);
+      return service;
+    };
+    for (const name of SERVICE_NAMES) spawnOne(name);
     log(`started ${started.services.map((s) => `${s.name} (pid ${s.pid})`).join(', ')}; waiting for /readyz`);
     const readyTimeoutMs = options.readyTimeoutMs ?? 120_000;
     await Promise.all(started.services.map((service) => waitUntilReady(service, readyTimeoutMs, ca)));
@@ -291,6 +306,12 @@ export async function startPipeline(options: PipelineOptions = {}): Promise<Pipe
       slack: started.slack,
       logsDir,
       stackStarted: started.stack,
+      async launch(name, launchOptions = {}) {
+        const service = spawnOne(name, launchOptions.env, launchOptions.logSuffix, launchOptions.readyUrl);
+        if (launchOptions.waitReady !== false)
+          await waitUntilReady(service, options.readyTimeoutMs ?? 120_000, ca);
+        return service;
+      },
       stop,
     };
   } catch (error) {

@@ -17,6 +17,8 @@ export interface ServiceProcess {
   exited(): { code: number | null; signal: NodeJS.Signals | null } | undefined;
   /** SIGTERM, then SIGKILL after timeoutMs; resolves when it is gone. */
   stop(timeoutMs?: number): Promise<void>;
+  /** Sends `signal` (a crash: SIGKILL) and resolves when the process is gone. */
+  kill(signal: NodeJS.Signals): Promise<void>;
 }
 
 export interface SpawnServiceOptions {
@@ -95,6 +97,11 @@ export function spawnService(options: SpawnServiceOptions): ServiceProcess {
       const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
       await exited;
       clearTimeout(timer);
+    },
+    async kill(signal) {
+      if (exit) return;
+      child.kill(signal);
+      await exited;
     },
   };
 }

@@ -31,4 +31,21 @@ describe('devstack > slack stand-in', () => {
       await slack.close();
     }
   });
+
+  it('answers the failWith status without recording while an outage is simulated, then 200 again', async () => {
+    const slack = await startSlackStandin();
+    try {
+      slack.failWith(500);
+      const during = await fetch(slack.url, { method: 'POST', body: JSON.stringify({ text: 'lost?' }) });
+      expect(during.status).toBe(500);
+      expect([slack.refused, slack.messages.length]).toEqual([1, 0]);
+      slack.failWith(undefined);
+      const after = await fetch(slack.url, { method: 'POST', body: JSON.stringify({ text: 'again' }) });
+      expect(after.status).toBe(200);
+      expect(slack.messages.map((m) => m.body)).toEqual([{ text: 'again' }]);
+      expect(slack.refused).toBe(1);
+    } finally {
+      await slack.close();
+    }
+  });
 });

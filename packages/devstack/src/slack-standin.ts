@@ -18,6 +18,13 @@ export interface SlackStandin {
   port: number;
   /** Everything received so far, in arrival order. */
   readonly messages: readonly SlackMessage[];
+  /**
+   * While set, every POST is answered with this status (e.g. 500: Slack having an outage) and counted
+   * in `refused`, not recorded as a message; undefined answers 200 again.
+   */
+  failWith(status: number | undefined): void;
+  /** POSTs answered with the failWith status so far. */
+  readonly refused: number;
   /** Resolves once at least `count` messages arrived; rejects after timeoutMs. */
   waitForMessages(count: number, timeoutMs?: number): Promise<readonly SlackMessage[]>;
   close(): Promise<void>;
@@ -43,6 +50,8 @@ export async function startSlackStandin(options: SlackStandinOptions = {}): Prom
   const webhookPath = options.webhookPath ?? '/services/TKAUDIT/BKAUDIT/local-standin';
   const messages: SlackMessage[] = [];
   const waiters = new Set<() => void>();
+  let failure: number | undefined;
+  let refused = 0;
   if (options.logFile) await mkdir(dirname(options.logFile), { recursive: true });
 
   const record = async (message: SlackMessage) => {
@@ -54,6 +63,12 @@ export async function startSlackStandin(options: SlackStandinOptions = {}): Prom
   const handle = async (request: IncomingMessage, response: ServerResponse) => {
     if (request.method !== 'POST') {
       response.writeHead(405, { Allow: 'POST', 'Content-Type': 'text/plain' }).end('method_not_allowed');
+      return;
+    }
+    if (failure !== undefined) {
+      refused += 1;
+      request.resume();
+      response.writeHead(failure, { 'Content-Type': 'text/plain' }).end('standin_failure');
       return;
     }
     const chunks: Buffer[] = [];
@@ -95,6 +110,12 @@ export async function startSlackStandin(options: SlackStandinOptions = {}): Prom
     url: `http://${host}:${port}${webhookPath}`,
     port,
     messages,
+    failWith(status) {
+      failure = status;
+    },
+    get refused() {
+      return refused;
+    },
     waitForMessages(count, timeoutMs = 30_000) {
       if (messages.length >= count) return Promise.resolve(messages);
       return new Promise((resolve, reject) => {

@@ -63,10 +63,13 @@ export function runStackScript(
   rootDir: string,
   command: 'up' | 'down',
   onOutput: (text: string) => void = (text) => process.stderr.write(text),
+  /** Variables of stack.sh (KAUDIT_STACK_DIR, ports, KAUDIT_STACK_ONLY, ...) over the caller's. */
+  env: Record<string, string> = {},
 ): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn('bash', [join(rootDir, 'test/stack/stack.sh'), command], {
       cwd: rootDir,
+      env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stdout.on('data', (chunk: Buffer) => onOutput(chunk.toString('utf8')));

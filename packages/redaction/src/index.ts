@@ -2,7 +2,6 @@ export { type FieldPath, formatFieldPath, parseFieldPath } from './path';
 export {
   DEFAULT_REDACTION_POLICY,
   LAST_APPLIED_ANNOTATION,
-  loadRedactionPolicyFile,
   parseRedactionPolicy,
   parseRedactionPolicyYaml,
   type RedactionPolicy,

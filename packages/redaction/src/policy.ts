@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { formatIssues } from '@kaudit/audit-schema';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -105,14 +104,4 @@ export function parseRedactionPolicyYaml(text: string, source = 'redaction polic
     throw new RedactionPolicyError(`${source}: not valid YAML (${(error as Error).message})`);
   }
   return parseRedactionPolicy(value, source);
-}
-
-export function loadRedactionPolicyFile(file: string): RedactionPolicy {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new RedactionPolicyError(`${file}: cannot read (${(error as Error).message})`);
-  }
-  return parseRedactionPolicyYaml(text, file);
 }

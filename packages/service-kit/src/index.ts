@@ -8,5 +8,6 @@ export * from './ops';
 export * from './policy-path';
 export * from './retry';
 export * from './run-service';
+export * from './service';
 export * from './shutdown';
 export * from './startup';

@@ -8,11 +8,11 @@ import {
   envDurationMs,
   envInt,
   envOptional,
-  isAppError,
   type KafkaSecurity,
   kafkaBrokersEnv,
   loadKafkaSecurity,
   parseConfig,
+  readPolicyFile,
   startupTimeoutEnv,
 } from '@kaudit/service-kit';
 import { z } from 'zod';
@@ -104,16 +104,13 @@ export function loadAlerterConfig(
   const { value: parsed, problems } = parseConfig(EnvSchema, env, ENV_RENAMES);
   const kafkaSecurity = loadKafkaSecurity(env, problems);
   const routingFile = parsed?.ALERTER_ROUTING_FILE ?? env.ALERTER_ROUTING_FILE ?? DEFAULT_ROUTING_FILE;
-  let routing: RoutingPolicy | undefined;
-  try {
-    routing = parseRoutingPolicy(readFile(routingFile), routingFile);
-  } catch (error) {
-    if (isAppError(error)) problems.push(`ALERTER_ROUTING_FILE: ${error.message}`);
-    else
-      problems.push(
-        `ALERTER_ROUTING_FILE: cannot read ${routingFile} (${(error as NodeJS.ErrnoException).code})`,
-      );
-  }
+  const routing = readPolicyFile({
+    variable: 'ALERTER_ROUTING_FILE',
+    file: routingFile,
+    problems,
+    readFile,
+    parse: parseRoutingPolicy,
+  });
   let destinationSecrets: ResolvedDestination[] = [];
   if (routing) {
     const read = resolveDestinationSecrets(routing, { env, readFile });

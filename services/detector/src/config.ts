@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { DEFAULT_TOPICS } from '@kaudit/audit-schema';
-import { loadPolicyText, type Policy, PolicyError } from '@kaudit/detection';
+import { loadPolicyText, type Policy } from '@kaudit/detection';
 import {
   ConfigError,
   defaultPolicyPath,
@@ -12,6 +12,7 @@ import {
   kafkaBrokersEnv,
   loadKafkaSecurity,
   parseConfig,
+  readPolicyFile,
   startupTimeoutEnv,
 } from '@kaudit/service-kit';
 import { z } from 'zod';
@@ -75,15 +76,13 @@ export function loadDetectorConfig(
 ): DetectorConfig {
   const { value: parsed, problems } = parseConfig(EnvSchema, env, ENV_RENAMES);
   const kafkaSecurity = loadKafkaSecurity(env, problems);
-  const policyFile = parsed?.DETECTOR_POLICY_FILE ?? env.DETECTOR_POLICY_FILE ?? DEFAULT_POLICY_FILE;
-  let policy: Policy | undefined;
-  try {
-    policy = loadPolicyText(readFile(policyFile));
-  } catch (error) {
-    const reason =
-      error instanceof PolicyError ? error.message : `cannot read ${policyFile}: ${(error as Error).message}`;
-    problems.push(`DETECTOR_POLICY_FILE: ${reason}`);
-  }
+  const policy = readPolicyFile({
+    variable: 'DETECTOR_POLICY_FILE',
+    file: parsed?.DETECTOR_POLICY_FILE ?? env.DETECTOR_POLICY_FILE ?? DEFAULT_POLICY_FILE,
+    problems,
+    readFile,
+    parse: (text) => loadPolicyText(text),
+  });
   if (problems.length > 0 || !parsed || !policy) throw new ConfigError(problems);
   return { env: parsed, policy, kafkaSecurity };
 }

@@ -1,57 +1,28 @@
 import {
-  createKafka,
-  createLiveness,
-  createLogger,
   createStartup,
-  type Liveness,
-  type Logger,
-  type ShutdownStep,
+  defineService,
+  type Service,
+  type ServiceDeps,
   startOpsServer,
-  verifyKafkaSecurity,
 } from '@kaudit/service-kit';
 import type { DetectorConfig } from './config';
-import { createDetector, type Detector } from './detector';
+import { createDetector } from './detector';
 import { createDetectorMetrics } from './metrics';
 
-export interface DetectorService {
-  logger: Logger;
-  liveness: Liveness;
-  /** In order: finish the batch in flight and leave the group, then close the ops server. */
-  steps: ShutdownStep[];
-  start(): Promise<void>;
-}
-
 /**
- * The detector's wiring: Kafka client (security checked first), liveness, the consumer loop
- * (detector.ts) and the ops server. main.ts registers the shutdown steps, then calls start().
+ * The detector's wiring: Kafka client (security checked first), the consumer loop (detector.ts) and the
+ * ops server. Shutdown: finish the batch in flight and leave the group, then close the ops server.
  */
-export function createDetectorService(
-  config: DetectorConfig,
-  deps: { logger?: Logger; liveness?: Liveness } = {},
-): DetectorService {
+export function createDetectorService(config: DetectorConfig, deps: ServiceDeps = {}): Service {
   const { env, policy } = config;
-  const logger = deps.logger ?? createLogger({ service: 'detector', level: env.LOG_LEVEL });
-  const liveness = deps.liveness ?? createLiveness({ logger });
-  const metrics = createDetectorMetrics();
-  const kafka = createKafka({
-    clientId: 'kaudit-detector',
-    brokers: env.KAFKA_BROKERS,
-    security: config.kafkaSecurity,
-    logger,
-  });
-  let detector: Detector | undefined;
-  let ops: { close(): Promise<void> } | undefined;
-  return {
-    logger,
-    liveness,
-    steps: [
-      { name: 'detector', run: async () => detector?.stop() },
-      { name: 'ops server', run: async () => ops?.close() },
-    ],
-    async start() {
-      await verifyKafkaSecurity(kafka, config.kafkaSecurity);
-      const running = createDetector({
-        kafka,
+  return defineService({
+    name: 'detector',
+    logLevel: env.LOG_LEVEL,
+    deps,
+    async start({ logger, liveness, onStop, kafka }) {
+      const metrics = createDetectorMetrics();
+      const detector = createDetector({
+        kafka: await kafka({ brokers: env.KAFKA_BROKERS, security: config.kafkaSecurity }),
         logger,
         metrics,
         policy,
@@ -69,15 +40,16 @@ export function createDetectorService(
           sessionTimeoutMs: env.DETECTOR_SESSION_TIMEOUT,
         },
       });
-      detector = running;
-      ops = await startOpsServer({
+      onStop('detector', () => detector.stop());
+      const ops = await startOpsServer({
         port: env.DETECTOR_PORT,
         registry: metrics.registry,
-        isReady: running.ready,
+        isReady: detector.ready,
         liveness,
         logger,
       });
-      await running.start();
+      onStop('ops server', () => ops.close());
+      await detector.start();
     },
-  };
+  });
 }

@@ -1,17 +1,16 @@
 import { applyResources, createEsClient, esAccessProblem } from '@kaudit/es-resources';
 import {
   ConfigError,
-  createKafka,
-  createLiveness,
-  createLogger,
   createStartup,
+  defineService,
   ensureTopics,
   isTransientStartupError,
   type Liveness,
   type Logger,
-  type ShutdownStep,
+  type Service,
+  type ServiceDeps,
+  serviceKafka,
   startOpsServer,
-  verifyKafkaSecurity,
 } from '@kaudit/service-kit';
 import type { Kafka } from 'kafkajs';
 import { describeConfig, type IndexerConfig } from './config';
@@ -44,13 +43,12 @@ export async function startIndexerService(
   const client = createEsClient(config.es);
   const kafka =
     options.kafka ??
-    createKafka({
-      clientId: 'kaudit-indexer',
+    (await serviceKafka({
+      service: 'indexer',
       brokers: config.kafkaBrokers,
       security: config.kafkaSecurity,
       logger,
-    });
-  await verifyKafkaSecurity(kafka, config.kafkaSecurity);
+    }));
   let indexer: ReturnType<typeof createIndexer> | undefined;
   const ops = await startOpsServer({
     port: config.port,
@@ -130,30 +128,16 @@ export async function startIndexerService(
   };
 }
 
-export interface IndexerServiceHandle {
-  logger: Logger;
-  liveness: Liveness;
-  /** Filled by start(): stop consuming, disconnect the dead-letter producer, close ES and the ops server. */
-  steps: ShutdownStep[];
-  start(): Promise<void>;
-}
-
-/** What main.ts runs: logger and liveness, then startIndexerService (above) on start(). */
-export function createIndexerService(
-  config: IndexerConfig,
-  deps: { logger?: Logger; liveness?: Liveness } = {},
-): IndexerServiceHandle {
-  const logger = deps.logger ?? createLogger({ service: 'indexer', level: config.logLevel });
-  const liveness = deps.liveness ?? createLiveness({ logger });
-  const steps: ShutdownStep[] = [];
-  return {
-    logger,
-    liveness,
-    steps,
-    async start() {
+/** What main.ts runs: startIndexerService (above) inside the service shell; its steps become the shutdown. */
+export function createIndexerService(config: IndexerConfig, deps: ServiceDeps = {}): Service {
+  return defineService({
+    name: 'indexer',
+    logLevel: config.logLevel,
+    deps,
+    async start({ logger, liveness, onStop }) {
       const service = await startIndexerService(config, logger, { liveness });
-      steps.push(...service.steps);
+      for (const step of service.steps) onStop(step.name, step.run);
       logger.info({ opsPort: service.opsPort }, 'indexer running');
     },
-  };
+  });
 }

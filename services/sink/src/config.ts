@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { DEFAULT_TOPICS } from '@kaudit/audit-schema';
-import { loadRedactionPolicyFile, type RedactionPolicy } from '@kaudit/redaction';
+import { parseRedactionPolicyYaml, type RedactionPolicy } from '@kaudit/redaction';
 import {
   ConfigError,
   defaultPolicyPath,
@@ -13,6 +13,7 @@ import {
   kafkaBrokersEnv,
   loadKafkaSecurity,
   parseConfig,
+  readPolicyFile,
   startupTimeoutEnv,
 } from '@kaudit/service-kit';
 import { z } from 'zod';
@@ -153,12 +154,12 @@ export function loadSinkConfig(env: Record<string, string | undefined> = process
   const kafkaSecurity = loadKafkaSecurity(env, problems);
   const policyFile =
     parsed?.SINK_REDACTION_POLICY_FILE ?? env.SINK_REDACTION_POLICY_FILE ?? DEFAULT_REDACTION_POLICY_FILE;
-  let policy: RedactionPolicy | undefined;
-  try {
-    policy = loadRedactionPolicyFile(policyFile);
-  } catch (error) {
-    problems.push(`SINK_REDACTION_POLICY_FILE: ${(error as Error).message}`);
-  }
+  const policy = readPolicyFile({
+    variable: 'SINK_REDACTION_POLICY_FILE',
+    file: policyFile,
+    problems,
+    parse: parseRedactionPolicyYaml,
+  });
   if (problems.length > 0 || !parsed || !policy) throw new ConfigError(problems);
   return {
     kafkaBrokers: parsed.KAFKA_BROKERS,

@@ -1,12 +1,11 @@
 import { createRedactor } from '@kaudit/redaction';
 import {
-  createKafka,
-  createLiveness,
-  createLogger,
+  defineService,
   type Liveness,
   type Logger,
-  type ShutdownStep,
-  verifyKafkaSecurity,
+  type Service,
+  type ServiceDeps,
+  serviceKafka,
 } from '@kaudit/service-kit';
 import { createApp } from './app';
 import { createAuthenticator, createTokenStore } from './auth';
@@ -38,16 +37,15 @@ export async function startSink(
   logger: Logger,
   options: { tlsPollIntervalMs?: number; metrics?: SinkMetrics; liveness?: Liveness } = {},
 ): Promise<RunningSink> {
-  const kafka = createKafka({
-    clientId: 'kaudit-sink',
+  // Connection attempts fail fast: the producer's own loop retries, and the spool covers the gap. A
+  // refused password or CA stops the start here; an unreachable Kafka does not (events spool).
+  const kafka = await serviceKafka({
+    service: 'sink',
     brokers: config.kafkaBrokers,
     security: config.kafkaSecurity,
     logger,
-    // Connection attempts fail fast: the producer's own loop retries, and the spool covers the gap.
     retry: { retries: 2, initialRetryTime: 200, maxRetryTime: 1000 },
   });
-  // A refused password or CA stops the start here; an unreachable Kafka does not (events spool).
-  await verifyKafkaSecurity(kafka, config.kafkaSecurity);
   const metrics = options.metrics ?? createSinkMetrics();
   metrics.spoolCapacityBytes.set(config.spoolMaxBytes);
   const spool = await openSpool({
@@ -144,35 +142,20 @@ export async function startSink(
   };
 }
 
-export interface SinkService {
-  logger: Logger;
-  liveness: Liveness;
-  /** Filled by start(): finish in-flight requests, stop the drainer, flush the producer, close the spool. */
-  steps: ShutdownStep[];
-  timeoutMs: number;
-  start(): Promise<void>;
-}
-
 /**
- * What main.ts runs: logger and liveness, then startSink (above) on start(). Tests and the benchmark
- * call startSink themselves.
+ * What main.ts runs: startSink (above) inside the service shell; its steps become the shutdown. Tests and
+ * the benchmark call startSink themselves.
  */
-export function createSinkService(
-  config: SinkConfig,
-  deps: { logger?: Logger; liveness?: Liveness } = {},
-): SinkService {
-  const logger = deps.logger ?? createLogger({ service: 'sink', level: config.logLevel });
-  const liveness = deps.liveness ?? createLiveness({ logger });
-  const steps: ShutdownStep[] = [];
-  return {
-    logger,
-    liveness,
-    steps,
+export function createSinkService(config: SinkConfig, deps: ServiceDeps = {}): Service {
+  return defineService({
+    name: 'sink',
+    logLevel: config.logLevel,
+    deps,
     timeoutMs: 30_000,
-    async start() {
+    async start({ logger, liveness, onStop }) {
       for (const warning of insecureWarnings(config)) logger.warn({ SINK_INSECURE_DEV: true }, warning);
       const sink = await startSink(config, logger, { liveness });
-      steps.push(...sink.steps);
+      for (const step of sink.steps) onStop(step.name, step.run);
     },
-  };
+  });
 }

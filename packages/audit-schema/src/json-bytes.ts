@@ -1,0 +1,24 @@
+/** The bytes of JSON the item splitter (item-splitter.ts) looks for, and the string scanner's fast path. */
+
+export const QUOTE = 0x22;
+export const BACKSLASH = 0x5c;
+export const OPEN_OBJECT = 0x7b;
+export const CLOSE_OBJECT = 0x7d;
+export const OPEN_ARRAY = 0x5b;
+export const CLOSE_ARRAY = 0x5d;
+export const COMMA = 0x2c;
+export const COLON = 0x3a;
+export const NEWLINE = 0x0a;
+export const BODY_KEYS = new Set(['requestObject', 'responseObject']);
+export const MAX_KEY_CHARS = 32;
+
+/** The first backslash (or, for JSON lines, newline) in chunk[from, to), else -1. */
+export function firstOf(chunk: Buffer, from: number, to: number, newlines: boolean): number {
+  if (from >= to) return -1;
+  const part = chunk.subarray(from, to);
+  const backslash = part.indexOf(BACKSLASH);
+  const newline = newlines ? part.indexOf(NEWLINE) : -1;
+  if (backslash < 0 && newline < 0) return -1;
+  const first = backslash < 0 ? newline : newline < 0 ? backslash : Math.min(backslash, newline);
+  return from + first;
+}

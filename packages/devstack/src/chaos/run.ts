@@ -1,0 +1,211 @@
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { Client } from '@elastic/elasticsearch';
+import { sleep } from '@kaudit/common';
+import { createKafka, createLogger } from '@kaudit/service-kit';
+import { defaultRootDir, startPipeline } from '../pipeline';
+import { createDriver } from './driver';
+import type { Scenario } from './scenarios';
+import type { ChaosServers } from './servers';
+import { createSupervisor } from './supervisor';
+import { type Counts, countAll, createMemorySampler, pipelineLag } from './verify';
+
+export interface ScenarioResult {
+  id: number;
+  name: string;
+  title: string;
+  outageSeconds: number;
+  rate: number;
+  achievedRate: number;
+  counts: Counts;
+  /** Answers other than 2xx the driver got (each retried), and events refused with 503 at least once. */
+  refusals: Record<string, number>;
+  refused503Events: number;
+  /** From the end of the fault until every consumer's lag was within one second of traffic. */
+  recoverySeconds: number | null;
+  peakMemoryMiB: Record<string, number>;
+  restarts: Record<string, number>;
+  unplannedExits: Record<string, number>;
+  /** Every check held: nothing acknowledged lost, nothing stored or alerted twice, nothing unexpected. */
+  passed: boolean;
+  problems: string[];
+}
+
+export interface RunOptions {
+  servers: ChaosServers;
+  rate: number;
+  outageMs: number;
+  /** Load before the fault. */
+  warmupMs: number;
+  /** Load after recovery. */
+  cooldownMs: number;
+  /** How long to wait for the pipeline to drain and every finding to arrive, at most. */
+  drainTimeoutMs: number;
+  stateDir?: string;
+  log: (text: string) => void;
+}
+
+/** The checks a scenario must pass, as sentences (empty: passed). */
+export function problemsOf(counts: Counts): string[] {
+  const problems: string[] = [];
+  const { events, findings } = counts;
+  if (events.missing > 0) problems.push(`${events.missing} acknowledged events are not in Elasticsearch`);
+  if (events.duplicated > 0) problems.push(`${events.duplicated} events are stored more than once`);
+  if (findings.onTopic < findings.expected)
+    problems.push(`${findings.expected - findings.onTopic} expected findings are not on the alerts topic`);
+  if (findings.onTopic > findings.expected)
+    problems.push(`${findings.onTopic - findings.expected} probe findings have more than one id`);
+  if (findings.inElasticsearch < findings.expected)
+    problems.push(
+      `${findings.expected - findings.inElasticsearch} expected findings are not in Elasticsearch`,
+    );
+  if (findings.esDuplicated > 0) problems.push(`${findings.esDuplicated} findings are stored more than once`);
+  if (findings.atSlack < findings.expected)
+    problems.push(`${findings.expected - findings.atSlack} expected findings never reached Slack`);
+  if (findings.slackDuplicated > 0)
+    problems.push(`${findings.slackDuplicated} findings alerted twice at Slack`);
+  if (findings.unexpected > 0) problems.push(`${findings.unexpected} unexpected findings`);
+  return problems;
+}
+
+export async function runScenario(scenario: Scenario, options: RunOptions): Promise<ScenarioResult> {
+  const { servers, log } = options;
+  const run = `chaos${scenario.id}${Date.now().toString(36)}`;
+  const stateDir = options.stateDir ?? join(defaultRootDir, '.kaudit', 'chaos', run);
+  const say = (text: string) => log(`[${scenario.name}] ${text}`);
+  const policy = { groupingWindowMs: 10 * 60_000, allowedLatenessMs: 2 * 60_000 }; // policies/detection.yaml
+  const pipeline = await startPipeline({
+    stateDir,
+    idPrefix: run,
+    esNamespace: run,
+    clusterName: 'chaos',
+    addresses: servers.addresses,
+    startStack: false,
+    topics: {
+      events: `${run}.events`,
+      alerts: `${run}.alerts`,
+      dlq: `${run}.dlq`,
+      detectorState: `${run}.detector-state`,
+      alerterDelivered: `${run}.alerter-delivered`,
+    },
+    ports: { sink: 0, detector: 0, indexer: 0, alerter: 0, slack: 0 },
+    ...(scenario.serviceEnv ? { serviceEnv: scenario.serviceEnv } : {}),
+    logLevel: 'warn',
+    log: say,
+  });
+  const logger = createLogger({ service: 'chaos', level: 'silent' });
+  const kafka = createKafka({ clientId: `${run}-chaos`, brokers: servers.addresses.kafkaBrokers, logger });
+  const es = new Client({ node: servers.addresses.esNode });
+  const supervisor = createSupervisor(pipeline, { log: say });
+  const memory = createMemorySampler(pipeline);
+  const context = { pipeline, servers, supervisor, outageMs: options.outageMs, log: say };
+  try {
+    await scenario.prepare?.(context);
+    const driver = createDriver({
+      sinkUrl: pipeline.urls.sink,
+      certs: pipeline.certs,
+      rate: options.rate,
+      ...policy,
+    });
+    const started = Date.now();
+    const driving = driver.run();
+    say(`load: ${options.rate} events/s in batches of 400`);
+    await sleep(options.warmupMs);
+    await scenario.act(context);
+    const faultEnded = Date.now();
+    say('fault over: waiting for every consumer to catch up');
+    const recoverySeconds = await waitForRecovery(
+      async () => pipelineLag(kafka, pipeline),
+      options.rate,
+      600_000,
+    );
+    say(
+      `recovered ${recoverySeconds === null ? 'NOT within 10 minutes' : `in ${recoverySeconds.toFixed(1)} s`}`,
+    );
+    void faultEnded;
+    await sleep(options.cooldownMs);
+    driver.stop();
+    await driving;
+    const achievedRate = Math.round(driver.counts().ackedEvents / ((Date.now() - started) / 1000));
+    // Quiet traffic past the last probe's window (10 min + 2 min lateness = 8 batches of 100 s).
+    await driver.tail(10);
+    const probes = driver.probes();
+    say(`drained? waiting for ${probes.length} findings at the Slack stand-in`);
+    await drain(
+      async () => pipelineLag(kafka, pipeline),
+      () => pipeline.slack.messages.length >= probes.length,
+      options.drainTimeoutMs,
+    );
+    const counts = await countAll({
+      es,
+      kafka,
+      pipeline,
+      acked: driver.acked(),
+      probes,
+      groupId: `${run}-count`,
+    });
+    const problems = problemsOf(counts);
+    const unplannedExits = supervisor.unplannedExits();
+    for (const [name, n] of Object.entries(unplannedExits))
+      problems.push(`${name} exited on its own ${n} time(s)`);
+    const driverCounts = driver.counts();
+    return {
+      id: scenario.id,
+      name: scenario.name,
+      title: scenario.title,
+      outageSeconds: options.outageMs / 1000,
+      rate: options.rate,
+      achievedRate,
+      counts,
+      refusals: driverCounts.refusals,
+      refused503Events: driverCounts.refused503Events,
+      recoverySeconds,
+      peakMemoryMiB: await memory.stop(),
+      restarts: supervisor.restarts(),
+      unplannedExits,
+      passed: problems.length === 0,
+      problems,
+    };
+  } finally {
+    await supervisor.stop();
+    await memory.stop();
+    await pipeline.stop();
+    await es.close();
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+}
+
+/** Seconds until every lag is within one second of traffic (null: not within timeoutMs). */
+async function waitForRecovery(
+  lag: () => Promise<{ detector: number; indexer: number; alerter: number }>,
+  rate: number,
+  timeoutMs: number,
+): Promise<number | null> {
+  const from = Date.now();
+  const bound = Math.max(800, rate);
+  while (Date.now() - from < timeoutMs) {
+    const now = await lag().catch(() => undefined);
+    if (now && now.detector <= bound && now.indexer <= bound && now.alerter <= 50)
+      return (Date.now() - from) / 1000;
+    await sleep(1000);
+  }
+  return null;
+}
+
+/** Until every consumer's lag is zero and `done()` holds, or timeoutMs. */
+async function drain(
+  lag: () => Promise<{ detector: number; indexer: number; alerter: number }>,
+  done: () => boolean,
+  timeoutMs: number,
+): Promise<void> {
+  const from = Date.now();
+  while (Date.now() - from < timeoutMs) {
+    const now = await lag().catch(() => undefined);
+    if (now && now.detector === 0 && now.indexer === 0 && now.alerter === 0 && done()) {
+      // The last batch may still be in an open bulk or a digest: a few seconds more.
+      await sleep(5000);
+      return;
+    }
+    await sleep(1000);
+  }
+}
