@@ -51,7 +51,9 @@ async function main(): Promise<void> {
   const run = `bench${Date.now().toString(36)}`;
   const log = (text: string) => process.stderr.write(`[bench:e2e] ${text}\n`);
   const stateDir = join(defaultRootDir, '.kaudit', 'bench', run);
-  log(`starting the pipeline (topics ${run}.*, data streams logs-kaudit.*-${run})`);
+  log(
+    `starting the pipeline (topics ${run}.*, data streams logs-kubernetes.audit_logs-kaudit_${run}, logs-kaudit.findings-${run})`,
+  );
   const pipeline = await startPipeline({
     stateDir,
     idPrefix: run,

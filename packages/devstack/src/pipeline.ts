@@ -39,7 +39,7 @@ export interface PipelineOptions {
   /** Run test/stack/stack.sh up when Kafka or Elasticsearch does not answer (default true). */
   startStack?: boolean;
   topics?: Partial<PipelineTopics>;
-  /** Elasticsearch data stream namespace (logs-kaudit.audit-<namespace>). */
+  /** Elasticsearch data stream namespace (logs-kubernetes.audit_logs-kaudit_<namespace>, logs-kaudit.findings-<namespace>). */
   esNamespace?: string;
   /** Prefix of consumer group ids, the detector's transactional id and the spool directory. */
   idPrefix?: string;
