@@ -106,6 +106,28 @@ const SERVICE_ENV_PREFIXES =
 export const defaultRootDir = resolve(__dirname, '../../..');
 
 /**
+ * A pipeline that shares the stack with others without meeting them: topics `<run>.*`, data streams in
+ * namespace `<run>`, consumer groups and transactional ids prefixed `<run>`, any free ports. For the
+ * benches, the chaos run and the end-to-end tests.
+ */
+export function isolatedRun(
+  run: string,
+): Pick<PipelineOptions, 'idPrefix' | 'esNamespace' | 'topics' | 'ports'> {
+  return {
+    idPrefix: run,
+    esNamespace: run,
+    topics: {
+      events: `${run}.events`,
+      alerts: `${run}.alerts`,
+      dlq: `${run}.dlq`,
+      detectorState: `${run}.detector-state`,
+      alerterDelivered: `${run}.alerter-delivered`,
+    },
+    ports: { sink: 0, detector: 0, indexer: 0, alerter: 0, slack: 0 },
+  };
+}
+
+/**
  * The whole pipeline on this machine: the test stack (started only if it is not running), local
  * certificates, topics, the Elasticsearch resources, a Slack stand-in, and the four services each as
  * its own `node services/<name>/dist/main.js` process with a working local configuration. Resolves once
