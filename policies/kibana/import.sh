@@ -6,6 +6,9 @@
 #   KIBANA_USERNAME / KIBANA_PASSWORD   basic auth, optional
 #   KIBANA_SPACE      space id, optional (default space otherwise)
 #   KIBANA_WAIT_SECONDS  how long to wait for Kibana, default 300
+#   KIBANA_IMPORT_SECURITY_RULES=true  also import security/*.ndjson (the Elastic Security rule that turns
+#                     kaudit findings into alerts) through the detection engine's rule import; needs a Kibana
+#                     with Security set up (docs/elastic-security.md)
 set -eu
 
 dir=$(cd "$(dirname "$0")" && pwd)
@@ -34,14 +37,23 @@ until kibana -f "${url}/api/status" 2>/dev/null | grep -q '"level":"available"';
 done
 
 status=0
-for file in "$dir"/*.ndjson; do
-  [ -e "$file" ] || continue
-  reply=$(kibana -X POST "${url}${space_path}/api/saved_objects/_import?overwrite=true" --form "file=@${file}")
-  if printf '%s' "$reply" | grep -q '"success":true'; then
-    echo "kibana-import: imported $(basename "$file"): ${reply}"
-  else
-    echo "kibana-import: import of $(basename "$file") failed: ${reply}" >&2
-    status=1
-  fi
-done
+# import_all <api path> <files...>: POSTs each file to the import API; a failure is reported and remembered.
+import_all() {
+  api=$1
+  shift
+  for file in "$@"; do
+    [ -e "$file" ] || continue
+    reply=$(kibana -X POST "${url}${space_path}${api}?overwrite=true" --form "file=@${file}")
+    if printf '%s' "$reply" | grep -q '"success":true'; then
+      echo "kibana-import: imported $(basename "$file"): ${reply}"
+    else
+      echo "kibana-import: import of $(basename "$file") failed: ${reply}" >&2
+      status=1
+    fi
+  done
+}
+import_all /api/saved_objects/_import "$dir"/*.ndjson
+if [ "${KIBANA_IMPORT_SECURITY_RULES:-false}" = true ]; then
+  import_all /api/detection_engine/rules/_import "$dir"/security/*.ndjson
+fi
 exit "$status"

@@ -5,7 +5,14 @@ import { Client } from '@elastic/elasticsearch';
 import { type Finding, FindingSchema, parseAuditEvent } from '@kaudit/audit-schema';
 // test/ is no package: the devstack, the engine and the testkit are imported from their sources.
 import { createEngine, loadPolicyText } from '@kaudit/detection';
-import { defaultRootDir, type Pipeline, readTopics, SERVICE_NAMES, startPipeline } from '@kaudit/devstack';
+import {
+  defaultRootDir,
+  isolatedRun,
+  type Pipeline,
+  readTopics,
+  SERVICE_NAMES,
+  startPipeline,
+} from '@kaudit/devstack';
 import { type ApiServer, metricSum, stackEnv, startApiServer, waitFor } from '@kaudit/testkit';
 import { Kafka, logLevel } from 'kafkajs';
 
@@ -259,19 +266,10 @@ beforeAll(async () => {
   }
   pipeline = await startPipeline({
     stateDir,
-    idPrefix: run,
-    esNamespace: run,
+    ...isolatedRun(run),
     clusterName: 'unnamed',
     startStack: false,
     addresses: { kafkaBrokers, esNode },
-    topics: {
-      events: `${run}.events`,
-      alerts: `${run}.alerts`,
-      dlq: `${run}.dlq`,
-      detectorState: `${run}.detector-state`,
-      alerterDelivered: `${run}.alerter-delivered`,
-    },
-    ports: { sink: 0, detector: 0, indexer: 0, alerter: 0, slack: 0 },
     detectionPolicyFile: (() => {
       writeFileSync(policyFile, DETECTION_POLICY);
       return policyFile;

@@ -12,7 +12,14 @@ import {
 // test/ is no package: the devstack, the send command and the engine are imported from their sources.
 import { sendItems } from '@kaudit/cli';
 import { createEngine, latestRevisions, loadPolicyText } from '@kaudit/detection';
-import { defaultRootDir, type Pipeline, readTopics, SERVICE_NAMES, startPipeline } from '@kaudit/devstack';
+import {
+  defaultRootDir,
+  isolatedRun,
+  type Pipeline,
+  readTopics,
+  SERVICE_NAMES,
+  startPipeline,
+} from '@kaudit/devstack';
 import { stackEnv, waitFor } from '@kaudit/testkit';
 import { Kafka, logLevel } from 'kafkajs';
 import { plantedSecrets } from './planted-secrets';
@@ -77,19 +84,10 @@ beforeAll(async () => {
   removeOldRuns();
   pipeline = await startPipeline({
     stateDir,
-    idPrefix: run,
-    esNamespace: run,
+    ...isolatedRun(run),
     clusterName: 'e2e',
     startStack: false,
     addresses: { kafkaBrokers, esNode },
-    topics: {
-      events: `${run}.events`,
-      alerts: `${run}.alerts`,
-      dlq: `${run}.dlq`,
-      detectorState: `${run}.detector-state`,
-      alerterDelivered: `${run}.alerter-delivered`,
-    },
-    ports: { sink: 0, detector: 0, indexer: 0, alerter: 0, slack: 0 },
     // Close finding windows soon after the traffic stops instead of 30 s later.
     serviceEnv: { detector: { DETECTOR_IDLE_FLUSH: '2s' }, indexer: { INDEXER_FLUSH_INTERVAL_MS: '200' } },
     log: () => {},

@@ -74,7 +74,7 @@ beforeAll(async () => {
       .encoded;
   indexerKey = await key('kaudit_indexer', {
     cluster: ['monitor', 'manage_index_templates', 'manage_ilm'],
-    indices: [{ names: ['logs-kaudit.*'], privileges: ['all'] }],
+    indices: [{ names: ['logs-kaudit.*', 'logs-kubernetes.audit_logs-kaudit*'], privileges: ['all'] }],
   });
   monitorKey = await key('kaudit_monitor', { cluster: ['monitor'] });
 }, 300_000);
@@ -175,9 +175,11 @@ describe('e2e > secured elasticsearch > kaudit es-setup', () => {
     const namespace = uniqueName('sec').replaceAll('-', '_');
     const result = await runNode(args(namespace), esVariables(auth()));
     expect(result).toMatchObject({ code: 0 });
-    expect(result.output).toContain(`data stream logs-kaudit.audit-${namespace}: created`);
+    expect(result.output).toContain(`data stream logs-kubernetes.audit_logs-kaudit_${namespace}: created`);
     // Created in the secured cluster itself (this distribution has no GET _data_stream API).
-    expect(await admin.indices.exists({ index: `logs-kaudit.audit-${namespace}` })).toBe(true);
+    expect(await admin.indices.exists({ index: `logs-kubernetes.audit_logs-kaudit_${namespace}` })).toBe(
+      true,
+    );
     expectClean(result.output, [kauditPassword, indexerKey]);
   });
 
@@ -224,7 +226,7 @@ describe('e2e > secured elasticsearch > indexer', () => {
     const envelope = { cluster: 'secured', receivedAt: new Date().toISOString(), event: buildEvent() };
     await producer.send({ topic: n.events, messages: [{ key: 'k', value: JSON.stringify(envelope) }] });
     await producer.disconnect();
-    const index = `logs-kaudit.audit-${n.namespace}`;
+    const index = `logs-kubernetes.audit_logs-kaudit_${n.namespace}`;
     const count = async () => {
       await admin.indices.refresh({ index }).catch(() => undefined);
       return (await admin.count({ index }).catch(() => ({ count: 0 }))).count;

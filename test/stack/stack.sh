@@ -301,7 +301,7 @@ EOF
 kaudit_indexer:
   cluster: [monitor, manage_index_templates, manage_ilm]
   indices:
-    - names: ['logs-kaudit.*']
+    - names: ['logs-kaudit.*', 'logs-kubernetes.audit_logs-kaudit*']
       privileges: [all]
 kaudit_monitor:
   cluster: [monitor]

@@ -63,7 +63,9 @@ async function withPipeline<T>(
   const run = `bench${Date.now().toString(36)}`;
   const stateDir = join(defaultRootDir, '.kaudit', 'bench', run);
   mkdirSync(stateDir, { recursive: true });
-  log(`${label}: starting the pipeline (topics ${run}.*, data streams logs-kaudit.*-${run})`);
+  log(
+    `${label}: starting the pipeline (topics ${run}.*, data streams logs-kubernetes.audit_logs-kaudit_${run}, logs-kaudit.findings-${run})`,
+  );
   const options: PipelineOptions = {
     stateDir,
     idPrefix: run,

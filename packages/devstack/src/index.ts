@@ -5,6 +5,7 @@ export { SCENARIOS, type Scenario } from './chaos/scenarios';
 export { chaosServers } from './chaos/servers';
 export {
   defaultRootDir,
+  isolatedRun,
   type Pipeline,
   type PipelineOptions,
   type PipelineTopics,

@@ -39,7 +39,7 @@ export interface PipelineOptions {
   /** Run test/stack/stack.sh up when Kafka or Elasticsearch does not answer (default true). */
   startStack?: boolean;
   topics?: Partial<PipelineTopics>;
-  /** Elasticsearch data stream namespace (logs-kaudit.audit-<namespace>). */
+  /** Elasticsearch data stream namespace (logs-kubernetes.audit_logs-kaudit_<namespace>, logs-kaudit.findings-<namespace>). */
   esNamespace?: string;
   /** Prefix of consumer group ids, the detector's transactional id and the spool directory. */
   idPrefix?: string;
@@ -104,6 +104,28 @@ const SERVICE_ENV_PREFIXES =
   /^(KAFKA_|ES_|AUDIT_|SINK_|DETECTOR_|INDEXER_|ALERTER_|SLACK_|SIEM_|KIBANA_|LOG_LEVEL$)/;
 
 export const defaultRootDir = resolve(__dirname, '../../..');
+
+/**
+ * A pipeline that shares the stack with others without meeting them: topics `<run>.*`, data streams in
+ * namespace `<run>`, consumer groups and transactional ids prefixed `<run>`, any free ports. For the
+ * benches, the chaos run and the end-to-end tests.
+ */
+export function isolatedRun(
+  run: string,
+): Pick<PipelineOptions, 'idPrefix' | 'esNamespace' | 'topics' | 'ports'> {
+  return {
+    idPrefix: run,
+    esNamespace: run,
+    topics: {
+      events: `${run}.events`,
+      alerts: `${run}.alerts`,
+      dlq: `${run}.dlq`,
+      detectorState: `${run}.detector-state`,
+      alerterDelivered: `${run}.alerter-delivered`,
+    },
+    ports: { sink: 0, detector: 0, indexer: 0, alerter: 0, slack: 0 },
+  };
+}
 
 /**
  * The whole pipeline on this machine: the test stack (started only if it is not running), local

@@ -29,9 +29,9 @@ describe('es-resources > apply (real Elasticsearch)', () => {
     ]);
     expect(['updated', 'unsupported']).toContain(second.streamLifecycle);
 
-    const templates = await client.indices.getIndexTemplate({ name: 'logs-kaudit.audit' });
+    const templates = await client.indices.getIndexTemplate({ name: 'logs-kubernetes.audit_logs-kaudit' });
     const template = templates.index_templates[0]!.index_template;
-    expect(template.priority).toBeGreaterThan(100);
+    expect(template.priority).toBeGreaterThan(200);
     expect(template.template?.lifecycle?.data_retention).toBe('400d');
 
     const mapping = await client.indices.getMapping({ index: names.events });
@@ -75,7 +75,7 @@ describe('es-resources > apply (real Elasticsearch)', () => {
       expect(lifecycle.data_streams.map((d) => d.lifecycle?.data_retention)).toEqual(['30d', '30d']);
     }
     // Either way the templates carry the new retention for the streams created from now on.
-    const templates = await client.indices.getIndexTemplate({ name: 'logs-kaudit.audit' });
+    const templates = await client.indices.getIndexTemplate({ name: 'logs-kubernetes.audit_logs-kaudit' });
     expect(templates.index_templates[0]!.index_template.template?.lifecycle?.data_retention).toBe('30d');
   });
 
@@ -95,6 +95,42 @@ describe('es-resources > apply (real Elasticsearch)', () => {
       expect(templates.index_templates[0]!.index_template.template?.lifecycle?.data_retention).toBe('365d');
     } else {
       expect(result.ilm).toBe('applied');
+    }
+  });
+
+  it("leaves Elastic Agent's logs-kubernetes.audit_logs template every stream but kaudit's", async () => {
+    // A stand-in for the kubernetes integration's template: same name, pattern and priority.
+    await client.indices.putIndexTemplate({
+      name: 'logs-kubernetes.audit_logs',
+      index_patterns: ['logs-kubernetes.audit_logs-*'],
+      data_stream: {},
+      priority: 200,
+      _meta: { managed_by: 'fleet' },
+      template: { mappings: { properties: { kubernetes: { properties: { audit: { type: 'object' } } } } } },
+    });
+    try {
+      const ns = namespace();
+      await applyResources(client, { namespace: ns, numberOfReplicas: 0 });
+      const simulate = async (index: string) =>
+        (
+          (await client.transport.request({
+            method: 'POST',
+            path: `/_index_template/_simulate_index/${index}`,
+          })) as { template: { mappings: { properties?: Record<string, unknown> } } }
+        ).template.mappings.properties ?? {};
+      // kaudit's stream gets kaudit's mappings (its template wins over the integration's 200)...
+      expect(Object.keys(await simulate(dataStreamNames(ns).events))).toContain('kaudit');
+      const mapping = await client.indices.getFieldMapping({
+        index: dataStreamNames(ns).events,
+        fields: ['event.original'],
+      });
+      expect(JSON.stringify(mapping)).toContain('"index":false');
+      // ...and an Elastic Agent stream keeps the integration's template: none of kaudit's mappings.
+      const agent = Object.keys(await simulate('logs-kubernetes.audit_logs-default'));
+      expect(agent).toContain('kubernetes');
+      expect(agent).not.toContain('kaudit');
+    } finally {
+      await client.indices.deleteIndexTemplate({ name: 'logs-kubernetes.audit_logs' });
     }
   });
 });

@@ -70,7 +70,15 @@ describe('es-resources > event document fields', () => {
 
   it('sets data_stream.* for the namespace it is written to', () => {
     const { doc } = toEventDocument(envelope(), { namespace: 'team_a' });
-    expect(doc.data_stream).toEqual({ type: 'logs', dataset: 'kaudit.audit', namespace: 'team_a' });
+    // The integration's dataset in kaudit's own namespace: Elastic's prebuilt rules filter on it.
+    expect(doc.data_stream).toEqual({
+      type: 'logs',
+      dataset: 'kubernetes.audit_logs',
+      namespace: 'kaudit_team_a',
+    });
+    expect(toEventDocument(envelope(), { namespace: 'default' }).doc.data_stream).toMatchObject({
+      namespace: 'kaudit',
+    });
   });
 
   it.each([

@@ -2,11 +2,14 @@ import { createHash } from 'node:crypto';
 import { type AuditEvent, type Envelope, REDACTED_ANNOTATION } from '@kaudit/audit-schema';
 import { canonicalJson } from './canonical-json';
 import { compact, ECS_VERSION, type EsDocument, isIpAddress, unique } from './ecs';
-import { DATASETS } from './names';
+import { DATASETS, eventsNamespace } from './names';
 import { fitsObjectMapping } from './object-fields';
 
 export interface DocumentOptions {
-  /** Data stream namespace the document is written to; sets data_stream.* when given. */
+  /**
+   * ES_DATA_STREAM_NAMESPACE of the stream the document is written to; sets data_stream.* when given
+   * (for events, the stream's own namespace: eventsNamespace, e.g. `kaudit`).
+   */
   namespace?: string;
 }
 
@@ -36,7 +39,7 @@ export function toEventDocument(envelope: Envelope, options: DocumentOptions = {
   const ecs = compact({
     '@timestamp': event.requestReceivedTimestamp,
     data_stream: options.namespace
-      ? { type: 'logs', dataset: DATASETS.events, namespace: options.namespace }
+      ? { type: 'logs', dataset: DATASETS.events, namespace: eventsNamespace(options.namespace) }
       : undefined,
     ecs: { version: ECS_VERSION },
     event: {
@@ -45,12 +48,13 @@ export function toEventDocument(envelope: Envelope, options: DocumentOptions = {
       type: [eventType(event.verb)],
       action: event.verb,
       outcome: eventOutcome(event),
-      // The integration's dataset name, so Elastic's prebuilt Kubernetes rules (which filter on it)
-      // match once logs-kaudit.audit-* is added to their index patterns. data_stream.dataset says
-      // where the document lives.
-      dataset: 'kubernetes.audit_logs',
+      // The integration's dataset, like data_stream.dataset: Elastic's prebuilt rules filter on either.
+      dataset: DATASETS.events,
       module: 'kubernetes',
       created: envelope.receivedAt,
+      // The prebuilt rules' timestamp_override: when the pipeline took the event in (the sink's
+      // receipt), not the indexer's wall clock, so the document stays a pure function of the envelope.
+      ingested: envelope.receivedAt,
       start: event.requestReceivedTimestamp,
       end: event.stageTimestamp,
     },

@@ -14,8 +14,23 @@ describe('es-resources > finding document', () => {
       '@timestamp': '2026-01-05T10:00:00.000000Z',
       data_stream: { type: 'logs', dataset: 'kaudit.findings', namespace: 'default' },
       event: { kind: 'alert', severity: 3, risk_score: 73, action: 'secret-new-source-ip' },
-      rule: { id: 'secret-new-source-ip', ruleset: 'kaudit' },
-      threat: { technique: { id: ['T1552', 'T1078'], subtechnique: { id: ['T1552.007'] } } },
+      rule: {
+        id: 'secret-new-source-ip',
+        uuid: 'secret-new-source-ip',
+        ruleset: 'kaudit',
+        author: ['kaudit'],
+      },
+      threat: {
+        framework: 'MITRE ATT&CK',
+        technique: {
+          id: ['T1552', 'T1078'],
+          reference: [
+            'https://attack.mitre.org/techniques/T1552/',
+            'https://attack.mitre.org/techniques/T1078/',
+          ],
+          subtechnique: { id: ['T1552.007'], reference: ['https://attack.mitre.org/techniques/T1552/007/'] },
+        },
+      },
       user: { name: 'system:serviceaccount:ci:deployer' },
       source: { ip: '198.51.100.7' },
       kubernetes: { audit: { auditID: ['a-1', 'a-2', 'a-3'] } },

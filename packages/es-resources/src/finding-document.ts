@@ -6,8 +6,13 @@ import { DATASETS } from './names';
 /** Elastic Security's risk scores for its four severities, so findings sort beside its alerts. */
 const RISK_SCORE = { low: 21, medium: 47, high: 73, critical: 99 } as const;
 
+const attackUrl = (id: string) => `https://attack.mitre.org/techniques/${id.replace('.', '/')}/`;
+
 /**
- * A finding from the alerts topic as an ECS document. Its _id is the finding's own deterministic id,
+ * A finding from the alerts topic as an ECS document, shaped as ECS describes an external alert
+ * (event.kind: alert, event.severity, event.risk_score, rule.*, threat.*), so Elastic Security lists
+ * it among external alerts and one custom query rule (policies/kibana/security/) turns it into a
+ * Security alert. Generic over rule ids: everything comes from the finding itself. Its _id is the finding's own deterministic id,
  * so a finding produced twice is stored once. The audit IDs it covers go to kubernetes.audit.auditID,
  * the field the events use, so one filter pivots from a finding to its events. Pure.
  */
@@ -30,12 +35,15 @@ export function toFindingDocument(finding: Finding, options: DocumentOptions = {
       id: finding.id,
       severity: severityRank[finding.severity],
       risk_score: RISK_SCORE[finding.severity],
+      reason: finding.summary,
       start: finding.firstSeen,
       end: finding.lastSeen,
     },
     rule: {
       id: finding.rule,
+      uuid: finding.rule,
       name: finding.title,
+      author: ['kaudit'],
       ruleset: 'kaudit',
       category: 'kubernetes-secrets',
       description: finding.summary,
@@ -46,7 +54,11 @@ export function toFindingDocument(finding: Finding, options: DocumentOptions = {
           technique: {
             // ECS keeps T1552 and T1552.007 apart: the parent in technique.id, the rest in subtechnique.
             id: unique(finding.mitre.map((id) => id.split('.')[0])),
-            subtechnique: { id: finding.mitre.filter((id) => id.includes('.')) },
+            reference: unique(finding.mitre.map((id) => attackUrl(id.split('.')[0]!))),
+            subtechnique: {
+              id: finding.mitre.filter((id) => id.includes('.')),
+              reference: finding.mitre.filter((id) => id.includes('.')).map(attackUrl),
+            },
           },
         }
       : undefined,

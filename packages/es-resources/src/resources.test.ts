@@ -6,11 +6,12 @@ import { sampleFinding } from '../test/findings';
 import { toEventDocument } from './event-document';
 import { toFindingDocument } from './finding-document';
 import { composedMappings, documentLeaves, mappedFields, openAncestor } from './mapping-fields';
-import { dataStreamName, namespaceProblem } from './names';
+import { dataStreamName, legacyEventsStreamName, namespaceProblem } from './names';
 import { OBJECT_FIELDS } from './object-fields';
 import { defaultPoliciesDir, loadResources, type Resources } from './resources';
 
 const dir = defaultPoliciesDir();
+const EVENTS = 'logs-kubernetes.audit_logs-kaudit';
 
 describe('es-resources > templates', () => {
   const resources = loadResources(dir);
@@ -20,10 +21,11 @@ describe('es-resources > templates', () => {
     expect(resources.indexTemplates.map((t) => t.name)).toEqual([
       'logs-kaudit.audit',
       'logs-kaudit.findings',
+      EVENTS,
     ]);
   });
 
-  it.each(['logs-kaudit.audit', 'logs-kaudit.findings'])(
+  it.each(['logs-kaudit.audit', 'logs-kaudit.findings', EVENTS])(
     '%s is a data stream template above the built-in logs template, composed of existing components',
     (name) => {
       const body = resources.indexTemplates.find((t) => t.name === name)!.body as {
@@ -43,12 +45,16 @@ describe('es-resources > templates', () => {
   );
 
   it.each([
-    ['logs-kaudit.audit', 'source.ip', 'ip'],
-    ['logs-kaudit.audit', '@timestamp', 'date'],
-    ['logs-kaudit.audit', 'kubernetes.audit.sourceIPs', 'ip'],
-    ['logs-kaudit.audit', 'related.ip', 'ip'],
-    ['logs-kaudit.audit', 'user.name', 'keyword'],
-    ['logs-kaudit.audit', 'kubernetes.audit.annotations', 'flattened'],
+    [EVENTS, 'source.ip', 'ip'],
+    [EVENTS, '@timestamp', 'date'],
+    [EVENTS, 'kubernetes.audit.sourceIPs', 'ip'],
+    [EVENTS, 'related.ip', 'ip'],
+    [EVENTS, 'user.name', 'keyword'],
+    // Keyword leaves, as the integration maps them: EQL and ES|QL cannot read keys of a flattened field.
+    [EVENTS, 'kubernetes.audit.annotations.authorization_k8s_io/decision', 'keyword'],
+    [EVENTS, 'event.original', 'keyword'],
+    [EVENTS, 'event.ingested', 'date'],
+    [EVENTS, 'data_stream.dataset', 'keyword'],
     ['logs-kaudit.findings', 'event.severity', 'long'],
     ['logs-kaudit.findings', 'threat.technique.id', 'keyword'],
     ['logs-kaudit.findings', 'kubernetes.audit.auditID', 'keyword'],
@@ -57,7 +63,7 @@ describe('es-resources > templates', () => {
   });
 
   it('maps exactly the request/response object sub-fields the document mapper checks', () => {
-    const { leaves } = mappedFields(composedMappings(resources, 'logs-kaudit.audit'));
+    const { leaves } = mappedFields(composedMappings(resources, EVENTS));
     for (const body of ['requestObject', 'responseObject']) {
       const prefix = `kubernetes.audit.${body}.`;
       const mapped = Object.fromEntries(
@@ -68,6 +74,32 @@ describe('es-resources > templates', () => {
       expect(mapped).toEqual(OBJECT_FIELDS);
     }
   });
+
+  it('keeps event.original out of the index, stored for ES|QL KEEP and the document view', () => {
+    const event = composedMappings(resources, EVENTS).properties!.event!.properties!;
+    expect(event.original).toEqual({ type: 'keyword', index: false, doc_values: false });
+  });
+
+  it.each([
+    ['logs-kubernetes.audit_logs-kaudit', EVENTS],
+    ['logs-kubernetes.audit_logs-kaudit_prod', EVENTS],
+    ['logs-kubernetes.audit_logs-default', undefined],
+    ['logs-kubernetes.audit_logs-kauditor', undefined],
+    ['logs-kaudit.audit-default', 'logs-kaudit.audit'],
+    ['logs-kaudit.findings-default', 'logs-kaudit.findings'],
+  ])(
+    'stream %s is governed by %s (Elastic Agent keeps the rest of logs-kubernetes.audit_logs-*)',
+    (stream, template) => {
+      const glob = (pattern: string) =>
+        new RegExp(`^${pattern.replaceAll('.', '\\.').replaceAll('*', '.*')}$`);
+      const matching = resources.indexTemplates.filter((t) =>
+        (t.body.index_patterns as string[]).some((pattern) => glob(pattern).test(stream)),
+      );
+      expect(matching.map((t) => t.name)).toEqual(template ? [template] : []);
+      // Above the integration's logs-kubernetes.audit_logs template (priority 200) for kaudit's streams.
+      for (const t of matching) expect(t.body.priority as number).toBeGreaterThan(200);
+    },
+  );
 });
 
 describe('es-resources > options', () => {
@@ -103,14 +135,19 @@ describe('es-resources > options', () => {
   });
 
   it.each([
-    ['default', undefined],
-    ['team_a.prod', undefined],
-    ['Team', 'must be lowercase'],
-    ['a-b', 'must not contain'],
-    ['', 'must not be empty'],
-  ])('namespace %j: %s', (namespace, problem) => {
+    ['default', undefined, 'kaudit'],
+    ['team_a.prod', undefined, 'kaudit_team_a.prod'],
+    ['Team', 'must be lowercase', ''],
+    ['a-b', 'must not contain', ''],
+    ['', 'must not be empty', ''],
+    ['x'.repeat(94), 'at most 93 bytes', ''],
+  ])('namespace %j: %s', (namespace, problem, events) => {
     if (problem) expect(namespaceProblem(namespace)).toMatch(problem);
-    else expect(dataStreamName('events', namespace)).toBe(`logs-kaudit.audit-${namespace}`);
+    else {
+      expect(dataStreamName('events', namespace)).toBe(`logs-kubernetes.audit_logs-${events}`);
+      expect(dataStreamName('findings', namespace)).toBe(`logs-kaudit.findings-${namespace}`);
+      expect(legacyEventsStreamName(namespace)).toBe(`logs-kaudit.audit-${namespace}`);
+    }
   });
 });
 
@@ -168,7 +205,7 @@ describe('es-resources > documents fit the templates', () => {
     for (const event of events) {
       const envelope: Envelope = { cluster: 'c', receivedAt: '2026-01-01T00:00:00Z', event };
       const { doc } = toEventDocument(envelope, { namespace: 'default' });
-      expect({ auditID: event.auditID, problems: unmapped('logs-kaudit.audit', doc) }).toEqual({
+      expect({ auditID: event.auditID, problems: unmapped(EVENTS, doc) }).toEqual({
         auditID: event.auditID,
         problems: [],
       });
@@ -186,7 +223,7 @@ describe('es-resources > documents fit the templates', () => {
       { cluster: 'c', receivedAt: '2026-01-01T00:00:00Z', event },
       { namespace: 'x' },
     );
-    expect(unmapped('logs-kaudit.audit', doc)).toEqual([]);
+    expect(unmapped(EVENTS, doc)).toEqual([]);
   });
 
   it('a finding', () => {

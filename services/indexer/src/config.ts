@@ -1,16 +1,8 @@
 import { existsSync } from 'node:fs';
 import { DEFAULT_TOPICS } from '@kaudit/audit-schema';
-import {
-  DEFAULT_NAMESPACE,
-  DEFAULT_RETENTION,
-  type EsConnectionConfig,
-  esConnectionProblems,
-  namespaceProblem,
-  retentionProblem,
-} from '@kaudit/es-resources';
+import { type EsConnectionConfig, esConnectionProblems, esResourceEnv } from '@kaudit/es-resources';
 import {
   ConfigError,
-  envBoolean,
   envDurationMs,
   envInt,
   envOptional,
@@ -25,12 +17,6 @@ import { z } from 'zod';
 const MiB = 1024 * 1024;
 const DEFAULT_ES_NODE = 'http://127.0.0.1:9200';
 
-const problemCheck =
-  (check: (value: string) => string | undefined) => (value: string, ctx: z.RefinementCtx) => {
-    const problem = check(value);
-    if (problem) ctx.addIssue({ code: 'custom', message: problem });
-  };
-
 /** Keys are the variable names an operator sets (services/indexer/README.md lists them). */
 export const IndexerEnvSchema = z.object({
   ...kafkaBrokersEnv,
@@ -41,10 +27,8 @@ export const IndexerEnvSchema = z.object({
   ES_PASSWORD: envOptional(),
   ES_CA_FILE: envOptional(),
   ES_REQUEST_TIMEOUT_MS: envDurationMs(30_000).refine((ms) => ms >= 1000, 'must be at least 1s'),
-  ES_DATA_STREAM_NAMESPACE: z.string().default(DEFAULT_NAMESPACE).superRefine(problemCheck(namespaceProblem)),
-  ES_RETENTION: z.string().default(DEFAULT_RETENTION).superRefine(problemCheck(retentionProblem)),
-  ES_NUMBER_OF_REPLICAS: envInt(1, { min: 0, max: 10 }),
-  ES_ILM_POLICY: envBoolean(false),
+  // ES_DATA_STREAM_NAMESPACE, ES_RETENTION, ES_NUMBER_OF_REPLICAS, ES_ILM_POLICY: parsed as es-setup parses them.
+  ...esResourceEnv,
   ES_POLICIES_DIR: envOptional(),
   AUDIT_EVENTS_TOPIC: z.string().min(1).default(DEFAULT_TOPICS.events),
   AUDIT_ALERTS_TOPIC: z.string().min(1).default(DEFAULT_TOPICS.alerts),

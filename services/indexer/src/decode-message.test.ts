@@ -1,7 +1,7 @@
 import { buildEvent } from '@kaudit/testkit';
 import { chunkByLimits, decodeMessage } from './decode-message';
 
-const streams = { events: 'logs-kaudit.audit-ns', findings: 'logs-kaudit.findings-ns' };
+const streams = { events: 'logs-kubernetes.audit_logs-kaudit_ns', findings: 'logs-kaudit.findings-ns' };
 const json = (value: unknown) => Buffer.from(JSON.stringify(value));
 
 describe('indexer > decode message', () => {
@@ -18,8 +18,14 @@ describe('indexer > decode message', () => {
       .trimEnd()
       .split('\n')
       .map((line) => JSON.parse(line));
-    expect(action).toEqual({ create: { _index: 'logs-kaudit.audit-ns', _id: decoded.item.id } });
-    expect(doc.data_stream).toEqual({ type: 'logs', dataset: 'kaudit.audit', namespace: 'ns' });
+    expect(action).toEqual({
+      create: { _index: 'logs-kubernetes.audit_logs-kaudit_ns', _id: decoded.item.id },
+    });
+    expect(doc.data_stream).toEqual({
+      type: 'logs',
+      dataset: 'kubernetes.audit_logs',
+      namespace: 'kaudit_ns',
+    });
     expect(decoded.item.bytes).toBe(Buffer.byteLength(decoded.item.lines));
     expect(decoded.item.cluster).toBe('prod');
   });

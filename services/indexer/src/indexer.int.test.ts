@@ -54,14 +54,16 @@ describe('indexer > real Kafka and Elasticsearch', () => {
   }
 
   it('creates templates and data streams at start-up, with source.ip an ip and @timestamp a date', async () => {
-    const { streams } = await start('ix-startup');
+    const { names, streams } = await start('ix-startup');
     expect(await dataStreamExists(es, streams.events)).toBe(true);
     expect(await dataStreamExists(es, streams.findings)).toBe(true);
-    const templates = await es.indices.getIndexTemplate({ name: 'logs-kaudit.*' });
+    const templates = await es.indices.getIndexTemplate({ name: 'logs-k*' });
     expect(templates.index_templates.map((t) => t.name).sort()).toEqual([
       'logs-kaudit.audit',
       'logs-kaudit.findings',
+      'logs-kubernetes.audit_logs-kaudit',
     ]);
+    expect(streams.events).toBe(`logs-kubernetes.audit_logs-kaudit_${names.namespace}`);
     const mapping = await es.indices.getFieldMapping({
       index: streams.events,
       fields: ['source.ip', '@timestamp'],

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Client } from '@elastic/elasticsearch';
 import { sleep } from '@kaudit/common';
 import { createKafka, createLogger } from '@kaudit/service-kit';
-import { defaultRootDir, startPipeline } from '../pipeline';
+import { defaultRootDir, isolatedRun, startPipeline } from '../pipeline';
 import { createDriver } from './driver';
 import type { Scenario } from './scenarios';
 import type { ChaosServers } from './servers';
@@ -76,19 +76,10 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
   const policy = { groupingWindowMs: 10 * 60_000, allowedLatenessMs: 2 * 60_000 }; // policies/detection.yaml
   const pipeline = await startPipeline({
     stateDir,
-    idPrefix: run,
-    esNamespace: run,
+    ...isolatedRun(run),
     clusterName: 'chaos',
     addresses: servers.addresses,
     startStack: false,
-    topics: {
-      events: `${run}.events`,
-      alerts: `${run}.alerts`,
-      dlq: `${run}.dlq`,
-      detectorState: `${run}.detector-state`,
-      alerterDelivered: `${run}.alerter-delivered`,
-    },
-    ports: { sink: 0, detector: 0, indexer: 0, alerter: 0, slack: 0 },
     ...(scenario.serviceEnv ? { serviceEnv: scenario.serviceEnv } : {}),
     logLevel: 'warn',
     log: say,
