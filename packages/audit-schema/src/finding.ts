@@ -50,5 +50,11 @@ export const FindingSchema = z.object({
   mitre: z.array(z.string()),
   /** Rule-specific facts (known IPs, learned hours, thresholds) that justify the finding. */
   details: z.record(z.string(), z.unknown()).optional(),
+  /**
+   * 1 for the first report of a finding (made as soon as its evidence is past the watermark), then +1 for
+   * each update of the same id as later evidence of its window joins (count, objects, auditIDs, lastSeen).
+   * The highest revision is the finding; absent (earlier versions, which reported once) means 1.
+   */
+  revision: z.number().int().positive().optional(),
 });
 export type Finding = z.infer<typeof FindingSchema>;

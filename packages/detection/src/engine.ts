@@ -28,7 +28,10 @@ export interface EngineStats {
   tooLate: number;
   /** A finding whose window was already reported: not reported twice. */
   suppressed: number;
+  /** Findings reported (their first revision). */
   findings: number;
+  /** Later revisions of findings already reported (same id, more evidence). */
+  updates: number;
   findingsByRule: Record<RuleId, number>;
   identities: number;
   clusters: number;
@@ -42,7 +45,10 @@ export interface EngineInput {
 }
 
 export interface Engine {
-  /** Takes one event (an Envelope or { cluster, event }); returns the findings whose window it closed. */
+  /**
+   * Takes one event (an Envelope or { cluster, event }); returns the findings (and later revisions of
+   * findings) made on the requests the watermark passed, and those whose window it closed.
+   */
   process(input: EngineInput): Finding[];
   /**
    * Without options (end of input): processes every buffered request and closes every window.
@@ -82,6 +88,7 @@ export function createEngine({ policy, state }: { policy: Policy; state?: Partia
     tooLate: 0,
     suppressed: 0,
     findings: 0,
+    updates: 0,
     pending: 0,
   };
   const findingsByRule = Object.fromEntries(ruleIds.map((id) => [id, 0])) as Record<RuleId, number>;

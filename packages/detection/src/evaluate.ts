@@ -2,15 +2,8 @@ import type { Finding, RuleId } from '@kaudit/audit-schema';
 import { globMatcher } from '@kaudit/common';
 import { type IdentityState, learn, prune, resetBaseline } from './baseline';
 import { createBusinessHours, createLocalClock } from './business-hours';
-import {
-  addToGroup,
-  findingId,
-  type Group,
-  type GroupLimits,
-  openGroup,
-  toFinding,
-  windowStartOf,
-} from './grouping';
+import { report, unreported, updateDue } from './emission';
+import { addToGroup, findingId, type Group, type GroupLimits, openGroup, windowStartOf } from './grouping';
 import { addressSet } from './identity';
 import type { Policy } from './policy';
 import type { ClusterState } from './reorder';
@@ -23,7 +16,10 @@ export interface EvaluationCounters {
   duplicates: number;
   tooLate: number;
   suppressed: number;
+  /** Findings reported (first revisions). */
   findings: number;
+  /** Later revisions of findings already reported (emission.ts). */
+  updates: number;
 }
 
 export interface Evaluator {
@@ -32,7 +28,10 @@ export interface Evaluator {
    * rule (secret reads not too late) and group hits into findings, then learn from it.
    */
   apply(state: IdentityState, cluster: ClusterState, observation: Observation, out: Finding[]): void;
-  /** Closes a finding's group: reported once, remembered in `emitted` so it is never reported twice. */
+  /**
+   * Closes a finding's group: a last revision if evidence joined since its last report, and the id is
+   * remembered in `emitted` so the window is never reported again.
+   */
   emit(state: IdentityState, group: Group, out: Finding[]): void;
 }
 
@@ -52,6 +51,7 @@ export function createEvaluator(deps: {
     maxObjects: policy.grouping.maxObjects,
   };
   const { allowedLateness, dedupRetention } = policy.eventTime;
+  const { updateInterval } = policy.grouping;
   const globalIdentityAllowed = globMatcher(policy.allowList.identities);
   const globalNamespaceAllowed = globMatcher(policy.allowList.namespaces);
   const ruleAllowed = Object.fromEntries(
@@ -67,12 +67,20 @@ export function createEvaluator(deps: {
     }),
   ) as Record<RuleId, (o: Observation & { secret: SecretRead }) => boolean>;
 
+  /** The next revision of a group's finding (emission.ts decides when). */
+  const publish = (state: IdentityState, group: Group, at: number, out: Finding[]) => {
+    if (group.revision) counters.updates += 1;
+    else {
+      counters.findings += 1;
+      findingsByRule[group.rule] += 1;
+    }
+    out.push(report(group, state.cluster, at));
+  };
+
   const emit = (state: IdentityState, group: Group, out: Finding[]) => {
-    delete state.groups[group.rule];
+    if (state.groups[group.rule] === group) delete state.groups[group.rule];
     state.emitted[group.id] = group.windowEnd;
-    counters.findings += 1;
-    findingsByRule[group.rule] += 1;
-    out.push(toFinding(group, state.cluster));
+    if (unreported(group)) publish(state, group, group.lastSeen, out);
   };
 
   const evaluate = (
@@ -116,6 +124,8 @@ export function createEvaluator(deps: {
       if (!hit) continue;
       if (group && groupOpen) {
         addToGroup(group, hit, observation, limits);
+        group.changed = true;
+        if (updateDue(group, observation.t, updateInterval)) publish(state, group, observation.t, out);
         continue;
       }
       const id = findingId(rule.id, state.cluster, observation.identity.username, windowStart);
@@ -129,6 +139,8 @@ export function createEvaluator(deps: {
         emit(state, opened, out);
       } else {
         state.groups[rule.id] = opened;
+        // Reported now, on the evidence it has; later evidence of the window updates the same id.
+        publish(state, opened, observation.t, out);
       }
     }
   };

@@ -39,6 +39,12 @@ export interface Group {
   details: Record<string, unknown>;
   /** Techniques beyond the rule's own, from hits that named them. */
   mitre?: string[];
+  /** Reports made so far (emission.ts): 0 or absent = not reported yet (state of earlier versions). */
+  revision?: number;
+  /** Evidence joined since the last report. */
+  changed?: boolean;
+  /** Event time of the evidence the last report was made on. */
+  reportedAt?: number;
 }
 
 export interface GroupLimits {
@@ -172,5 +178,6 @@ export function toFinding(group: Group, cluster: string): Finding {
   };
   if (group.sourceIP) finding.sourceIP = group.sourceIP;
   if (group.userAgent) finding.userAgent = group.userAgent;
+  if (group.revision) finding.revision = group.revision;
   return finding;
 }

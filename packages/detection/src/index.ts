@@ -5,6 +5,7 @@ export {
   learnedHours,
 } from './baseline';
 export { type BusinessHours, createBusinessHours, createLocalClock, type LocalTime } from './business-hours';
+export { latestRevisions } from './emission';
 export {
   type ClusterState,
   createEngine,

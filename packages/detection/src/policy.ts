@@ -119,8 +119,9 @@ export const PolicySchema = z
     learningPeriod: duration.prefault('7d'),
     eventTime: z
       .strictObject({
-        /** How far behind the newest event an event may arrive and still be processed in order. */
-        allowedLateness: duration.prefault('2m'),
+        /** How far behind the newest event an event may arrive and still be processed in order: fits the
+         * API server's --audit-webhook-batch-max-wait (30s by default; ADR 0010). */
+        allowedLateness: duration.prefault('30s'),
         /** How long a request is remembered to drop its other stages (long watches end late). */
         dedupRetention: duration.prefault('2h'),
       })
@@ -155,6 +156,8 @@ export const PolicySchema = z
       .strictObject({
         /** Findings of one rule and identity inside one window (aligned to the epoch) are one finding. */
         window: duration.prefault('10m'),
+        /** An open finding is reported again (same id, next revision) at most this often as evidence joins. */
+        updateInterval: duration.prefault('1m'),
         maxAuditIDs: positiveInt.default(200),
         maxObjects: positiveInt.default(100),
       })

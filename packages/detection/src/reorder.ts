@@ -96,11 +96,19 @@ export function insertSorted(pending: Observation[], observation: Observation): 
   pending.splice(i, 0, observation);
 }
 
-/** Findings in first-seen order (then id), whatever order their windows closed in. */
+/** Findings in first-seen order (then id, then revision), whatever order their windows closed in. */
 export function sortFindings(findings: Finding[]): Finding[] {
   if (findings.length > 1) {
     findings.sort((a, b) =>
-      a.firstSeen < b.firstSeen ? -1 : a.firstSeen > b.firstSeen ? 1 : a.id < b.id ? -1 : 1,
+      a.firstSeen < b.firstSeen
+        ? -1
+        : a.firstSeen > b.firstSeen
+          ? 1
+          : a.id < b.id
+            ? -1
+            : a.id > b.id
+              ? 1
+              : (a.revision ?? 1) - (b.revision ?? 1),
     );
   }
   return findings;

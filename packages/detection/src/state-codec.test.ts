@@ -6,7 +6,11 @@ import { defaultPolicy } from './policy';
 import type { Observation } from './scope';
 import { decodeIdentity, encodeIdentity } from './state-codec';
 
-const policy = defaultPolicy({ network: { clusterCIDRs: ['10.0.0.0/8'] } });
+// 2 minutes' lateness, so requests wait in the reorder buffer the codec must round-trip.
+const policy = defaultPolicy({
+  network: { clusterCIDRs: ['10.0.0.0/8'] },
+  eventTime: { allowedLateness: '2m' },
+});
 const plain = (state: IdentityState) => JSON.parse(JSON.stringify(state)) as IdentityState;
 
 /** Every identity of an engine that has read `events`, mid-stream (pending requests, open groups). */

@@ -1,5 +1,6 @@
 import type { AuditEvent, Finding } from '@kaudit/audit-schema';
 import { buildEvent } from '@kaudit/testkit';
+import { latestRevisions } from '../src/emission';
 import { createEngine, type Engine } from '../src/engine';
 import { defaultPolicy, type PolicyInput } from '../src/policy';
 
@@ -50,11 +51,12 @@ export function run(
   events: AuditEvent[],
   policy: PolicyInput = {},
   cluster = 'prod',
-): { findings: Finding[]; engine: Engine } {
+): { findings: Finding[]; reports: Finding[]; engine: Engine } {
   const engine = createEngine({ policy: defaultPolicy(policy) });
-  const findings = events.flatMap((event) => engine.process({ cluster, event }));
-  findings.push(...engine.flush());
-  return { findings, engine };
+  const reports = events.flatMap((event) => engine.process({ cluster, event }));
+  reports.push(...engine.flush());
+  // findings: each id as it finally is; reports: every revision, in the order they were made.
+  return { findings: latestRevisions(reports), reports, engine };
 }
 
 export const byRule = (findings: Finding[], rule: Finding['rule']) => findings.filter((f) => f.rule === rule);

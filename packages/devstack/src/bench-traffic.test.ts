@@ -33,8 +33,8 @@ describe('devstack > bench traffic', () => {
     const event = JSON.parse(first.items[5]!);
     expect(event.user).toEqual({ username: 'bench-probe-1', groups: ['system:unauthenticated'] });
     expect(Date.parse(event.requestReceivedTimestamp)).toBe(probe.at);
-    // 08:00:01.5 falls in the window 08:00-08:10; findings may be made from 08:12 (2 minutes' lateness).
-    expect(new Date(probe.closesAt).toISOString()).toBe('2026-03-02T08:12:00.000Z');
+    // Made at 08:00:01.5; reported once the watermark (2 minutes' lateness here) passes it: 08:02:01.5.
+    expect(new Date(probe.closesAt).toISOString()).toBe('2026-03-02T08:02:01.500Z');
     expect(traffic.nextBatch(10, false).probes).toEqual([]);
   });
 });

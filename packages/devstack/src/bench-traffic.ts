@@ -10,7 +10,10 @@ export interface Probe {
   identity: string;
   /** Event time of the probe request, ms. */
   at: number;
-  /** When the detector may emit its finding: the end of its grouping window plus the allowed lateness. */
+  /**
+   * When the detector may report its finding: once the watermark (the newest event time less the
+   * allowed lateness) passes the probe request (ADR 0010), not when its window closes.
+   */
   closesAt: number;
 }
 
@@ -32,6 +35,10 @@ export interface BenchTrafficOptions {
   allowedLatenessMs: number;
   serviceAccounts?: number;
   nodes?: number;
+  /** Event times from this clock (the wall clock, for time to detect) instead of startMs + spacing. */
+  now?: () => number;
+  /** Prefix of probe identities (default bench-probe-). */
+  probePrefix?: string;
 }
 
 let seed = 0x62656e63; // "benc": the same traffic on every run
@@ -90,7 +97,7 @@ export function createBenchTraffic(options: BenchTrafficOptions) {
     uri: string;
     ref: Record<string, string>;
   }) => {
-    clock += options.spacingMs;
+    clock = options.now ? options.now() : clock + options.spacingMs;
     const at = stamp(clock);
     return JSON.stringify({
       kind: 'Event',
@@ -159,7 +166,7 @@ export function createBenchTraffic(options: BenchTrafficOptions) {
 
   const probe = (): { text: string; probe: Probe } => {
     probes += 1;
-    const identity = `bench-probe-${probes}`;
+    const identity = `${options.probePrefix ?? 'bench-probe-'}${probes}`;
     const text = event({
       username: identity,
       groups: ['system:unauthenticated'],
@@ -169,9 +176,7 @@ export function createBenchTraffic(options: BenchTrafficOptions) {
       uri: '/api/v1/namespaces/team-0/secrets/app-0-db',
       ref: { resource: 'secrets', namespace: 'team-0', name: 'app-0-db' },
     });
-    const windowEnd =
-      Math.floor(clock / options.groupingWindowMs) * options.groupingWindowMs + options.groupingWindowMs;
-    return { text, probe: { identity, at: clock, closesAt: windowEnd + options.allowedLatenessMs } };
+    return { text, probe: { identity, at: clock, closesAt: clock + options.allowedLatenessMs } };
   };
 
   return {

@@ -80,6 +80,7 @@ export function toFindingDocument(finding: Finding, options: DocumentOptions = {
         title: finding.title,
         summary: finding.summary,
         count: finding.count,
+        revision: finding.revision ?? 1,
         verbs: finding.verbs,
         objects: finding.objects,
         identity: {

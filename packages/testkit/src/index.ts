@@ -112,6 +112,7 @@ export async function waitFor<T>(
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
+export { type BenthosProcess, benthosBinary, startBenthos } from './benthos';
 export {
   readStackEnvFile,
   type SecureKafkaStack,

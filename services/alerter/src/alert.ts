@@ -27,6 +27,12 @@ export interface Digest {
   findingIds: string[];
   /** The first folded finding, as an example of what was held back. */
   sample: Finding;
+  /**
+   * Findings alerted one by one whose later revisions (more evidence of the same id) were folded in
+   * here instead of a second alert: how many, and the first 50 as they now are.
+   */
+  updated?: number;
+  updates?: Array<Pick<Finding, 'id' | 'rule' | 'count' | 'lastSeen' | 'revision'>>;
 }
 
 export const DIGEST_MAX_FINDING_IDS = 50;

@@ -417,7 +417,8 @@ routes:
     expect(h.deadLetters()).toEqual([]);
   });
 
-  test('per route, N alerts per identity per window, the rest as one "and N more like this" digest', async () => {
+  /** Slack throttled to 2 per identity and 10 minutes, a SIEM webhook getting everything. */
+  async function startThrottledToSlack() {
     const slack = await receiver(() => ok);
     const siem = await receiver(() => ok);
     await h.start(
@@ -431,6 +432,11 @@ routes:
 `,
       { SLACK_URL: slack.url, K: 'k' },
     );
+    return { slack, siem };
+  }
+
+  test('per route, N alerts per identity per window, the rest as one "and N more like this" digest', async () => {
+    const { slack, siem } = await startThrottledToSlack();
     // One identity, one past 10-minute window: 2 alerts, then 7 folded. Another identity is untouched.
     const burst = Array.from({ length: 9 }, (_, i) =>
       buildFinding({ firstSeen: `2026-01-06T10:0${i}:00.000Z`, lastSeen: `2026-01-06T10:0${i}:00.000Z` }),
@@ -459,6 +465,44 @@ routes:
     expect(folded.reduce((a, b) => a + b, 0)).toBe(7);
     // The SIEM route has no throttle: it got every finding.
     expect(siem.accepted()).toHaveLength(11);
+  });
+
+  test('later revisions of a finding are never a second alert: folded into the digest on a throttled route', async () => {
+    const { slack, siem } = await startThrottledToSlack();
+    const revision = (n: number) =>
+      buildFinding({
+        id: 'enumeration-alice',
+        revision: n,
+        count: n * 10,
+        firstSeen: '2026-01-06T10:00:00.000Z',
+        lastSeen: `2026-01-06T10:0${n}:00.000Z`,
+      });
+    // A later finding shows the 10:00-10:10 window is over (windows close by event time).
+    const carol = buildFinding({
+      identity: { username: 'carol@example.com', kind: 'user', groups: [] },
+      firstSeen: '2026-01-06T10:12:00.000Z',
+      lastSeen: '2026-01-06T10:12:00.000Z',
+    });
+    // Two more of alice's findings in the window: the second is held (limit 2), so a digest goes out.
+    const more = ['a', 'b'].map((suffix, i) =>
+      buildFinding({ id: `off-hours-${suffix}`, firstSeen: `2026-01-06T10:0${i + 4}:00.000Z` }),
+    );
+    await h.produce([revision(1), revision(2), ...more, revision(3), carol]);
+    await waitFor('all committed', async () => ((await h.lag()) === 0 ? true : undefined));
+
+    const bodies = slack.accepted().map((r) => JSON.parse(r.body) as { text: string });
+    // revision 1, off-hours-a, carol's, and one digest (off-hours-b held, alice's updates folded in).
+    expect(bodies).toHaveLength(4);
+    const digests = slack.accepted().filter((r) => r.body.includes('and 1 more like this'));
+    expect(digests).toHaveLength(1);
+    expect(digests[0]!.body).toContain('1 finding alerted before got more evidence since');
+    expect(digests[0]!.body).toContain('now 30 requests');
+    const siemIds = siem.accepted().map((r) => (JSON.parse(r.body) as Finding).id);
+    expect(siemIds.filter((id) => id === 'enumeration-alice')).toEqual(['enumeration-alice']);
+    const sent = JSON.parse(
+      siem.accepted().find((r) => r.body.includes('enumeration-alice'))!.body,
+    ) as Finding;
+    expect(sent.revision).toBe(1);
   });
 
   test('a dead letter is re-driven by a tombstone for its outcome and the finding produced again', async () => {

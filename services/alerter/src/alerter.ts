@@ -164,6 +164,10 @@ export function createAlerter(deps: AlerterDeps) {
     source.cluster = finding.cluster;
     eventClock.observe(Date.parse(finding.firstSeen));
     const routes = router.match(finding);
+    if ((finding.revision ?? 1) > 1) {
+      foldUpdate(finding, routes, tracker);
+      return;
+    }
     if (routes.length === 0) {
       metrics.findingsUnrouted.inc();
       logger.info(
@@ -191,11 +195,39 @@ export function createAlerter(deps: AlerterDeps) {
     tracker.done();
   }
 
+  /**
+   * A later revision of a finding already handled (revision 1 came first: the alerts topic is keyed by
+   * finding id). No second alert for the same id: on a throttled route it is folded into the window's
+   * digest (acknowledged when that is delivered), elsewhere it is not sent again.
+   */
+  function foldUpdate(finding: Finding, routes: Route[], tracker: MessageTracker): void {
+    for (const route of routes) {
+      if (!route.throttle) {
+        metrics.updates.inc({ route: route.name, outcome: 'not_resent' });
+        continue;
+      }
+      const limit = { maxAlerts: route.throttle.maxAlerts, windowMs: route.throttle.window };
+      throttle.update(route.name, limit, finding, tracker);
+      tracker.add();
+      metrics.updates.inc({ route: route.name, outcome: 'folded' });
+    }
+    tracker.done();
+  }
+
   function flushDigests(): void {
     const closeAtMs = eventClock.closing();
     const forgetAtMs = eventClock.watermark();
     if (closeAtMs === undefined || forgetAtMs === undefined) return; // no finding read yet
-    for (const { digest, members } of throttle.due(closeAtMs, forgetAtMs)) {
+    releaseUpdates(throttle.due(closeAtMs, forgetAtMs));
+  }
+
+  /** Sends the digests of closed windows; acknowledges updates whose window had nothing to send. */
+  function releaseUpdates(due: ReturnType<typeof throttle.due>): void {
+    for (const member of throttle.takeReleased()) {
+      acks.settle(member, Promise.resolve(true));
+      member.done();
+    }
+    for (const { digest, members } of due) {
       metrics.digests.inc({ route: digest.route });
       const route = routesByName.get(digest.route)!;
       const alert = digestAlert(digest);

@@ -63,6 +63,11 @@ export function createAlerterMetrics() {
       help: 'Findings folded into a digest instead of being sent one by one, by route',
       labelNames: ['route'] as const,
     }),
+    updates: m.counter({
+      name: 'kaudit_alerter_finding_updates_total',
+      help: 'Later revisions of findings already alerted: folded into a digest (throttled routes) or not sent again',
+      labelNames: ['route', 'outcome'] as const,
+    }),
     digests: m.counter({
       name: 'kaudit_alerter_digests_total',
       help: 'Digests built, by route',

@@ -156,10 +156,17 @@ export function buildDigestMessage(digest: Digest, options: SlackMessageOptions)
     .map(([rule, n]) => `${code(rule)} ×${n}`)
     .join(', ');
   const window = formatTimeRange(digest.windowStart, digest.windowEnd, options.timezone);
+  const updates = (digest.updates ?? [])
+    .slice(0, 5)
+    .map((u) => `${code(u.rule)} now ${u.count} request${u.count === 1 ? '' : 's'}`)
+    .join(', ');
+  const updatedText = digest.updated
+    ? ` ${digest.updated} finding${digest.updated === 1 ? '' : 's'} alerted before got more evidence since: ${updates}.`
+    : '';
   const text =
     `Route ${code(digest.route)} delivers at most ${digest.maxAlerts} alert${digest.maxAlerts === 1 ? '' : 's'} ` +
     `per identity per window; ${digest.count} more for ${code(digest.identity)} in cluster ${code(digest.cluster)} ` +
-    `were folded into this message.`;
+    `were folded into this message.${updatedText}`;
   const fallback = `and ${digest.count} more like this for ${digest.identity} (${digest.cluster})`;
   const blocks: Block[] = [
     { type: 'header', text: plain(title, HEADER_MAX) },

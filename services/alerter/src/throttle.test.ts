@@ -37,6 +37,41 @@ describe('alerter > throttle', () => {
     expect(throttle.due(ms('10:20:00'))).toEqual([]);
   });
 
+  test('folds later revisions into the digest: never a second alert, never counted against the limit', () => {
+    const throttle = createThrottle<string>();
+    const finding = (id: string, revision: number, count: number) =>
+      buildFinding({ id, revision, count, firstSeen: at('10:00:01'), lastSeen: at(`10:0${count}:00`) });
+    expect(throttle.admit('r', limit, finding('a', 1, 1), 'a1')).toBe('deliver');
+    throttle.update('r', limit, finding('a', 2, 3), 'a2');
+    throttle.update('r', limit, finding('a', 3, 5), 'a3');
+    // The updates took no slot: a second finding is still delivered.
+    expect(throttle.admit('r', limit, finding('b', 1, 1), 'b1')).toBe('deliver');
+    expect(throttle.admit('r', limit, finding('c', 1, 1), 'c1')).toBe('fold');
+    throttle.update('r', limit, finding('c', 2, 4), 'c2');
+    expect(throttle.heldCount()).toBe(4);
+    const [due] = throttle.due(ms('10:10:00'));
+    expect(due!.members).toEqual(['c1', 'a2', 'a3', 'c2']);
+    expect(due!.digest).toMatchObject({
+      id: 'digest/r/c',
+      count: 1,
+      findingIds: ['c'],
+      sample: { id: 'c', revision: 2, count: 4 },
+      updated: 1,
+      updates: [{ id: 'a', revision: 3, count: 5, lastSeen: at('10:05:00') }],
+    });
+  });
+
+  test('a window with only updates sends nothing, and releases them when it closes', () => {
+    const throttle = createThrottle<string>();
+    const finding = buildFinding({ id: 'a', revision: 2, count: 7, firstSeen: at('10:00:01') });
+    throttle.update('r', limit, finding, 'a2');
+    expect(throttle.due(ms('10:09:59'))).toEqual([]);
+    expect(throttle.takeReleased()).toEqual([]);
+    expect(throttle.due(ms('10:10:00'))).toEqual([]);
+    expect(throttle.takeReleased()).toEqual(['a2']);
+    expect(throttle.heldCount()).toBe(0);
+  });
+
   test('windows follow event time, not arrival order', () => {
     const throttle = createThrottle<number>();
     const late = buildFinding({ firstSeen: at('09:59:59'), lastSeen: at('09:59:59') });

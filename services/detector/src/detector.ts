@@ -228,6 +228,11 @@ export function createDetector(deps: {
         idempotent: true,
         maxInFlightRequests: 1,
         transactionTimeout: options.transactionTimeoutMs,
+        // Right after a commit the coordinator is still writing its markers, and the next transaction's
+        // first AddPartitionsToTxn is refused with CONCURRENT_TRANSACTIONS. kafkajs retries the send
+        // after initialRetryTime (300 ms by default, then doubling): with small batches that wait was
+        // most of each batch's time (bench:e2e). The Java client retries this case after 20 ms.
+        retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 20, maxRetryTime: 5000 },
       });
       producer = transactional;
       // InitProducerId fences an earlier incarnation with the same instance id and aborts its open transaction.

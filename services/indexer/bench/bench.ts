@@ -13,12 +13,14 @@ import {
   testNames,
   waitForCommitted,
 } from '../test/stack';
+import { peerIndexer } from './peer';
 
 /**
  * `pnpm bench:indexer`: documents/s the indexer writes into the real single-node Elasticsearch of the
  * test stack, beside the ceiling measured in the same run: the same documents sent as raw _bulk
  * requests of the same size and concurrency, straight from memory (no Kafka, no mapping, no commits),
- * before and after the indexer's run. The ratio is the indexer's efficiency. Env: BENCH_EVENTS (40000), BENCH_BATCH_DOCS (1000),
+ * before and after the indexer's run. The ratio is the indexer's efficiency. Then the peer (peer.ts:
+ * Benthos v4.27.0) on the same topic, for kaudit/peer. Env: BENCH_EVENTS (40000), BENCH_BATCH_DOCS (1000),
  * BENCH_PARTITIONS (2: topic partitions = requests in flight).
  */
 const total = Number(process.env.BENCH_EVENTS ?? 40_000);
@@ -91,7 +93,7 @@ async function ceiling(
   return { docsPerSecond: envelopes.length / seconds, bytes };
 }
 
-async function indexer(envelopes: Envelope[]): Promise<{ docsPerSecond: number }> {
+async function indexer(envelopes: Envelope[]): Promise<{ docsPerSecond: number; topic: string }> {
   const kafka = stackKafka();
   const names = testNames('bench-indexer');
   await createTopics(kafka, names, partitions);
@@ -121,7 +123,7 @@ async function indexer(envelopes: Envelope[]): Promise<{ docsPerSecond: number }
     await es.close();
     if (stored !== envelopes.length)
       throw new Error(`indexer stored ${stored} of ${envelopes.length} documents`);
-    return { docsPerSecond: (envelopes.length - first!.count) / seconds };
+    return { docsPerSecond: (envelopes.length - first!.count) / seconds, topic: names.events };
   } finally {
     await service.stop();
   }
@@ -145,6 +147,12 @@ async function main(): Promise<void> {
   const before = await ceiling(envelopes, names.before.namespace);
   const measured = await indexer(envelopes);
   const after = await ceiling(envelopes, names.after.namespace);
+  const peer = await peerIndexer({
+    topic: measured.topic,
+    total: envelopes.length,
+    batchDocs,
+    inFlight: partitions,
+  });
   const ceilingDocsPerSecond = (before.docsPerSecond + after.docsPerSecond) / 2;
   const result = {
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30) },
@@ -157,10 +165,17 @@ async function main(): Promise<void> {
     ceilingRuns: [Math.round(before.docsPerSecond), Math.round(after.docsPerSecond)],
     indexerDocsPerSecond: Math.round(measured.docsPerSecond),
     ratio: Number((measured.docsPerSecond / ceilingDocsPerSecond).toFixed(2)),
+    peerDocsPerSecond: 'docsPerSecond' in peer ? Math.round(peer.docsPerSecond) : undefined,
+    peerUnavailable: 'unavailable' in peer ? peer.unavailable : undefined,
+    kauditToPeer:
+      'docsPerSecond' in peer ? Number((measured.docsPerSecond / peer.docsPerSecond).toFixed(2)) : undefined,
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
   process.stdout.write(
-    `indexer ${result.indexerDocsPerSecond} docs/s vs raw _bulk ceiling ${result.ceilingDocsPerSecond} docs/s: ratio ${result.ratio}\n`,
+    `indexer ${result.indexerDocsPerSecond} docs/s vs raw _bulk ceiling ${result.ceilingDocsPerSecond} docs/s: ratio ${result.ratio}\n` +
+      (result.kauditToPeer !== undefined
+        ? `peer (Benthos v4.27.0, Kafka -> Elasticsearch) ${result.peerDocsPerSecond} docs/s: kaudit/peer ${result.kauditToPeer}\n`
+        : `peer not measured: ${result.peerUnavailable}\n`),
   );
 }
 

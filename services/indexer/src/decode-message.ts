@@ -17,6 +17,8 @@ export interface BulkItem {
   lines: string;
   bytes: number;
   cluster: string;
+  /** A finding's revision (finding-upsert.ts: the highest is kept). */
+  revision?: number;
 }
 
 export type Decoded =
@@ -85,7 +87,14 @@ export function decodeMessage(
   const { _id, doc } = toFindingDocument(finding.data, { namespace });
   return {
     ok: true,
-    item: { kind, index, id: _id, cluster: finding.data.cluster, ...bulkLines(index, _id, doc) },
+    item: {
+      kind,
+      index,
+      id: _id,
+      cluster: finding.data.cluster,
+      revision: finding.data.revision ?? 1,
+      ...bulkLines(index, _id, doc),
+    },
   };
 }
 

@@ -174,6 +174,56 @@ describe('indexer > real Kafka and Elasticsearch', () => {
     expect(found).toMatchObject({ rule: { id: 'secret-anonymous-access' }, event: { severity: 4 } });
   });
 
+  it('updates a finding in place by id: the highest revision is stored, once, whatever the order', async () => {
+    const { names, streams } = await start('ix-finding-revisions');
+    const revision = (n: number, count: number) => ({
+      id: 'f0e1d2c3b4a5968778695a4b3c2d1e0f',
+      rule: 'secret-enumeration',
+      severity: 'high',
+      title: 'Secret enumeration',
+      summary: `mallory read ${count} secrets.`,
+      cluster: 'it',
+      identity: { username: 'mallory', kind: 'user', groups: ['dev'] },
+      verbs: ['get'],
+      objects: Array.from({ length: count }, (_, i) => ({ namespace: 'prod', name: `s${i}` })),
+      firstSeen: '2026-01-05T10:00:00.000Z',
+      lastSeen: `2026-01-05T10:0${count % 10}:00.000Z`,
+      auditIDs: Array.from({ length: count }, (_, i) => `a-${i}`),
+      count,
+      mitre: ['T1552.007'],
+      revision: n,
+    });
+    const send = (...findings: unknown[]) =>
+      producer.send({
+        topic: names.alerts,
+        messages: findings.map((f) => ({
+          key: 'f0e1d2c3b4a5968778695a4b3c2d1e0f',
+          value: JSON.stringify(f),
+        })),
+      });
+    const stored = async () => {
+      await es.indices.refresh({ index: streams.findings });
+      const hits = (
+        await es.search<{ kaudit: { finding: { count: number; revision: number } } }>({
+          index: streams.findings,
+        })
+      ).hits.hits;
+      return hits.map((h) => h._source!.kaudit.finding);
+    };
+    await send(revision(1, 1));
+    await waitForCommitted(kafka, names.group, names.alerts);
+    // A later revision alone in its batch, then one batch with an older and a newer one.
+    await send(revision(2, 4));
+    await waitForCommitted(kafka, names.group, names.alerts);
+    expect(await stored()).toMatchObject([{ revision: 2, count: 4 }]);
+    await send(revision(4, 9), revision(3, 6));
+    await waitForCommitted(kafka, names.group, names.alerts);
+    // A re-delivered older revision does not overwrite the newer one.
+    await send(revision(2, 4));
+    await waitForCommitted(kafka, names.group, names.alerts);
+    expect(await stored()).toMatchObject([{ revision: 4, count: 9 }]);
+  });
+
   it('sends a document Elasticsearch rejects to the dead-letter topic, and the partition moves on', async () => {
     const { names, streams } = await start('ix-dlq');
     const good = [buildEvent(), buildEvent()];

@@ -9,6 +9,7 @@ import type { IndexerConfig } from './config';
 import { createLagSampler } from './consumer-lag';
 import type { DeadLetterPublisher } from './dead-letters';
 import { chunkByLimits, type Decoded, decodeMessage } from './decode-message';
+import { upsertFindings } from './finding-upsert';
 import type { IndexerMetrics } from './metrics';
 
 export interface IndexerDeps {
@@ -146,7 +147,11 @@ export function createIndexer(deps: IndexerDeps) {
       const items = chunk.flatMap((entry) => (entry.decoded.ok ? [entry.decoded.item] : []));
       let results: ItemResult[];
       try {
-        results = items.length > 0 ? await writer.write(items, hooks) : [];
+        const write = (pending: typeof items) => writer.write(pending, hooks);
+        if (items.length === 0) results = [];
+        else if (kind === 'findings')
+          results = await upsertFindings(client, dataStreams.findings, items, write, hooks.wait);
+        else results = await write(items);
       } catch (error) {
         if (error instanceof BatchAbandoned || error instanceof errors.RequestAbortedError) {
           logger.info(

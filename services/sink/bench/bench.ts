@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Agent, request } from 'node:http';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { type AuditEvent, decodeAuditText } from '@kaudit/audit-schema';
 import { createRedactor, DEFAULT_REDACTION_POLICY } from '@kaudit/redaction';
@@ -9,12 +9,14 @@ import { CompressionTypes } from 'kafkajs';
 import { DEFAULT_REDACTION_POLICY_FILE, loadSinkConfig } from '../src/config';
 import { ingestItems } from '../src/ingest';
 import { startSink } from '../src/service';
+import { startPeerSink } from './peer';
 
 /**
  * `pnpm bench:sink`: events/s and request latency for 400-event batches of Metadata-level events
  * through the sink (in-process, plain HTTP) into the real Kafka, beside the ceiling measured in the
  * same run: a bare kafkajs producer (same settings: idempotent, acks=-1, GZIP) sending the same
- * messages with the same number of batches in flight. Not a test: nothing is asserted.
+ * messages with the same number of batches in flight, and the peer (peer.ts: Benthos v4.27.0,
+ * webhook -> Kafka) on the same request bodies. Not a test: nothing is asserted.
  */
 const BATCH = 400;
 const BATCHES = Number(process.env.BENCH_BATCHES ?? 250);
@@ -123,11 +125,13 @@ async function main(): Promise<void> {
   const sinkTopic = `bench-sink-events-${run}`;
   const ceilingTopic = `bench-sink-ceiling-${run}`;
   const dlqTopic = `bench-sink-dlq-${run}`;
+  const peerTopic = `bench-sink-peer-${run}`;
   const kafka = createKafka({ clientId: 'sink-bench', brokers, logger });
   await ensureTopics(kafka, [
     { topic: sinkTopic, numPartitions: 3 },
     { topic: ceilingTopic, numPartitions: 3 },
     { topic: dlqTopic, numPartitions: 1 },
+    { topic: peerTopic, numPartitions: 3 },
   ]);
 
   const total = WARMUP + BATCHES;
@@ -178,12 +182,12 @@ async function main(): Promise<void> {
   const sink = await startSink(config, logger);
   while (!sink.sender.isConnected()) await new Promise((resolve) => setTimeout(resolve, 50));
   const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
-  const post = (i: number) =>
+  const postTo = (port: number, i: number) =>
     new Promise<void>((resolve, reject) => {
       const req = request(
         {
           host: '127.0.0.1',
-          port: sink.port,
+          port,
           path: '/audit',
           method: 'POST',
           agent,
@@ -199,12 +203,22 @@ async function main(): Promise<void> {
       req.on('error', reject);
       req.end(bodies[i]);
     });
+  const post = (i: number) => postTo(sink.port, i);
   await runConcurrently(WARMUP, CONCURRENCY, post);
   const sinkResult = await measure(BATCHES, (i) => post(WARMUP + i));
   const spooled =
     (await sink.metrics.deliveries.get()).values.find((v) => v.labels.to === 'spool')?.value ?? 0;
-  agent.destroy();
   await sink.stop();
+
+  const peer = await startPeerSink({ brokers, topic: peerTopic, inFlight: CONCURRENCY });
+  let peerResult: Result | undefined;
+  if ('url' in peer) {
+    const port = Number(new URL(peer.url).port);
+    await runConcurrently(WARMUP, CONCURRENCY, (i) => postTo(port, i));
+    peerResult = await measure(BATCHES, (i) => postTo(port, WARMUP + i));
+    await peer.stop();
+  }
+  agent.destroy();
 
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   const row = (name: string, r: Result) =>
@@ -217,8 +231,15 @@ async function main(): Promise<void> {
     '| -------------------------------- | ---------: | -------: | -------: |',
     row('sink (HTTP -> validate -> Kafka)', sinkResult),
     row('ceiling (bare kafkajs producer)', ceiling),
+    ...(peerResult ? [row('peer (Benthos v4.27.0)', peerResult)] : []),
     '',
     `sink / ceiling: ${(sinkResult.eventsPerSecond / ceiling.eventsPerSecond).toFixed(2)}${spooled > 0 ? `  (note: ${spooled} requests went to the spool)` : ''}`,
+    peerResult
+      ? `kaudit / peer: ${(sinkResult.eventsPerSecond / peerResult.eventsPerSecond).toFixed(2)} (p99 ${sinkResult.p99Ms.toFixed(1)} ms vs ${peerResult.p99Ms.toFixed(1)} ms)`
+      : `peer not measured: ${'unavailable' in peer ? peer.unavailable : ''}`,
+    `load average: ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 }

@@ -52,6 +52,24 @@ describe('cli > detect', () => {
     ]);
   });
 
+  it('prints each finding once, as it finally is, and the same on a replay', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kaudit-detect-'));
+    const file = join(dir, 'anonymous.jsonl');
+    // Anonymous reads a minute apart: reported at the first, updated by the later ones (one window).
+    const reads = [0, 1, 2, 3].map((m) =>
+      at(`2026-01-10T02:0${m}:00Z`, { user: { username: 'system:anonymous' }, auditID: `a-${m}` }),
+    );
+    writeFileSync(file, lines(reads));
+    const first = await detect({ files: [file] });
+    const findings = first.stdout
+      .trim()
+      .split('\n')
+      .map((line) => FindingSchema.parse(JSON.parse(line)));
+    expect(findings.map((f) => [f.rule, f.count])).toEqual([['secret-anonymous-access', 4]]);
+    expect(findings[0]!.revision).toBeGreaterThan(1);
+    expect((await detect({ files: [file] })).stdout).toBe(first.stdout);
+  });
+
   it('reads stdin and prints a table', async () => {
     const stdin = Readable.from([
       lines([at('2026-01-10T02:00:00Z', { user: { username: 'system:anonymous' } })]),

@@ -6,6 +6,7 @@ import {
   decodeEngineState,
   type EngineState,
   encodeEngineState,
+  latestRevisions,
   loadPolicyText,
 } from '@kaudit/detection';
 import { Presets, SingleBar } from 'cli-progress';
@@ -35,19 +36,18 @@ export interface DetectSummary {
 /**
  * `kaudit detect`: the detector's engine over audit log files, for incident response and for trying a
  * policy before deploying it. Findings go to stdout, everything else (progress, bad lines, the summary)
- * to stderr, so `kaudit detect ... > findings.jsonl` captures only findings.
+ * to stderr, so `kaudit detect ... > findings.jsonl` captures only findings. Each finding is printed
+ * once, as it finally is (its highest revision), when the input ends: the same on every replay.
  */
 export async function runDetect(options: DetectOptions, io: DetectIo): Promise<DetectSummary> {
   const policy = loadPolicyText(readFileSync(options.policy, 'utf8'));
   const state = options.state && existsSync(options.state) ? loadState(options.state) : undefined;
   const engine = createEngine(state ? { policy, state } : { policy });
   const files = options.files.length > 0 ? options.files : ['-'];
-  const table: Finding[] = [];
+  const reports: Finding[] = [];
   const summary: DetectSummary = { events: 0, badLines: 0, findings: 0 };
   const emit = (findings: Finding[]) => {
-    summary.findings += findings.length;
-    if (options.output === 'table') table.push(...findings);
-    else for (const finding of findings) io.stdout.write(`${JSON.stringify(finding)}\n`);
+    for (const finding of findings) reports.push(finding);
   };
   const progress = createProgress(files, io.stderr);
   const readOptions = { onBytes: progress.onBytes, ...(io.stdin ? { stdin: io.stdin } : {}) };
@@ -70,7 +70,10 @@ export async function runDetect(options: DetectOptions, io: DetectIo): Promise<D
   }
   emit(engine.flush());
   progress.stop();
-  if (options.output === 'table') io.stdout.write(formatTable(table));
+  const findings = latestRevisions(reports);
+  summary.findings = findings.length;
+  if (options.output === 'table') io.stdout.write(formatTable(findings));
+  else for (const finding of findings) io.stdout.write(`${JSON.stringify(finding)}\n`);
   if (options.state) saveState(options.state, engine.snapshot());
   const stats = engine.stats();
   io.stderr.write(
