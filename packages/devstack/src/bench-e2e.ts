@@ -6,7 +6,7 @@ import { consumerLag, createKafka, createLogger, suppressKafkajsTimeoutWarning }
 import { type DetectResult, detectReport, measureTimeToDetect } from './bench-detect';
 import { createSinkPoster, markSearchable, percentile } from './bench-post';
 import { createBenchTraffic, type Probe } from './bench-traffic';
-import { defaultRootDir, type Pipeline, type PipelineOptions, startPipeline } from './pipeline';
+import { defaultRootDir, isolatedRun, type Pipeline, type PipelineOptions, startPipeline } from './pipeline';
 
 /**
  * `pnpm bench:e2e`: events/s through the whole pipeline (sink -> Kafka -> detector and indexer ->
@@ -68,17 +68,8 @@ async function withPipeline<T>(
   );
   const options: PipelineOptions = {
     stateDir,
-    idPrefix: run,
-    esNamespace: run,
+    ...isolatedRun(run),
     clusterName: 'bench',
-    topics: {
-      events: `${run}.events`,
-      alerts: `${run}.alerts`,
-      dlq: `${run}.dlq`,
-      detectorState: `${run}.detector-state`,
-      alerterDelivered: `${run}.alerter-delivered`,
-    },
-    ports: { sink: 0, detector: 0, indexer: 0, alerter: 0, slack: 0 },
     logLevel: 'warn',
     // BENCH_DETECTOR_LOG_LEVEL=debug logs each batch's process/state/commit times (with BENCH_KEEP_LOGS=1).
     ...(process.env.BENCH_DETECTOR_LOG_LEVEL
