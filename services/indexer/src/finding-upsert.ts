@@ -1,4 +1,5 @@
 import type { Client } from '@elastic/elasticsearch';
+import { backoffDelayMs } from '@kaudit/common';
 import type { ItemResult } from './bulk-writer';
 import type { BulkItem } from './decode-message';
 
@@ -37,7 +38,7 @@ export async function upsertFindings(
     let stored: Map<string, Stored> | undefined;
     for (let attempt = 0; !stored; attempt++) {
       stored = await lookUp(client, dataStream, ids).catch(async () => {
-        await wait(Math.min(30_000, 200 * 2 ** attempt));
+        await wait(backoffDelayMs(attempt, { initialDelayMs: 200, maxDelayMs: 30_000, jitter: 'none' }));
         return undefined;
       });
     }

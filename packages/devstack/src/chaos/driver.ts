@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
-import { parseRetryAfterMs, sleep } from '@kaudit/common';
+import { backoffDelayMs, parseRetryAfterMs, sleep } from '@kaudit/common';
 import type { DevCerts } from '@kaudit/testkit';
 import { createBenchTraffic, type Probe } from '../bench-traffic';
 
@@ -117,7 +117,9 @@ export function createDriver(options: DriverOptions): Driver {
         counts.refused503Events += batch.items.length;
       }
       const hinted = answer.retryAfter ? parseRetryAfterMs(answer.retryAfter) : undefined;
-      await sleep(Math.min(hinted ?? 500 * 2 ** Math.min(attempt, 4), 10_000));
+      await sleep(
+        Math.min(hinted ?? backoffDelayMs(attempt, { initialDelayMs: 500, maxDelayMs: 8000 }), 10_000),
+      );
     }
     counts.ackedBatches += 1;
     counts.ackedEvents += batch.items.length;
