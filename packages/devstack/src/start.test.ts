@@ -29,6 +29,11 @@ describe('devstack > start', () => {
     ]);
   });
 
+  test('a later revision of a finding is shown as an update of it, not as another finding', () => {
+    const text = findingLines(Buffer.from(JSON.stringify({ ...finding, revision: 2 })), 'alerts/0@2');
+    expect(text.split('\n')[0]).toMatch(/^update {3}high {5}secret-off-hours +alice@example.com/);
+  });
+
   test('a message that is not JSON, or not a finding, is one line and no throw', () => {
     expect(findingLines(Buffer.from('not json {'), 'alerts/0@7')).toBe('skipped  alerts/0@7: not JSON\n');
     expect(findingLines(null, 'alerts/1@8')).toBe('skipped  alerts/1@8: no value\n');

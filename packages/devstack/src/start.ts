@@ -175,7 +175,9 @@ export function findingLines(value: Buffer | null, where: string): string {
   const parsed = FindingSchema.safeParse(raw);
   if (!parsed.success) return `skipped  ${where}: not a finding\n`;
   const f = parsed.data;
-  return `finding  ${f.severity.padEnd(8)} ${f.rule.padEnd(27)} ${f.identity.username}${f.sourceIP ? ` from ${f.sourceIP}` : ''}\n         ${f.summary}\n`;
+  // A later revision of a finding already shown (ADR 0010: more evidence joined it), not a new one.
+  const label = (f.revision ?? 1) > 1 ? 'update ' : 'finding';
+  return `${label}  ${f.severity.padEnd(8)} ${f.rule.padEnd(27)} ${f.identity.username}${f.sourceIP ? ` from ${f.sourceIP}` : ''}\n         ${f.summary}\n`;
 }
 
 if (require.main === module) {
