@@ -1,7 +1,7 @@
 import { sleep } from '@kaudit/common';
 import type { Pipeline, ServiceName } from '../pipeline';
 import { reservePort } from '../ports';
-import type { ChaosServers } from './servers';
+import type { ChaosServer, ChaosServers } from './servers';
 import type { Supervisor } from './supervisor';
 
 export interface ScenarioContext {
@@ -30,28 +30,26 @@ const detectorEnv = async (pipeline: Pipeline, n: number) => ({
   DETECTOR_PORT: String(await reservePort(0)),
 });
 
+/** A server away for the outage (stopped as an operator or a node drain would), then back with its data. */
+async function outage(server: ChaosServer, outageMs: number, log: (text: string) => void, note = '') {
+  log(`stopping ${server.name} for ${outageMs / 1000} s${note}`);
+  await server.down();
+  await sleep(outageMs);
+  await server.up();
+}
+
 export const SCENARIOS: Scenario[] = [
   {
     id: 1,
     name: 'kafka-down',
     title: 'Kafka stopped under load, then restarted',
-    async act({ servers, outageMs, log }) {
-      log(`stopping Kafka for ${outageMs / 1000} s`);
-      await servers.kafka.down();
-      await sleep(outageMs);
-      await servers.kafka.up();
-    },
+    act: ({ servers, outageMs, log }) => outage(servers.kafka, outageMs, log),
   },
   {
     id: 2,
     name: 'elasticsearch-down',
     title: 'Elasticsearch stopped under load, then restarted',
-    async act({ servers, outageMs, log }) {
-      log(`stopping Elasticsearch for ${outageMs / 1000} s`);
-      await servers.elasticsearch.down();
-      await sleep(outageMs);
-      await servers.elasticsearch.up();
-    },
+    act: ({ servers, outageMs, log }) => outage(servers.elasticsearch, outageMs, log),
   },
   {
     id: 3,
@@ -93,12 +91,7 @@ export const SCENARIOS: Scenario[] = [
     name: 'spool-full',
     title: "the sink's spool full while Kafka is down",
     serviceEnv: { sink: { SINK_SPOOL_MAX_BYTES: String(64 * 1024 * 1024) } },
-    async act({ servers, outageMs, log }) {
-      log(`stopping Kafka for ${outageMs / 1000} s with a 64 MiB spool`);
-      await servers.kafka.down();
-      await sleep(outageMs);
-      await servers.kafka.up();
-    },
+    act: ({ servers, outageMs, log }) => outage(servers.kafka, outageMs, log, ' with a 64 MiB spool'),
   },
   {
     id: 6,
