@@ -4,6 +4,7 @@
 # pulls a module the proxy refuses, so: a scratch module importing only the components the benches use,
 # with the keyring replace line of Benthos' own go.mod. Prints the binary's path. None of it is committed.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/../stack/go-path.sh"
 VERSION=v4.27.0
 CACHE="${KAUDIT_BENTHOS_CACHE:-$HOME/.cache/kaudit-stack/benthos}"
 BIN="$CACHE/benthos-$VERSION"

@@ -13,6 +13,7 @@
 # KAUDIT_APISERVER_NO_BUILD=true makes `up` fail at once instead of building (tests set it: a build takes
 # longer than a test's timeout).
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/go-path.sh"
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"

@@ -8,6 +8,7 @@
 #   KAUDIT_HELM_VERSION  the helm.sh/helm/v3 module version (v3.22.0)
 #   KAUDIT_HELM          a helm binary to use instead (nothing is built)
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/go-path.sh"
 
 CACHE="${KAUDIT_STACK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kaudit-stack}"
 VERSION="${KAUDIT_HELM_VERSION:-v3.22.0}"

@@ -3,6 +3,7 @@
 # module proxy) once into the stack cache and prints the binary's path. The chart test parses the
 # PrometheusRule's expressions with it.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/go-path.sh"
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE="${KAUDIT_STACK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kaudit-stack}"
 VERSION="${KAUDIT_PROMETHEUS_VERSION:-v0.316.0}"
