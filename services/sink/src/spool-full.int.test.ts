@@ -231,11 +231,13 @@ describe('sink > full spool under a burst (real Kafka)', () => {
     figures.cpuMsPerRefusalKernel = Number((cpu.system / 1000 / refused).toFixed(3));
     expect(refused).toBe(500);
     // Every answer is 503 + Retry-After. A client still writing its body when the connection closes can
-    // see a reset before it reads the answer (as with Node's own close after an early answer): rare.
+    // see a reset before it reads the answer (as with Node's own close after an early answer): a few in a
+    // hundred on a busy 2-core machine (20 of 500 while a Go build ran beside it).
+    // The API server retries a reset like a 503. A sink that reset every refusal would fail this.
     const answered = stats.status['503'] ?? 0;
     expect(Object.keys(stats.status)).toEqual(['503']);
     expect(stats.retryAfter).toBe(answered);
-    expect(answered).toBeGreaterThanOrEqual(495);
+    expect(answered).toBeGreaterThanOrEqual(450);
     figures.refusalsSeenAsResets = 500 - answered;
     // The first read from the socket (headers and the start of the body: Node reads 64 KiB at a time), not the 1.1 MB body.
     expect(bytesPerRefusal).toBeLessThanOrEqual(128 * 1024);

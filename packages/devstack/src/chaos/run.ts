@@ -73,7 +73,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
   const run = `chaos${scenario.id}${Date.now().toString(36)}`;
   const stateDir = options.stateDir ?? join(defaultRootDir, '.kaudit', 'chaos', run);
   const say = (text: string) => log(`[${scenario.name}] ${text}`);
-  const policy = { groupingWindowMs: 10 * 60_000, allowedLatenessMs: 2 * 60_000 }; // policies/detection.yaml
+  const policy = { groupingWindowMs: 10 * 60_000, allowedLatenessMs: 30_000 }; // policies/detection.yaml
   const pipeline = await startPipeline({
     stateDir,
     ...isolatedRun(run),
@@ -118,7 +118,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
     driver.stop();
     await driving;
     const achievedRate = Math.round(driver.counts().ackedEvents / ((Date.now() - started) / 1000));
-    // Quiet traffic past the last probe's window (10 min + 2 min lateness = 8 batches of 100 s).
+    // Quiet traffic past the last probe's window (10 min + 30 s lateness: each batch spans 100 s).
     await driver.tail(10);
     const probes = driver.probes();
     say(`drained? waiting for ${probes.length} findings at the Slack stand-in`);
