@@ -109,10 +109,14 @@ fetch_artifacts() {
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-wait_until() { # description, log file, command...
-  local what="$1" logfile="$2"; shift 2
+wait_until() { # description, log file, pid file, command...
+  local what="$1" logfile="$2" pidfile="$3"; shift 3
   local deadline=$((SECONDS + TIMEOUT))
   until "$@" >/dev/null 2>&1; do
+    if ! pid_alive "$pidfile"; then # exited while starting: say so now, not after the timeout
+      log "last lines of $logfile:"; tail -n 30 "$logfile" >&2 || true
+      die "$what exited while starting; full log: $logfile"
+    fi
     if [ $SECONDS -ge $deadline ]; then
       log "last lines of $logfile:"; tail -n 30 "$logfile" >&2 || true
       die "$what was not ready within ${TIMEOUT}s (STACK_TIMEOUT_SECONDS); full log: $logfile"
@@ -320,6 +324,9 @@ EOF
   fi
   chmod 755 "$RUN"
   chown -R "$ES_USER" "$dir" "$ES_HOME"
+  if [ "$(id -u)" = 0 ] && ! setpriv --reuid="$ES_USER" --regid="$(id -g "$ES_USER")" --init-groups test -x "$ES_HOME/bin"; then
+    die "user $ES_USER cannot reach $ES_HOME: a directory above $RUN is closed to other users (mode 700?); use a KAUDIT_STACK_DIR others can traverse"
+  fi
   log "starting Elasticsearch $ES_VERSION on $scheme://127.0.0.1:$ES_PORT as user $ES_USER (logs: $RUN/logs/es.log)"
   local cmd=(env ES_JAVA_HOME="$JAVA_HOME" ES_PATH_CONF="$dir/config" ES_TMPDIR="$dir/tmp"
     "$ES_HOME/bin/elasticsearch" -E discovery.type=single-node -E network.host=127.0.0.1
@@ -369,8 +376,8 @@ cmd_up() {
   case "$only" in "" | kafka | elasticsearch) ;; *) die "KAUDIT_STACK_ONLY must be kafka or elasticsearch, not '$only'" ;; esac
   [ "$only" = elasticsearch ] || start_kafka
   [ "$only" = kafka ] || start_es
-  [ "$only" = elasticsearch ] || wait_until "Kafka on 127.0.0.1:$KAFKA_PORT" "$RUN/logs/kafka.log" kafka_ready
-  [ "$only" = kafka ] || wait_until "Elasticsearch on 127.0.0.1:$ES_PORT" "$RUN/logs/es.log" es_ready
+  [ "$only" = elasticsearch ] || wait_until "Kafka on 127.0.0.1:$KAFKA_PORT" "$RUN/logs/kafka.log" "$RUN/kafka.pid" kafka_ready
+  [ "$only" = kafka ] || wait_until "Elasticsearch on 127.0.0.1:$ES_PORT" "$RUN/logs/es.log" "$RUN/es.pid" es_ready
   if [ "$WITH_APISERVER" = true ]; then "$HERE/apiserver.sh" up; fi
   print_env >"$RUN/env"
   local kafka_at="Kafka 127.0.0.1:$KAFKA_PORT (SASL_SSL :$KAFKA_SASL_SSL_PORT, mTLS :$KAFKA_MTLS_PORT)"
