@@ -57,6 +57,7 @@ async function main(): Promise<void> {
           warmupMs: 20_000,
           cooldownMs: 20_000,
           drainTimeoutMs: 300_000,
+          keepLogsIn: join(out, 'logs'),
           log,
         }),
       );

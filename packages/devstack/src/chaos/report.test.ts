@@ -48,6 +48,7 @@ describe('devstack > chaos checks and report', () => {
       peakMemoryMiB: { sink: 310, detector: 420 },
       restarts: {},
       unplannedExits: {},
+      policyExits: [],
       passed: true,
       problems: [],
     };
@@ -55,7 +56,11 @@ describe('devstack > chaos checks and report', () => {
       startedAt: '2026-12-02T06:00:00.000Z',
       machine: { cpus: 2, model: 'AMD EPYC', memoryGiB: 24, loadAverageAtStart: 1.5 },
       settings: { rate: 1500, outageSeconds: 600 },
-      scenarios: [result, { ...result, id: 3, recoverySeconds: null, passed: false, problems: ['x lost'] }],
+      scenarios: [
+        result,
+        { ...result, id: 3, recoverySeconds: null, passed: false, problems: ['x lost'] },
+        { ...result, id: 4, restarts: { alerter: 1 }, policyExits: ['alerter: dead: consumer crashed'] },
+      ],
     });
     const rows = text.split('\n').filter((line) => line.startsWith('| 1 ') || line.startsWith('| 3 '));
     expect(rows[0]).toContain(
@@ -63,6 +68,8 @@ describe('devstack > chaos checks and report', () => {
     );
     expect(rows[1]).toContain('| not in 10 min |');
     expect(rows[1]).toContain('FAIL: x lost');
+    // A restart by the service's own crash policy is shown with its reason; it does not fail the scenario.
+    expect(text).toContain('| alerter 1 (by crash policy: alerter: dead: consumer crashed) | pass |');
     expect(text).toContain('on 2 × AMD EPYC, 24 GiB (load average 1.5 at start)');
   });
 });

@@ -39,7 +39,7 @@ export function markdown(report: ChaosReport): string {
         `${s.refused503Events} | ${findings.expected} / ${findings.onTopic} / ${findings.inElasticsearch} / ${findings.atSlack} | ` +
         `${findings.esDuplicated + findings.slackDuplicated} | ${findings.unexpected} | ` +
         `${s.recoverySeconds === null ? 'not in 10 min' : `${s.recoverySeconds.toFixed(0)} s`} | ${list(s.peakMemoryMiB)} | ` +
-        `${list(s.restarts)} | ${s.passed ? 'pass' : `FAIL: ${s.problems.join('; ')}`} |`,
+        `${list(s.restarts)}${s.policyExits.length ? ` (by crash policy: ${s.policyExits.join('; ')})` : ''} | ${s.passed ? 'pass' : `FAIL: ${s.problems.join('; ')}`} |`,
     );
   }
   return `${lines.join('\n')}\n`;

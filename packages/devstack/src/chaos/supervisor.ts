@@ -11,6 +11,25 @@ interface Managed {
 }
 
 /**
+ * Why a service exited on its own, from the last lines of its log: the reason its crash policy logged
+ * at fatal before exiting 1 (service-kit liveness: "dead: ..."), or undefined when it logged none (a
+ * crash the service did not decide: an unhandled error, the OOM killer).
+ */
+export function fatalReason(logTail: string): string | undefined {
+  let reason: string | undefined;
+  for (const line of logTail.split('\n')) {
+    if (!line.includes('"level":"fatal"')) continue;
+    try {
+      const entry = JSON.parse(line) as { msg?: unknown; reason?: unknown };
+      reason = String(entry.reason ?? entry.msg ?? 'fatal');
+    } catch {
+      reason = 'fatal';
+    }
+  }
+  return reason;
+}
+
+/**
  * Plays the orchestrator: a service process that exits (SIGKILLed by the scenario, or crashing on its
  * own) is started again after `restartDelayMs`, as a Deployment's pod would be; restarts are counted,
  * and the crashes the scenario did not cause are counted apart (they are findings of the run).
@@ -28,6 +47,8 @@ export function createSupervisor(
   }));
   const restarts: Record<string, number> = {};
   const unplannedExits: Record<string, number> = {};
+  /** Exits on its own with the reason the service's crash policy logged (designed: the orchestrator restarts it). */
+  const policyExits: string[] = [];
   const planned = new Set<ServiceProcess>();
   let generation = 0;
   let watching = true;
@@ -49,8 +70,12 @@ export function createSupervisor(
         const exit = entry.process.exited();
         if (!exit || entry.retired) continue;
         if (!planned.has(entry.process)) {
-          unplannedExits[entry.name] = (unplannedExits[entry.name] ?? 0) + 1;
-          options.log(`${entry.name} exited on its own (${exit.signal ?? `code ${exit.code}`}): restarting`);
+          const reason = exit.code === 1 ? fatalReason(entry.process.tail()) : undefined;
+          if (reason) policyExits.push(`${entry.name}: ${reason}`);
+          else unplannedExits[entry.name] = (unplannedExits[entry.name] ?? 0) + 1;
+          options.log(
+            `${entry.name} exited on its own (${exit.signal ?? `code ${exit.code}`}${reason ? `, crash policy: ${reason}` : ', no reason logged'}): restarting`,
+          );
         }
         await new Promise((resolve) => setTimeout(resolve, restartDelayMs));
         if (watching) await restart(entry);
@@ -83,7 +108,10 @@ export function createSupervisor(
       options.log(`${name} added (pid ${process.pid})`);
     },
     restarts: () => ({ ...restarts }),
+    /** Exits nobody planned and no crash policy explained: defects. */
     unplannedExits: () => ({ ...unplannedExits }),
+    /** Exits by a service's own crash policy, with its reason: designed, shown in the report. */
+    policyExits: () => [...policyExits],
     async stop() {
       watching = false;
       await loop;
