@@ -292,7 +292,8 @@ cmd_down() {
   stop_pid kube-apiserver "$DIR/kube-apiserver.pid"
   stop_pid etcd "$DIR/etcd.pid"
   local leftovers
-  leftovers="$(pgrep -f -- "--etcd-servers=http://127.0.0.1:$ETCD_PORT |--data-dir $DIR/etcd " || true)"
+  # Only this stack directory's processes: another stack's API server may use the same etcd port.
+  leftovers="$(pgrep -f -- "--audit-log-path=$DIR/audit.log |--data-dir $DIR/etcd " || true)"
   if [ -n "$leftovers" ]; then
     log "killing leftover API-server processes: $(echo "$leftovers" | tr '\n' ' ')"
     kill -KILL $leftovers 2>/dev/null || true

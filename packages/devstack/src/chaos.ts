@@ -44,6 +44,19 @@ async function main(): Promise<void> {
     writeFileSync(join(out, 'results.json'), `${JSON.stringify(report, null, 2)}\n`);
     writeFileSync(join(out, 'results.md'), markdown(report));
   };
+  // Ctrl-C (or SIGTERM): stop the scenario's services and the run's own servers, keep what was written.
+  let stopScenario: (() => Promise<void>) | undefined;
+  const abort = (signal: NodeJS.Signals) => {
+    log(`${signal}: stopping the services and the run's Kafka and Elasticsearch`);
+    void (async () => {
+      await stopScenario?.().catch(() => undefined);
+      await Promise.allSettled([servers.kafka.down(), servers.elasticsearch.down()]);
+      write();
+      process.exit(130);
+    })();
+  };
+  process.once('SIGINT', abort);
+  process.once('SIGTERM', abort);
   log(`starting the chaos run's own Kafka and Elasticsearch`);
   await Promise.all([servers.kafka.up(), servers.elasticsearch.up()]);
   try {
@@ -58,6 +71,9 @@ async function main(): Promise<void> {
           cooldownMs: 20_000,
           drainTimeoutMs: 300_000,
           keepLogsIn: join(out, 'logs'),
+          onStoppable: (stop) => {
+            stopScenario = stop;
+          },
           log,
         }),
       );

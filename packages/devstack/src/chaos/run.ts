@@ -47,6 +47,8 @@ export interface RunOptions {
   stateDir?: string;
   /** Where the services' logs are kept after the scenario (`<dir>/<run>`); the state dir is removed. */
   keepLogsIn?: string;
+  /** Told how to stop this scenario's processes at once (a Ctrl-C of the run); called with undefined when done. */
+  onStoppable?: (stop: (() => Promise<void>) | undefined) => void;
   log: (text: string) => void;
 }
 
@@ -94,6 +96,10 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
   const es = new Client({ node: servers.addresses.esNode });
   const supervisor = createSupervisor(pipeline, { log: say });
   const memory = createMemorySampler(pipeline);
+  options.onStoppable?.(async () => {
+    await supervisor.stop();
+    await pipeline.stop();
+  });
   const context = { pipeline, servers, supervisor, outageMs: options.outageMs, log: say };
   try {
     await scenario.prepare?.(context);
@@ -164,6 +170,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
       problems,
     };
   } finally {
+    options.onStoppable?.(undefined);
     await supervisor.stop();
     await memory.stop();
     await pipeline.stop();
