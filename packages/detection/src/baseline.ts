@@ -52,6 +52,25 @@ export interface IdentityState {
   emitted: Record<string, number>;
   /** Event time of the last pruning of the maps above. */
   prunedAt: number;
+  /** Recent first reads of a namespace's Secrets [time, namespace], for secret-new-namespace's window. */
+  recentNewNamespaces: Array<[number, string]>;
+  /**
+   * token-provenance: `c:<credential id>` or `p:<pod (uid)>` -> [the first address it was used from, last
+   * seen]. A bound token is used from its pod's address; the same key from another address is theft.
+   */
+  tokens: Record<string, [string, number]>;
+  /** Times of recent refused anonymous requests (any API), for anonymous-access's burst. */
+  recentRefused: number[];
+  /** CertificateSigningRequests this identity created -> time, for credential-minted (self-approval). */
+  csrs: Record<string, number>;
+}
+
+/** The fields added in issue 15, empty: what a state persisted by an earlier version starts with. */
+export function emptyExtensions(): Pick<
+  IdentityState,
+  'recentNewNamespaces' | 'tokens' | 'recentRefused' | 'csrs'
+> {
+  return { recentNewNamespaces: [], tokens: {}, recentRefused: [], csrs: {} };
 }
 
 /** What an identity's baseline holds before anything was learned. */
@@ -69,6 +88,7 @@ function freshBaseline(t: number) {
     hoursSeen: {},
     recentReads: [],
     recentDenied: [],
+    ...emptyExtensions(),
   } satisfies Partial<IdentityState>;
 }
 
@@ -104,6 +124,12 @@ export function upgradeIdentityState(state: IdentityState): IdentityState {
     state.hoursSeen = {};
     for (const hour of learnedHours(state)) state.hoursSeen[hour] = state.lastSeen;
   }
+  // Before issue 15: nothing of the new rules was learned; they start from empty.
+  const extensions = emptyExtensions();
+  state.recentNewNamespaces ??= extensions.recentNewNamespaces;
+  state.tokens ??= extensions.tokens;
+  state.recentRefused ??= extensions.recentRefused;
+  state.csrs ??= extensions.csrs;
   return state;
 }
 
@@ -140,6 +166,9 @@ export function prune(state: IdentityState, t: number, policy: Policy): void {
   dropOlder(state.agents, t - userAgents.retention);
   dropOlder(state.namespaces, t - namespaces.retention);
   dropOlder(state.seen, t - policy.eventTime.dedupRetention);
+  for (const key of Object.keys(state.tokens))
+    if (state.tokens[key]![1] < t - sourceIPs.retention) delete state.tokens[key];
+  dropOlder(state.csrs, t - policy.rules['credential-minted'].window);
   for (const hour of Object.keys(state.hoursSeen)) {
     if (state.hoursSeen[hour]! >= t - hours.retention) continue;
     delete state.hoursSeen[hour];
@@ -190,11 +219,63 @@ export function learn(
     }
     state.recentDenied.push(t);
   }
+  const facts = observation.facts;
+  if (facts) learnFacts(state, observation, facts, policy);
   if (secret?.outcome === 'allowed') {
     state.secretReads += 1;
+    if (secret.namespace && state.namespaces[secret.namespace] === undefined) {
+      const { window } = policy.rules['secret-new-namespace'];
+      slide(state.recentNewNamespaces, t - window, namespaces.max);
+      state.recentNewNamespaces.push([t, secret.namespace]);
+    }
     if (secret.namespace) remember(state.namespaces, secret.namespace, t, namespaces.max);
     if (secret.clusterWide && observation.verb !== 'get') state.clusterWideReads = true;
   }
+}
+
+const MAX_TOKENS = 64;
+const MAX_CSRS = 16;
+
+/** What the request rules learn: a token's first address, refused anonymous requests, CSRs created. */
+function learnFacts(
+  state: IdentityState,
+  observation: Observation,
+  facts: NonNullable<Observation['facts']>,
+  policy: Policy,
+): void {
+  const { t, sourceIP } = observation;
+  const ok = succeeded(observation);
+  if (ok && sourceIP) {
+    if (facts.credentialId) rememberToken(state, `c:${facts.credentialId}`, sourceIP, t);
+    if (facts.pod) rememberToken(state, `p:${facts.pod}`, sourceIP, t);
+  }
+  if (observation.identity.kind === 'anonymous' && (observation.code === 401 || observation.code === 403)) {
+    const { window, deniedThreshold } = policy.rules['anonymous-access'];
+    while (
+      state.recentRefused.length > 0 &&
+      (state.recentRefused[0]! <= t - window || state.recentRefused.length >= 2 * deniedThreshold)
+    ) {
+      state.recentRefused.shift();
+    }
+    state.recentRefused.push(t);
+  }
+  if (ok && facts.resource === 'certificatesigningrequests' && observation.verb === 'create' && facts.name)
+    remember(state.csrs, facts.name, t, MAX_CSRS);
+}
+
+function rememberToken(state: IdentityState, key: string, ip: string, t: number): void {
+  const known = state.tokens[key];
+  if (known) {
+    if (t > known[1]) known[1] = t;
+    return;
+  }
+  state.tokens[key] = [ip, t];
+  const keys = Object.keys(state.tokens);
+  if (keys.length <= MAX_TOKENS) return;
+  let oldest = keys[0]!;
+  for (const candidate of keys)
+    if (state.tokens[candidate]![1] < state.tokens[oldest]![1]) oldest = candidate;
+  delete state.tokens[oldest];
 }
 
 /** Records `key` as seen at `t`; returns the key evicted to stay within `max`, if any. */
