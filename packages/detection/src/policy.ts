@@ -130,7 +130,7 @@ const rules = z
       /** Bindings to these roles (when the body is logged) are privilege; other roles are not. */
       powerfulRoles: z.array(z.string().min(1)).default(['cluster-admin', 'admin', 'system:masters']),
       /** Steps remembered per cluster (oldest dropped first). */
-      maxSteps: positiveInt.default(256),
+      maxSteps: positiveInt.default(64),
     }),
     'token-provenance': rule('high', {
       /** A Secret-based (legacy, never-expiring) service-account token reading Secrets. */

@@ -18,10 +18,12 @@ export const escalationThenSecrets: Rule = {
     const chain = chainBefore(cluster, observation, policy);
     if (!chain) return undefined;
     const told = chain.map((step) => `${step.actor} ${step.text} at ${new Date(step.t).toISOString()}`);
+    const { authorizedBy, authorizedRole } = observation.facts ?? {};
+    const through = authorizedBy ? ` (allowed by ${authorizedBy} of ${authorizedRole})` : '';
     return {
       rule: 'privilege-escalation-then-secrets',
       severity: rule.severity,
-      summary: `${told.join('; then ')}; then ${identity.username}${identity.impersonator ? ` (impersonated by ${identity.impersonator})` : ''} read ${describeRead(observation)} at ${new Date(observation.t).toISOString()}`,
+      summary: `${told.join('; then ')}; then ${identity.username}${identity.impersonator ? ` (impersonated by ${identity.impersonator})` : ''} read ${describeRead(observation)}${through} at ${new Date(observation.t).toISOString()}`,
       details: {
         steps: chain.map(
           (step) => `${new Date(step.t).toISOString()} ${step.actor} ${step.text} (auditID ${step.auditID})`,

@@ -3,7 +3,7 @@ import { formatDuration } from '@kaudit/common';
 import { describeRead, listSome, type Rule } from './types';
 
 /**
- * secret-new-namespace: a known identity (past the learning period, with namespaces in its baseline)
+ * secret-new-namespace: a known identity (past the learning period, its baseline mature, with namespaces in it)
  * reads Secrets in a namespace it never read before. Catches low-and-slow collection — one read every few
  * minutes across many namespaces — that never trips secret-enumeration's 5-minute window. Severity grows
  * with the weighted number of new namespaces in the rule's window; a service account's namespace other
@@ -12,11 +12,12 @@ import { describeRead, listSome, type Rule } from './types';
  */
 export const newNamespace: Rule = {
   id: 'secret-new-namespace',
-  evaluate({ policy, observation, state, learning }) {
+  evaluate({ policy, observation, state, learning, mature }) {
     const rule = policy.rules['secret-new-namespace'];
     const { identity, secret, t } = observation;
     const namespace = secret.namespace;
-    if (learning || !namespace || secret.outcome !== 'allowed') return undefined;
+    // Known: its baseline is older than baseline.matureAfter (a new account's first namespaces are not news).
+    if (learning || !mature || !namespace || secret.outcome !== 'allowed') return undefined;
     if (identity.kind === 'node' || identity.kind === 'anonymous') return undefined;
     if (state.namespaces[namespace] !== undefined) return undefined;
     const known = Object.keys(state.namespaces);
