@@ -1,3 +1,4 @@
+import { globMatcher } from '@kaudit/common';
 import type { Policy } from './policy';
 import type { ChainStep, ClusterState } from './reorder';
 import { type Observation, succeeded } from './scope';
@@ -24,12 +25,22 @@ const KIND: Record<string, string> = {
 };
 const VERB: Record<string, string> = { create: 'created', update: 'updated', patch: 'patched' };
 
+const ignored = new WeakMap<readonly string[], (name: string | undefined) => boolean>();
+const ignoredActor = (policy: Policy) => {
+  const patterns = policy.rules['privilege-escalation-then-secrets'].ignoreActors;
+  let matcher = ignored.get(patterns);
+  if (!matcher) {
+    matcher = globMatcher(patterns);
+    ignored.set(patterns, matcher);
+  }
+  return matcher;
+};
+
 /** The step a request is, if any. */
 export function stepOf(observation: Observation, policy: Policy): ChainStep | undefined {
   const { facts, identity, verb } = observation;
   if (!facts?.resource || !succeeded(observation)) return undefined;
-  if (identity.kind === 'node' || identity.kind === 'system' || identity.kind === 'anonymous')
-    return undefined;
+  if (identity.kind === 'anonymous' || ignoredActor(policy)(identity.username)) return undefined;
   const base = { t: observation.t, actor: identity.username, auditID: observation.auditID };
   if (facts.resource === 'serviceaccounts' && facts.subresource === 'token' && verb === 'create') {
     const account = `system:serviceaccount:${facts.namespace}:${facts.name}`;

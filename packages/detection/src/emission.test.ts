@@ -90,8 +90,6 @@ describe('detection > emission', () => {
     expect(reference.findings.map((f) => f.rule).sort()).toEqual([
       'secret-anonymous-access',
       'secret-enumeration',
-      // alice's 22:00 read of `default`, after the enumeration taught her other namespaces.
-      'secret-new-namespace',
       'secret-off-hours',
     ]);
   });

@@ -53,8 +53,16 @@ function mixedDay(): AuditEvent[] {
       user: { username: 'system:anonymous' },
       responseStatus: { code: 403 },
     }),
-    // Issue 15: a binding and a token for another account, whose read through that binding is the chain;
+    // Issue 15: a known identity in a new namespace; a binding and a token for another account, whose read through that binding is the chain;
     // a pod's token used from a second address; anonymous access to a non-secret API.
+    secretRead('2026-01-02T10:00:00Z', {
+      user: { username: 'frank@example.com' },
+      ...secretObject('shop', 'a'),
+    }),
+    secretRead('2026-01-12T10:30:00Z', {
+      user: { username: 'frank@example.com' },
+      ...secretObject('payments', 'a'),
+    }),
     bindingCreate('2026-01-12T14:00:00Z', 'ops-admin', { user: { username: 'dave@example.com' } }),
     tokenRequest('2026-01-12T14:01:00Z', 'ops', 'robot', { user: { username: 'dave@example.com' } }),
     secretRead('2026-01-12T14:03:00Z', {

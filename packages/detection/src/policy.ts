@@ -129,6 +129,16 @@ const rules = z
       window: duration.prefault('1h'),
       /** Bindings to these roles (when the body is logged) are privilege; other roles are not. */
       powerfulRoles: z.array(z.string().min(1)).default(['cluster-admin', 'admin', 'system:masters']),
+      /** Control-plane identities whose RBAC writes are their job (role aggregation, bootstrap). Globs. */
+      ignoreActors: z
+        .array(z.string().min(1))
+        .default([
+          'system:apiserver',
+          'system:kube-controller-manager',
+          'system:kube-scheduler',
+          'system:node:*',
+          'system:serviceaccount:kube-system:clusterrole-aggregation-controller',
+        ]),
       /** Steps remembered per cluster (oldest dropped first). */
       maxSteps: positiveInt.default(64),
     }),
