@@ -55,8 +55,9 @@ export interface IdentityState {
   /** Recent first reads of a namespace's Secrets [time, namespace], for secret-new-namespace's window. */
   recentNewNamespaces: Array<[number, string]>;
   /**
-   * token-provenance: `c:<credential id>` or `p:<pod (uid)>` -> [the first address it was used from, last
+   * token-provenance: a credential id (`JTI=...`) or a pod uid -> [the first address it was used from, last
    * seen]. A bound token is used from its pod's address; the same key from another address is theft.
+   * (Credential ids carry a `TYPE=` prefix and pod uids never do, so one map holds both.)
    */
   tokens: Record<string, [string, number]>;
   /** Times of recent refused anonymous requests (any API), for anonymous-access's burst. */
@@ -223,7 +224,13 @@ export function learn(
   if (facts) learnFacts(state, observation, facts, policy);
   if (secret?.outcome === 'allowed') {
     state.secretReads += 1;
-    if (secret.namespace && state.namespaces[secret.namespace] === undefined) {
+    // Only what secret-new-namespace can count: a new namespace of a mature baseline that already had one.
+    if (
+      secret.namespace &&
+      state.namespaces[secret.namespace] === undefined &&
+      t - state.firstSeen >= policy.baseline.matureAfter &&
+      Object.keys(state.namespaces).length > 0
+    ) {
       const { window } = policy.rules['secret-new-namespace'];
       slide(state.recentNewNamespaces, t - window, namespaces.max);
       state.recentNewNamespaces.push([t, secret.namespace]);
@@ -246,8 +253,8 @@ function learnFacts(
   const { t, sourceIP } = observation;
   const ok = succeeded(observation);
   if (ok && sourceIP) {
-    if (facts.credentialId) rememberToken(state, `c:${facts.credentialId}`, sourceIP, t);
-    if (facts.pod) rememberToken(state, `p:${facts.pod}`, sourceIP, t);
+    if (facts.credentialId) rememberToken(state, facts.credentialId, sourceIP, t);
+    if (facts.pod) rememberToken(state, facts.pod, sourceIP, t);
   }
   if (observation.identity.kind === 'anonymous' && (observation.code === 401 || observation.code === 403)) {
     const { window, deniedThreshold } = policy.rules['anonymous-access'];

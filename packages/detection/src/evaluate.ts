@@ -218,7 +218,8 @@ export function createEvaluator(deps: {
         else judge(RULES, context, state, cluster, observation as Observation & { secret: SecretRead }, out);
       }
       if (observation.facts && !observation.tooLate) {
-        judge(REQUEST_RULES, context, state, cluster, observation, out);
+        if (mayConcernRequestRules(state, observation, observation.facts))
+          judge(REQUEST_RULES, context, state, cluster, observation, out);
         if (observation.facts.resource) {
           const step = stepOf(observation, effective);
           if (step) recordStep(cluster, step, effective);
@@ -227,6 +228,31 @@ export function createEvaluator(deps: {
       learn(state, observation, context.localTime(observation.t), effective);
     },
   };
+}
+
+/**
+ * Whether a request rule could say anything about this request. Most requests with facts are a bound
+ * token's ordinary use from its own address: the rules are not run for them (half the engine's time in a
+ * mix where every service account carries user.extra, as since Kubernetes 1.30).
+ */
+function mayConcernRequestRules(
+  state: IdentityState,
+  observation: Observation,
+  facts: NonNullable<Observation['facts']>,
+): boolean {
+  if (facts.resource !== undefined || facts.path !== undefined) return true;
+  if (facts.legacyToken !== undefined && observation.secret) return true;
+  const ip = observation.sourceIP;
+  if (ip === undefined) return false;
+  if (facts.credentialId !== undefined) {
+    const known = state.tokens[facts.credentialId];
+    if (known !== undefined && known[0] !== ip) return true;
+  }
+  if (facts.pod !== undefined) {
+    const known = state.tokens[facts.pod];
+    if (known !== undefined && known[0] !== ip) return true;
+  }
+  return false;
 }
 
 const globCache = new Map<readonly string[], (name: string | undefined) => boolean>();

@@ -15,7 +15,10 @@ import type { Observation, RequestFacts } from './scope';
 const RBAC_RESOURCES = new Set(['rolebindings', 'clusterrolebindings', 'roles', 'clusterroles']);
 const WRITE_VERBS = new Set(['create', 'update', 'patch']);
 const POWERFUL_VERBS = new Set(['escalate', 'bind', 'impersonate', '*']);
-const EXTRA = 'authentication.kubernetes.io/';
+const CREDENTIAL_ID = 'authentication.kubernetes.io/credential-id';
+const POD_NAME = 'authentication.kubernetes.io/pod-name';
+const POD_UID = 'authentication.kubernetes.io/pod-uid';
+const NODE_NAME = 'authentication.kubernetes.io/node-name';
 const REASON = /allowed by (ClusterRoleBinding|RoleBinding) "([^"]+)" of (ClusterRole|Role) "([^"]+)"/;
 
 export function requestFacts(event: AuditEvent, observation: Observation): RequestFacts | undefined {
@@ -41,16 +44,18 @@ export function requestFacts(event: AuditEvent, observation: Observation): Reque
   }
   const extra = event.user.extra;
   if (extra && identity.kind === 'serviceaccount') {
-    const credentialId = extra[`${EXTRA}credential-id`]?.[0];
-    const pod = extra[`${EXTRA}pod-name`]?.[0];
+    const credentialId = extra[CREDENTIAL_ID]?.[0];
+    const pod = extra[POD_NAME]?.[0];
     if (credentialId || pod) {
       facts ??= {};
       if (credentialId) facts.credentialId = credentialId;
       if (pod) {
-        const uid = extra[`${EXTRA}pod-uid`]?.[0];
-        facts.pod = uid ? `${pod} (${uid})` : pod;
+        const uid = extra[POD_UID]?.[0];
+        // Keyed by uid when known (a StatefulSet's next pod has the same name and a new address).
+        facts.pod = uid ?? pod;
+        if (uid) facts.podName = pod;
       }
-      const node = extra[`${EXTRA}node-name`]?.[0];
+      const node = extra[NODE_NAME]?.[0];
       if (node) facts.node = node;
     }
   }

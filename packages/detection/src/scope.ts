@@ -54,7 +54,9 @@ export interface RequestFacts {
   csrRequester?: string;
   /** user.extra of a service-account token: its credential id (JTI), the pod and node it is bound to. */
   credentialId?: string;
+  /** The pod's uid (its name when the uid is not recorded). */
   pod?: string;
+  podName?: string;
   node?: string;
   /** annotation authentication.k8s.io/legacy-token: a Secret-based service-account token was used. */
   legacyToken?: string;

@@ -135,8 +135,8 @@ describe('detection > state-codec > issue 15 upgrade path', () => {
     engine.flush();
     const api = engine.snapshot('prod/system:serviceaccount:payments:api')!;
     expect(api.tokens).toEqual({
-      'c:JTI=1': ['10.1.2.3', Date.parse('2026-01-10T10:00:00Z')],
-      'p:api-1': ['10.1.2.3', Date.parse('2026-01-10T10:00:00Z')],
+      'JTI=1': ['10.1.2.3', Date.parse('2026-01-10T10:00:00Z')],
+      'api-1': ['10.1.2.3', Date.parse('2026-01-10T10:00:00Z')],
     });
     expect(decodeIdentity(encodeIdentity(api))).toEqual(plain(api));
   });

@@ -16,7 +16,7 @@ export const tokenProvenance: RequestRule = {
     if (!facts || identity.kind !== 'serviceaccount') return undefined;
     const ok = observation.code === undefined || observation.code < 400;
     if (sourceIP && ok) {
-      const byCredential = facts.credentialId ? state.tokens[`c:${facts.credentialId}`] : undefined;
+      const byCredential = facts.credentialId ? state.tokens[facts.credentialId] : undefined;
       if (byCredential && byCredential[0] !== sourceIP) {
         return {
           rule: 'token-provenance',
@@ -29,13 +29,14 @@ export const tokenProvenance: RequestRule = {
           },
         };
       }
-      const byPod = facts.pod ? state.tokens[`p:${facts.pod}`] : undefined;
+      const byPod = facts.pod ? state.tokens[facts.pod] : undefined;
       if (byPod && byPod[0] !== sourceIP) {
+        const pod = facts.podName ? `${facts.podName} (${facts.pod})` : facts.pod;
         return {
           rule: 'token-provenance',
           severity: rule.severity,
-          summary: `${identity.username}'s token bound to pod ${facts.pod}${facts.node ? ` on ${facts.node}` : ''} was used from ${sourceIP}, an address that pod never had (it used ${byPod[0]})`,
-          details: { signals: ['pod-address'], pod: facts.pod, addresses: [byPod[0], sourceIP] },
+          summary: `${identity.username}'s token bound to pod ${pod}${facts.node ? ` on ${facts.node}` : ''} was used from ${sourceIP}, an address that pod never had (it used ${byPod[0]})`,
+          details: { signals: ['pod-address'], pod, addresses: [byPod[0], sourceIP] },
         };
       }
     }
