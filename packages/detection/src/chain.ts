@@ -11,8 +11,9 @@ import { type Observation, succeeded } from './scope';
  * the requests of one cluster in event-time order across identities (engine.ts, drain), so a step is
  * always recorded before the read that follows it, whatever the arrival order within the lateness.
  *
- * Kept per cluster in one engine: where identities are spread over partitions (the detector), a chain
- * whose steps and read are by different identities is seen only when both are in the same partition
+ * Kept per cluster in one engine. The detector's engines each see the identities of one partition, so
+ * they link an identity's own steps only (createEngine's crossIdentity: false): a chain across
+ * identities would otherwise be found or not depending on whether two names hash to the same partition
  * (docs/detection.md, blind spots).
  */
 
@@ -94,6 +95,7 @@ export function chainBefore(
   cluster: ClusterState,
   observation: Observation,
   policy: Policy,
+  crossIdentity = true,
 ): ChainStep[] | undefined {
   const steps = cluster.steps;
   if (!steps || steps.length === 0) return undefined;
@@ -104,10 +106,11 @@ export function chainBefore(
   const role = facts?.authorizedRole;
   const direct = (step: ChainStep) =>
     step.actor === identity.username ||
-    step.actor === identity.impersonator ||
-    step.targets.includes(identity.username) ||
-    (authorizedBy !== undefined && step.targets.includes(authorizedBy)) ||
-    (role !== undefined && step.targets.includes(role));
+    (crossIdentity &&
+      (step.actor === identity.impersonator ||
+        step.targets.includes(identity.username) ||
+        (authorizedBy !== undefined && step.targets.includes(authorizedBy)) ||
+        (role !== undefined && step.targets.includes(role))));
   const chain = new Set<ChainStep>();
   for (const step of steps) {
     if (step.t < since || step.t > t) continue;

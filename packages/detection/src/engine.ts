@@ -81,7 +81,22 @@ const SWEEP_EVERY_EVENTS = 65_536;
  * detector's changelog, idle sweep) around the reorder buffer (reorder.ts: requests held until the
  * watermark passes them) and evaluation (evaluate.ts: rules, allow-lists, grouping into findings).
  */
-export function createEngine({ policy, state }: { policy: Policy; state?: Partial<EngineState> }): Engine {
+export function createEngine({
+  policy,
+  state,
+  crossIdentity = true,
+}: {
+  policy: Policy;
+  state?: Partial<EngineState>;
+  /**
+   * Whether privilege-escalation-then-secrets links steps of one identity to the Secret reads of another
+   * (a token it minted, a binding it created, an identity it impersonates). True where one engine sees
+   * every identity of a cluster (`kaudit detect`); the detector passes false, because each of its
+   * engines sees only the identities keyed to its partition, and a chain found only when two identities
+   * happen to hash to the same partition would depend on the partition count (docs/detection.md).
+   */
+  crossIdentity?: boolean;
+}): Engine {
   const clusters = new Map<string, ClusterState>();
   const identities = new Map<string, IdentityState>();
   const due = createDueSchedule();
@@ -100,7 +115,7 @@ export function createEngine({ policy, state }: { policy: Policy; state?: Partia
     pending: 0,
   };
   const findingsByRule = Object.fromEntries(ruleIds.map((id) => [id, 0])) as Record<RuleId, number>;
-  const evaluator = createEvaluator({ policy, counters, findingsByRule });
+  const evaluator = createEvaluator({ policy, counters, findingsByRule, crossIdentity });
   const proxies = new Map<string, AddressSet>();
   /** network.trustedProxies of a cluster (an overlay of policy.clusters may name its own). */
   const trustedProxiesOf = (cluster: string): AddressSet => {

@@ -84,8 +84,10 @@ export function createEvaluator(deps: {
   policy: Policy;
   counters: EvaluationCounters;
   findingsByRule: Record<RuleId, number>;
+  /** Chain steps of other identities count (engine.ts: createEngine's crossIdentity). */
+  crossIdentity?: boolean;
 }): Evaluator {
-  const { policy, counters, findingsByRule } = deps;
+  const { policy, counters, findingsByRule, crossIdentity = true } = deps;
   const limits: GroupLimits = {
     windowMs: policy.grouping.window,
     maxAuditIDs: policy.grouping.maxAuditIDs,
@@ -165,6 +167,7 @@ export function createEvaluator(deps: {
         local,
         learning,
         mature,
+        crossIdentity,
         clusterCIDRs: context.clusterCIDRs,
         businessHours: context.businessHours,
         groupOpen,

@@ -71,10 +71,12 @@ export function requestFacts(event: AuditEvent, observation: Observation): Reque
       const match = reason ? REASON.exec(reason) : null;
       if (match) {
         facts ??= {};
-        facts.authorizedBy = `${match[1]}/${match[2]}`;
-        // A RoleBinding's Role is in the binding's namespace ("ns/name" in the reason).
-        const namespace = match[1] === 'RoleBinding' ? `${match[2]!.split('/', 1)[0]}/` : '';
-        facts.authorizedRole = `${match[3]}/${match[3] === 'Role' ? namespace : ''}${match[4]}`;
+        // The API server names a RoleBinding "name/namespace"; kaudit's targets are Kind/namespace/name.
+        const [name, namespace] = match[2]!.split('/', 2) as [string, string | undefined];
+        const scope = match[1] === 'RoleBinding' && namespace ? `${namespace}/` : '';
+        facts.authorizedBy = `${match[1]}/${scope}${name}`;
+        // A RoleBinding's Role is in the binding's namespace.
+        facts.authorizedRole = `${match[3]}/${match[3] === 'Role' ? scope : ''}${match[4]}`;
       }
     }
   }

@@ -56,6 +56,30 @@ describe('detection > rules > privilege-escalation-then-secrets', () => {
     }
   });
 
+  it('a RoleBinding named "name/namespace" in the authorization reason is the binding team-a/secret-readers', () => {
+    const binding = writeRequest(
+      '2026-01-12T10:00:00Z',
+      {
+        resource: 'rolebindings',
+        namespace: 'team-a',
+        name: 'secret-readers',
+        apiGroup: 'rbac.authorization.k8s.io',
+      },
+      alice,
+    );
+    const reason =
+      'RBAC: allowed by RoleBinding "secret-readers/team-a" of ClusterRole "kaudit-stack:secret-reader" to User "bob@example.com"';
+    const read = secretRead('2026-01-12T10:05:00Z', {
+      user: { username: 'bob@example.com', groups: [] },
+      annotations: { 'authorization.k8s.io/reason': reason },
+      ...secretObject('team-a', 'db-password'),
+    });
+    const [finding] = byRule(run([warm, binding, read]).findings, 'privilege-escalation-then-secrets');
+    expect(finding!.summary).toMatch(
+      /created RoleBinding team-a\/secret-readers .*then bob@example\.com read secret team-a\/db-password \(allowed by RoleBinding\/team-a\/secret-readers of ClusterRole\/kaudit-stack:secret-reader\)/,
+    );
+  });
+
   it('a read through the binding (authorization reason) links even without a token or impersonation', () => {
     const binding = bindingCreate('2026-01-12T10:00:00Z', 'ops-admin', alice);
     const read = secretRead('2026-01-12T10:05:00Z', {
