@@ -53,25 +53,17 @@ export interface IdentityState {
   /** Event time of the last pruning of the maps above. */
   prunedAt: number;
   /** Recent first reads of a namespace's Secrets [time, namespace], for secret-new-namespace's window. */
-  recentNewNamespaces: Array<[number, string]>;
+  recentNewNamespaces?: Array<[number, string]>;
   /**
    * token-provenance: a credential id (`JTI=...`) or a pod uid -> [the first address it was used from, last
    * seen]. A bound token is used from its pod's address; the same key from another address is theft.
    * (Credential ids carry a `TYPE=` prefix and pod uids never do, so one map holds both.)
    */
-  tokens: Record<string, [string, number]>;
+  tokens?: Record<string, [string, number]>;
   /** Times of recent refused anonymous requests (any API), for anonymous-access's burst. */
-  recentRefused: number[];
+  recentRefused?: number[];
   /** CertificateSigningRequests this identity created -> time, for credential-minted (self-approval). */
-  csrs: Record<string, number>;
-}
-
-/** The fields added in issue 15, empty: what a state persisted by an earlier version starts with. */
-export function emptyExtensions(): Pick<
-  IdentityState,
-  'recentNewNamespaces' | 'tokens' | 'recentRefused' | 'csrs'
-> {
-  return { recentNewNamespaces: [], tokens: {}, recentRefused: [], csrs: {} };
+  csrs?: Record<string, number>;
 }
 
 /** What an identity's baseline holds before anything was learned. */
@@ -89,7 +81,6 @@ function freshBaseline(t: number) {
     hoursSeen: {},
     recentReads: [],
     recentDenied: [],
-    ...emptyExtensions(),
   } satisfies Partial<IdentityState>;
 }
 
@@ -109,6 +100,10 @@ export function newIdentityState(cluster: string, username: string, t: number): 
 /** Forgets what was learned (the identity was unseen past identityRetention), keeping the bookkeeping. */
 export function resetBaseline(state: IdentityState, t: number): void {
   Object.assign(state, freshBaseline(t));
+  delete state.recentNewNamespaces;
+  delete state.tokens;
+  delete state.recentRefused;
+  delete state.csrs;
 }
 
 /**
@@ -125,12 +120,9 @@ export function upgradeIdentityState(state: IdentityState): IdentityState {
     state.hoursSeen = {};
     for (const hour of learnedHours(state)) state.hoursSeen[hour] = state.lastSeen;
   }
-  // Before issue 15: nothing of the new rules was learned; they start from empty.
-  const extensions = emptyExtensions();
-  state.recentNewNamespaces ??= extensions.recentNewNamespaces;
-  state.tokens ??= extensions.tokens;
-  state.recentRefused ??= extensions.recentRefused;
-  state.csrs ??= extensions.csrs;
+  // Issue 15's fields (recentNewNamespaces, tokens, recentRefused, csrs) are optional: absent until
+  // something is learned into them (most identities never do, and 100k empty maps are 26 MB of heap),
+  // so state of earlier versions needs nothing.
   return state;
 }
 
@@ -167,9 +159,15 @@ export function prune(state: IdentityState, t: number, policy: Policy): void {
   dropOlder(state.agents, t - userAgents.retention);
   dropOlder(state.namespaces, t - namespaces.retention);
   dropOlder(state.seen, t - policy.eventTime.dedupRetention);
-  for (const key of Object.keys(state.tokens))
-    if (state.tokens[key]![1] < t - sourceIPs.retention) delete state.tokens[key];
-  dropOlder(state.csrs, t - policy.rules['credential-minted'].window);
+  if (state.tokens) {
+    for (const key of Object.keys(state.tokens))
+      if (state.tokens[key]![1] < t - sourceIPs.retention) delete state.tokens[key];
+    if (Object.keys(state.tokens).length === 0) delete state.tokens;
+  }
+  if (state.csrs) {
+    dropOlder(state.csrs, t - policy.rules['credential-minted'].window);
+    if (Object.keys(state.csrs).length === 0) delete state.csrs;
+  }
   for (const hour of Object.keys(state.hoursSeen)) {
     if (state.hoursSeen[hour]! >= t - hours.retention) continue;
     delete state.hoursSeen[hour];
@@ -232,6 +230,7 @@ export function learn(
       Object.keys(state.namespaces).length > 0
     ) {
       const { window } = policy.rules['secret-new-namespace'];
+      state.recentNewNamespaces ??= [];
       slide(state.recentNewNamespaces, t - window, namespaces.max);
       state.recentNewNamespaces.push([t, secret.namespace]);
     }
@@ -258,6 +257,7 @@ function learnFacts(
   }
   if (observation.identity.kind === 'anonymous' && (observation.code === 401 || observation.code === 403)) {
     const { window, deniedThreshold } = policy.rules['anonymous-access'];
+    state.recentRefused ??= [];
     while (
       state.recentRefused.length > 0 &&
       (state.recentRefused[0]! <= t - window || state.recentRefused.length >= 2 * deniedThreshold)
@@ -266,11 +266,14 @@ function learnFacts(
     }
     state.recentRefused.push(t);
   }
-  if (ok && facts.resource === 'certificatesigningrequests' && observation.verb === 'create' && facts.name)
+  if (ok && facts.resource === 'certificatesigningrequests' && observation.verb === 'create' && facts.name) {
+    state.csrs ??= {};
     remember(state.csrs, facts.name, t, MAX_CSRS);
+  }
 }
 
 function rememberToken(state: IdentityState, key: string, ip: string, t: number): void {
+  state.tokens ??= {};
   const known = state.tokens[key];
   if (known) {
     if (t > known[1]) known[1] = t;

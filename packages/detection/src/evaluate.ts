@@ -248,11 +248,11 @@ function mayConcernRequestRules(
   const ip = observation.sourceIP;
   if (ip === undefined) return false;
   if (facts.credentialId !== undefined) {
-    const known = state.tokens[facts.credentialId];
+    const known = state.tokens?.[facts.credentialId];
     if (known !== undefined && known[0] !== ip) return true;
   }
   if (facts.pod !== undefined) {
-    const known = state.tokens[facts.pod];
+    const known = state.tokens?.[facts.pod];
     if (known !== undefined && known[0] !== ip) return true;
   }
   return false;

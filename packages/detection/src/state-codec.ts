@@ -1,5 +1,5 @@
 import { AppError } from '@kaudit/common';
-import { emptyExtensions, type IdentityState } from './baseline';
+import type { IdentityState } from './baseline';
 import type { EngineState } from './engine';
 import type { Identity } from './identity';
 import type { Observation } from './scope';
@@ -114,18 +114,21 @@ function extensions(state: IdentityState, base: number): Row | null {
   return [reads(recentNewNamespaces, base), tokenRow, recentRefused.map((t) => base - t), times(csrs, base)];
 }
 
-function unextensions(row: Row | null | undefined, base: number): ReturnType<typeof emptyExtensions> {
-  if (!row) return emptyExtensions();
+type Extensions = Pick<IdentityState, 'recentNewNamespaces' | 'tokens' | 'recentRefused' | 'csrs'>;
+
+/** Only the fields that hold something, as the engine keeps them (absent until learned). */
+function unextensions(row: Row | null | undefined, base: number): Extensions {
+  if (!row) return {};
   const tokens: IdentityState['tokens'] = {};
   const tokenRow = row[1] as Row;
   for (let i = 0; i < tokenRow.length; i += 3)
     tokens[tokenRow[i] as string] = [tokenRow[i + 1] as string, base - (tokenRow[i + 2] as number)];
-  return {
-    recentNewNamespaces: unreads(row[0] as Row, base),
-    tokens,
-    recentRefused: (row[2] as number[]).map((d) => base - d),
-    csrs: untimes(row[3] as Row, base),
-  };
+  const extensions: Extensions = {};
+  if ((row[0] as Row).length > 0) extensions.recentNewNamespaces = unreads(row[0] as Row, base);
+  if (tokenRow.length > 0) extensions.tokens = tokens;
+  if ((row[2] as number[]).length > 0) extensions.recentRefused = (row[2] as number[]).map((d) => base - d);
+  if ((row[3] as Row).length > 0) extensions.csrs = untimes(row[3] as Row, base);
+  return extensions;
 }
 
 function times(map: Record<string, number>, base: number): Row {

@@ -36,7 +36,7 @@ export const anonymousApi: RequestRule = {
     if (code !== 401 && code !== 403) return undefined;
     if (groupOpen) return { rule: 'anonymous-access', severity: 'low', summary: '' };
     const since = observation.t - rule.window;
-    const refused = state.recentRefused.filter((t) => t > since).length + 1;
+    const refused = (state.recentRefused ?? []).filter((t) => t > since).length + 1;
     if (refused < rule.deniedThreshold) return undefined;
     return {
       rule: 'anonymous-access',

@@ -59,7 +59,7 @@ export const credentialMinted: RequestRule = {
     }
     if (facts.resource === 'certificatesigningrequests' && facts.subresource === 'approval' && facts.name) {
       const selfCreated =
-        state.csrs[facts.name] !== undefined && state.csrs[facts.name]! >= observation.t - rule.window;
+        (state.csrs?.[facts.name] ?? Number.NEGATIVE_INFINITY) >= observation.t - rule.window;
       const selfRequested = facts.csrRequester === identity.username;
       if (!selfCreated && !selfRequested) return undefined;
       return {

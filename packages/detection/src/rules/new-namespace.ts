@@ -26,7 +26,8 @@ export const newNamespace: Rule = {
       identity.kind === 'serviceaccount' && ns !== identity.namespace ? rule.serviceAccountWeight : 1;
     const since = t - rule.window;
     const recent = new Set<string>();
-    for (const [at, ns] of state.recentNewNamespaces) if (at > since && ns !== namespace) recent.add(ns);
+    for (const [at, ns] of state.recentNewNamespaces ?? [])
+      if (at > since && ns !== namespace) recent.add(ns);
     let score = weight(namespace);
     for (const ns of recent) score += weight(ns);
     const severity: Severity =

@@ -16,7 +16,7 @@ export const tokenProvenance: RequestRule = {
     if (!facts || identity.kind !== 'serviceaccount') return undefined;
     const ok = observation.code === undefined || observation.code < 400;
     if (sourceIP && ok) {
-      const byCredential = facts.credentialId ? state.tokens[facts.credentialId] : undefined;
+      const byCredential = facts.credentialId ? state.tokens?.[facts.credentialId] : undefined;
       if (byCredential && byCredential[0] !== sourceIP) {
         return {
           rule: 'token-provenance',
@@ -29,7 +29,7 @@ export const tokenProvenance: RequestRule = {
           },
         };
       }
-      const byPod = facts.pod ? state.tokens[facts.pod] : undefined;
+      const byPod = facts.pod ? state.tokens?.[facts.pod] : undefined;
       if (byPod && byPod[0] !== sourceIP) {
         const pod = facts.podName ? `${facts.podName} (${facts.pod})` : facts.pod;
         return {
