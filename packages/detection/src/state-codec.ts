@@ -50,8 +50,10 @@ export function identityRow(state: IdentityState): unknown[] {
     state.groups,
     times(state.emitted, base),
     base - state.prunedAt,
-    extensions(state, base),
   ];
+  // Issue 15's fields, only when one holds something (most identities: the 20 columns of before).
+  const extension = extensions(state, base);
+  if (extension) row.push(extension);
   return row;
 }
 
@@ -94,9 +96,9 @@ export function identityFromValue(value: unknown): IdentityState {
 }
 
 /**
- * Issue 15's fields, appended as one column (null when all are empty, as for most identities): rows
- * written before it have 20 columns and decode with the fields empty, so a deploy reads the changelog
- * and `--state` files of the version before (state-codec.test.ts).
+ * Issue 15's fields, appended as a 21st column only when one holds something (most identities never
+ * do): rows written before it have 20 columns and decode without the fields, so a deploy reads the
+ * changelog and `--state` files of the version before (state-codec.test.ts).
  */
 function extensions(state: IdentityState, base: number): Row | null {
   const { recentNewNamespaces = [], tokens = {}, recentRefused = [], csrs = {} } = state;
