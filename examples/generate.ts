@@ -5,9 +5,11 @@
 //              first `kubectl auth can-i --list`, then Secrets in `payments` are read — at night
 //              (secret-off-hours, secret-new-source-ip);
 //   02:47      with them a new service account default/backup-helper is created, bound to cluster-admin
-//              and given a token;
+//              and given a token (credential-minted);
 //   02:49      that token lists every Secret in the cluster from the same address
-//              (secret-new-service-account, secret-enumeration).
+//              (secret-new-service-account, secret-enumeration, privilege-escalation-then-secrets: the
+//              binding and the token, then the reads), then reads four, the last a canary
+//              (secret-canary-read).
 // Everything else is the normal life of the cluster, shaped so that policies/detection.yaml (Europe/Berlin,
 // business hours Mon-Fri 08:00-19:00, 7-day learning period) flags nothing in it: people read Secrets at
 // work only, from addresses and clients they used in the first week; controllers run around the clock.
@@ -570,6 +572,8 @@ function intrusion(): void {
     ['kube-system', 'bootstrap-token-8f3k2a'],
     ['argocd', 'repo-creds-github'],
     ['payments', 'postgres-admin'],
+    // A canary (rules.secret-canary-read in policies/detection.yaml): a decoy nobody has a reason to read.
+    ['kube-system', 'etcd-backup-credentials'],
   ] as const) {
     emit({
       at,

@@ -8,6 +8,12 @@ export const ruleIds = [
   'secret-anonymous-access',
   'secret-access-denied-burst',
   'secret-unusual-user-agent',
+  'secret-new-namespace',
+  'secret-canary-read',
+  'credential-minted',
+  'privilege-escalation-then-secrets',
+  'token-provenance',
+  'anonymous-access',
 ] as const;
 export type RuleId = (typeof ruleIds)[number];
 

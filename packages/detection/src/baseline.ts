@@ -52,6 +52,18 @@ export interface IdentityState {
   emitted: Record<string, number>;
   /** Event time of the last pruning of the maps above. */
   prunedAt: number;
+  /** Recent first reads of a namespace's Secrets [time, namespace], for secret-new-namespace's window. */
+  recentNewNamespaces?: Array<[number, string]>;
+  /**
+   * token-provenance: a credential id (`JTI=...`) or a pod uid -> [the first address it was used from, last
+   * seen]. A bound token is used from its pod's address; the same key from another address is theft.
+   * (Credential ids carry a `TYPE=` prefix and pod uids never do, so one map holds both.)
+   */
+  tokens?: Record<string, [string, number]>;
+  /** Times of recent refused anonymous requests (any API), for anonymous-access's burst. */
+  recentRefused?: number[];
+  /** CertificateSigningRequests this identity created -> time, for credential-minted (self-approval). */
+  csrs?: Record<string, number>;
 }
 
 /** What an identity's baseline holds before anything was learned. */
@@ -88,6 +100,10 @@ export function newIdentityState(cluster: string, username: string, t: number): 
 /** Forgets what was learned (the identity was unseen past identityRetention), keeping the bookkeeping. */
 export function resetBaseline(state: IdentityState, t: number): void {
   Object.assign(state, freshBaseline(t));
+  delete state.recentNewNamespaces;
+  delete state.tokens;
+  delete state.recentRefused;
+  delete state.csrs;
 }
 
 /**
@@ -104,6 +120,9 @@ export function upgradeIdentityState(state: IdentityState): IdentityState {
     state.hoursSeen = {};
     for (const hour of learnedHours(state)) state.hoursSeen[hour] = state.lastSeen;
   }
+  // Issue 15's fields (recentNewNamespaces, tokens, recentRefused, csrs) are optional: absent until
+  // something is learned into them (most identities never do, and 100k empty maps are 26 MB of heap),
+  // so state of earlier versions needs nothing.
   return state;
 }
 
@@ -140,6 +159,15 @@ export function prune(state: IdentityState, t: number, policy: Policy): void {
   dropOlder(state.agents, t - userAgents.retention);
   dropOlder(state.namespaces, t - namespaces.retention);
   dropOlder(state.seen, t - policy.eventTime.dedupRetention);
+  if (state.tokens) {
+    for (const key of Object.keys(state.tokens))
+      if (state.tokens[key]![1] < t - sourceIPs.retention) delete state.tokens[key];
+    if (Object.keys(state.tokens).length === 0) delete state.tokens;
+  }
+  if (state.csrs) {
+    dropOlder(state.csrs, t - policy.rules['credential-minted'].window);
+    if (Object.keys(state.csrs).length === 0) delete state.csrs;
+  }
   for (const hour of Object.keys(state.hoursSeen)) {
     if (state.hoursSeen[hour]! >= t - hours.retention) continue;
     delete state.hoursSeen[hour];
@@ -190,11 +218,74 @@ export function learn(
     }
     state.recentDenied.push(t);
   }
+  const facts = observation.facts;
+  if (facts) learnFacts(state, observation, facts, policy);
   if (secret?.outcome === 'allowed') {
     state.secretReads += 1;
+    // Only what secret-new-namespace can count: a new namespace of a mature baseline that already had one.
+    if (
+      secret.namespace &&
+      state.namespaces[secret.namespace] === undefined &&
+      t - state.firstSeen >= policy.baseline.matureAfter &&
+      Object.keys(state.namespaces).length > 0
+    ) {
+      const { window } = policy.rules['secret-new-namespace'];
+      state.recentNewNamespaces ??= [];
+      slide(state.recentNewNamespaces, t - window, namespaces.max);
+      state.recentNewNamespaces.push([t, secret.namespace]);
+    }
     if (secret.namespace) remember(state.namespaces, secret.namespace, t, namespaces.max);
     if (secret.clusterWide && observation.verb !== 'get') state.clusterWideReads = true;
   }
+}
+
+const MAX_TOKENS = 64;
+const MAX_CSRS = 16;
+
+/** What the request rules learn: a token's first address, refused anonymous requests, CSRs created. */
+function learnFacts(
+  state: IdentityState,
+  observation: Observation,
+  facts: NonNullable<Observation['facts']>,
+  policy: Policy,
+): void {
+  const { t, sourceIP } = observation;
+  const ok = succeeded(observation);
+  if (ok && sourceIP) {
+    if (facts.credentialId) rememberToken(state, facts.credentialId, sourceIP, t);
+    if (facts.pod) rememberToken(state, facts.pod, sourceIP, t);
+  }
+  if (observation.identity.kind === 'anonymous' && (observation.code === 401 || observation.code === 403)) {
+    const { window, deniedThreshold } = policy.rules['anonymous-access'];
+    state.recentRefused ??= [];
+    while (
+      state.recentRefused.length > 0 &&
+      (state.recentRefused[0]! <= t - window || state.recentRefused.length >= 2 * deniedThreshold)
+    ) {
+      state.recentRefused.shift();
+    }
+    state.recentRefused.push(t);
+  }
+  if (ok && facts.resource === 'certificatesigningrequests' && observation.verb === 'create' && facts.name) {
+    state.csrs ??= {};
+    remember(state.csrs, facts.name, t, MAX_CSRS);
+  }
+}
+
+function rememberToken(state: IdentityState, key: string, ip: string, t: number): void {
+  state.tokens ??= {};
+  const known = state.tokens[key];
+  if (known) {
+    if (t > known[1]) known[1] = t;
+    return;
+  }
+  state.tokens[key] = [ip, t];
+  const keys = Object.keys(state.tokens);
+  if (keys.length <= MAX_TOKENS) return;
+  let oldest = keys[0]!;
+  for (const candidate of keys)
+    if (state.tokens[candidate]![1] < state.tokens[oldest]![1]) oldest = candidate;
+  delete state.tokens[oldest];
 }
 
 /** Records `key` as seen at `t`; returns the key evicted to stay within `max`, if any. */

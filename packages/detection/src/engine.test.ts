@@ -1,6 +1,18 @@
 import type { AuditEvent, Finding } from '@kaudit/audit-schema';
 import { loadSampleEvents } from '@kaudit/testkit';
-import { byRule, otherRequest, run, secretObject, secretRead, serviceAccount, WARMUP } from '../test/events';
+import {
+  allowedBy,
+  bindingCreate,
+  byRule,
+  otherRequest,
+  podToken,
+  run,
+  secretObject,
+  secretRead,
+  serviceAccount,
+  tokenRequest,
+  WARMUP,
+} from '../test/events';
 import { createEngine } from './engine';
 import { defaultPolicy, type PolicyInput } from './policy';
 
@@ -41,6 +53,36 @@ function mixedDay(): AuditEvent[] {
       user: { username: 'system:anonymous' },
       responseStatus: { code: 403 },
     }),
+    // Issue 15: a known identity in a new namespace; a binding and a token for another account, whose read through that binding is the chain;
+    // a pod's token used from a second address; anonymous access to a non-secret API.
+    secretRead('2026-01-02T10:00:00Z', {
+      user: { username: 'frank@example.com' },
+      ...secretObject('shop', 'a'),
+    }),
+    secretRead('2026-01-12T10:30:00Z', {
+      user: { username: 'frank@example.com' },
+      ...secretObject('payments', 'a'),
+    }),
+    bindingCreate('2026-01-12T14:00:00Z', 'ops-admin', { user: { username: 'dave@example.com' } }),
+    tokenRequest('2026-01-12T14:01:00Z', 'ops', 'robot', { user: { username: 'dave@example.com' } }),
+    secretRead('2026-01-12T14:03:00Z', {
+      user: serviceAccount('ops', 'robot'),
+      ...allowedBy('ops-admin', 'cluster-admin'),
+      ...secretObject('ops', 'x'),
+    }),
+    otherRequest('2026-01-12T09:00:00Z', {
+      user: podToken('payments', 'api', 'api-1', 'JTI=a'),
+      sourceIPs: ['10.1.2.3'],
+    }),
+    otherRequest('2026-01-12T15:00:00Z', {
+      user: podToken('payments', 'api', 'api-1', 'JTI=a'),
+      sourceIPs: ['10.9.9.9'],
+    }),
+    otherRequest('2026-01-12T16:00:00Z', {
+      user: { username: 'system:anonymous', groups: ['system:unauthenticated'] },
+      requestURI: '/api/v1/namespaces',
+      objectRef: { resource: 'namespaces', apiVersion: 'v1' },
+    }),
   ];
   for (let i = 0; i < 30; i++) {
     events.push(
@@ -64,6 +106,7 @@ describe('detection > engine > determinism', () => {
   const policy: PolicyInput = {
     network: { clusterCIDRs: ['10.0.0.0/8'] },
     eventTime: { allowedLateness: '30d' },
+    rules: { 'secret-canary-read': { canaries: [{ namespace: 'prod', name: 'db' }] } },
   };
 
   it('the same events shuffled give the same findings', () => {
@@ -78,6 +121,12 @@ describe('detection > engine > determinism', () => {
         'secret-anonymous-access',
         'secret-access-denied-burst',
         'secret-unusual-user-agent',
+        'secret-new-namespace',
+        'secret-canary-read',
+        'credential-minted',
+        'privilege-escalation-then-secrets',
+        'token-provenance',
+        'anonymous-access',
       ]),
     );
     for (const seed of [1, 2, 3, 42]) {

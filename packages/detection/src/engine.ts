@@ -1,10 +1,18 @@
 import { type AuditEvent, type Finding, partitionKey, type RuleId, ruleIds } from '@kaudit/audit-schema';
 import { type IdentityState, newIdentityState, upgradeIdentityState } from './baseline';
 import { createEvaluator } from './evaluate';
-import { addressSet } from './identity';
-import type { Policy } from './policy';
-import { advanceClock, type ClusterState, createDueSchedule, insertSorted, sortFindings } from './reorder';
-import { observe } from './scope';
+import { type AddressSet, addressSet } from './identity';
+import { type Policy, policyForCluster } from './policy';
+import {
+  advanceClock,
+  type ClusterState,
+  compareObservations,
+  createDueSchedule,
+  insertSorted,
+  mergeSteps,
+  sortFindings,
+} from './reorder';
+import { type Observation, observe } from './scope';
 
 export type { ClusterState } from './reorder';
 
@@ -73,7 +81,22 @@ const SWEEP_EVERY_EVENTS = 65_536;
  * detector's changelog, idle sweep) around the reorder buffer (reorder.ts: requests held until the
  * watermark passes them) and evaluation (evaluate.ts: rules, allow-lists, grouping into findings).
  */
-export function createEngine({ policy, state }: { policy: Policy; state?: Partial<EngineState> }): Engine {
+export function createEngine({
+  policy,
+  state,
+  crossIdentity = true,
+}: {
+  policy: Policy;
+  state?: Partial<EngineState>;
+  /**
+   * Whether privilege-escalation-then-secrets links steps of one identity to the Secret reads of another
+   * (a token it minted, a binding it created, an identity it impersonates). True where one engine sees
+   * every identity of a cluster (`kaudit detect`); the detector passes false, because each of its
+   * engines sees only the identities keyed to its partition, and a chain found only when two identities
+   * happen to hash to the same partition would depend on the partition count (docs/detection.md).
+   */
+  crossIdentity?: boolean;
+}): Engine {
   const clusters = new Map<string, ClusterState>();
   const identities = new Map<string, IdentityState>();
   const due = createDueSchedule();
@@ -92,10 +115,30 @@ export function createEngine({ policy, state }: { policy: Policy; state?: Partia
     pending: 0,
   };
   const findingsByRule = Object.fromEntries(ruleIds.map((id) => [id, 0])) as Record<RuleId, number>;
-  const evaluator = createEvaluator({ policy, counters, findingsByRule });
-  const trustedProxies = addressSet(policy.network.trustedProxies);
+  const evaluator = createEvaluator({ policy, counters, findingsByRule, crossIdentity });
+  const proxies = new Map<string, AddressSet>();
+  /** network.trustedProxies of a cluster (an overlay of policy.clusters may name its own). */
+  const trustedProxiesOf = (cluster: string): AddressSet => {
+    let set = proxies.get(cluster);
+    if (!set) {
+      set = addressSet(policyForCluster(policy, cluster).network.trustedProxies);
+      proxies.set(cluster, set);
+    }
+    return set;
+  };
   const { allowedLateness } = policy.eventTime;
   let sinceSweep = 0;
+
+  /** Closes a key's windows ending by `upTo` and schedules it for what is due next. */
+  const settle = (key: string, state: IdentityState, upTo: number, out: Finding[]) => {
+    let next = state.pending[0]?.t ?? Number.POSITIVE_INFINITY;
+    for (const group of Object.values(state.groups)) {
+      if (group.windowEnd <= upTo) evaluator.emit(state, group, out);
+      else next = Math.min(next, group.windowEnd);
+    }
+    dirtyIdentities.add(key);
+    if (next !== Number.POSITIVE_INFINITY) due.schedule(state.cluster, key, next);
+  };
 
   /** Processes one key's buffered requests up to `upTo` and closes its windows ending by then. */
   const service = (key: string, upTo: number, out: Finding[]) => {
@@ -111,18 +154,48 @@ export function createEngine({ policy, state }: { policy: Policy; state?: Partia
       state.pending.splice(0, processed);
       counters.pending -= processed;
     }
-    let next = state.pending[0]?.t ?? Number.POSITIVE_INFINITY;
-    for (const group of Object.values(state.groups)) {
-      if (group.windowEnd <= upTo) evaluator.emit(state, group, out);
-      else next = Math.min(next, group.windowEnd);
+    settle(key, state, upTo, out);
+  };
+
+  /**
+   * Several keys due at once (the watermark jumped, an idle flush, the end of input): their requests
+   * are applied in one event-time order across identities, so that a request of one identity (a
+   * privilege step, chain.ts) is always applied before a later request of another, whatever the
+   * arrival order within the lateness and wherever the watermark happened to stop.
+   */
+  const serviceTogether = (keys: string[], upTo: number, out: Finding[]) => {
+    const work: Array<{ key: string; state: IdentityState; observation: Observation }> = [];
+    const states: Array<[string, IdentityState, number]> = [];
+    for (const key of new Set(keys)) {
+      const state = identities.get(key);
+      if (!state) continue;
+      let count = 0;
+      while (count < state.pending.length && state.pending[count]!.t <= upTo) {
+        work.push({ key, state, observation: state.pending[count]! });
+        count += 1;
+      }
+      states.push([key, state, count]);
     }
-    dirtyIdentities.add(key);
-    if (next !== Number.POSITIVE_INFINITY) due.schedule(state.cluster, key, next);
+    work.sort(
+      (a, b) =>
+        compareObservations(a.observation, b.observation) || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0),
+    );
+    for (const { state, observation } of work)
+      evaluator.apply(state, clusters.get(state.cluster)!, observation, out);
+    for (const [key, state, count] of states) {
+      if (count > 0) {
+        state.pending.splice(0, count);
+        counters.pending -= count;
+      }
+      settle(key, state, upTo, out);
+    }
   };
 
   const drain = (cluster: string, upTo: number): Finding[] => {
     const out: Finding[] = [];
-    for (const key of due.due(cluster, upTo)) service(key, upTo, out);
+    const keys = [...due.due(cluster, upTo)];
+    if (keys.length === 1) service(keys[0]!, upTo, out);
+    else if (keys.length > 1) serviceTogether(keys, upTo, out);
     return out;
   };
 
@@ -162,7 +235,7 @@ export function createEngine({ policy, state }: { policy: Policy; state?: Partia
   const engine: Engine = {
     process({ cluster: clusterName, event }) {
       counters.events += 1;
-      const observation = observe(event, trustedProxies);
+      const observation = observe(event, trustedProxiesOf(clusterName));
       if (!observation) {
         counters.ignored += 1;
         return [];
@@ -219,11 +292,12 @@ export function createEngine({ policy, state }: { policy: Policy; state?: Partia
     restore(partial) {
       for (const [name, record] of Object.entries(partial.clusters ?? {})) {
         const cluster = clusters.get(name);
-        if (!cluster) clusters.set(name, { ...record });
+        if (!cluster) clusters.set(name, { ...record, ...(record.steps && { steps: [...record.steps] }) });
         else {
           cluster.firstEvent = Math.min(cluster.firstEvent, record.firstEvent);
           cluster.maxEvent = Math.max(cluster.maxEvent, record.maxEvent);
           cluster.watermark = Math.max(cluster.watermark, record.watermark);
+          if (record.steps) cluster.steps = mergeSteps(cluster.steps, record.steps);
         }
       }
       for (const [key, state] of Object.entries(partial.identities ?? {})) restoreIdentity(key, state);

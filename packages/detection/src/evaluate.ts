@@ -2,12 +2,21 @@ import type { Finding, RuleId } from '@kaudit/audit-schema';
 import { globMatcher } from '@kaudit/common';
 import { type IdentityState, learn, prune, resetBaseline } from './baseline';
 import { createBusinessHours, createLocalClock } from './business-hours';
+import { recordStep, stepOf } from './chain';
 import { report, unreported, updateDue } from './emission';
-import { addToGroup, findingId, type Group, type GroupLimits, openGroup, windowStartOf } from './grouping';
-import { addressSet } from './identity';
-import type { Policy } from './policy';
+import {
+  addToGroup,
+  findingId,
+  type Group,
+  type GroupLimits,
+  type Hit,
+  openGroup,
+  windowStartOf,
+} from './grouping';
+import { type AddressSet, addressSet } from './identity';
+import { type Policy, policyForCluster } from './policy';
 import type { ClusterState } from './reorder';
-import { RULES } from './rules';
+import { REQUEST_RULES, RULES, type RuleContext } from './rules';
 import type { Observation, SecretRead } from './scope';
 
 /** The engine's counters this file moves (engine.ts owns them and reports them in stats()). */
@@ -35,16 +44,50 @@ export interface Evaluator {
   emit(state: IdentityState, group: Group, out: Finding[]): void;
 }
 
+/** What one cluster is judged by: its policy (with overlays) and what is derived from it once. */
+interface ClusterContext {
+  policy: Policy;
+  clusterCIDRs: AddressSet;
+  localTime: ReturnType<typeof createLocalClock>;
+  businessHours: ReturnType<typeof createBusinessHours>;
+  globalIdentityAllowed: (name: string | undefined) => boolean;
+  globalNamespaceAllowed: (name: string | undefined) => boolean;
+  ruleAllowed: Record<RuleId, (o: Observation) => boolean>;
+}
+
+function clusterContext(policy: Policy): ClusterContext {
+  const ruleAllowed = Object.fromEntries(
+    [...RULES, ...REQUEST_RULES].map((rule) => {
+      const list = policy.rules[rule.id].allowList;
+      const identity = globMatcher(list.identities);
+      const namespace = globMatcher(list.namespaces);
+      return [
+        rule.id,
+        (o: Observation) =>
+          identity(o.identity.username) || namespace(o.secret ? o.secret.namespace : o.facts?.namespace),
+      ];
+    }),
+  ) as Record<RuleId, (o: Observation) => boolean>;
+  return {
+    policy,
+    clusterCIDRs: addressSet(policy.network.clusterCIDRs),
+    localTime: createLocalClock(policy.timezone),
+    businessHours: createBusinessHours(policy),
+    globalIdentityAllowed: globMatcher(policy.allowList.identities),
+    globalNamespaceAllowed: globMatcher(policy.allowList.namespaces),
+    ruleAllowed,
+  };
+}
+
 /** Evaluation and grouping: the rules (rules/*.ts) over one identity's requests, with the allow-lists. */
 export function createEvaluator(deps: {
   policy: Policy;
   counters: EvaluationCounters;
   findingsByRule: Record<RuleId, number>;
+  /** Chain steps of other identities count (engine.ts: createEngine's crossIdentity). */
+  crossIdentity?: boolean;
 }): Evaluator {
-  const { policy, counters, findingsByRule } = deps;
-  const clusterCIDRs = addressSet(policy.network.clusterCIDRs);
-  const localTime = createLocalClock(policy.timezone);
-  const businessHours = createBusinessHours(policy);
+  const { policy, counters, findingsByRule, crossIdentity = true } = deps;
   const limits: GroupLimits = {
     windowMs: policy.grouping.window,
     maxAuditIDs: policy.grouping.maxAuditIDs,
@@ -52,20 +95,18 @@ export function createEvaluator(deps: {
   };
   const { allowedLateness, dedupRetention } = policy.eventTime;
   const { updateInterval } = policy.grouping;
-  const globalIdentityAllowed = globMatcher(policy.allowList.identities);
-  const globalNamespaceAllowed = globMatcher(policy.allowList.namespaces);
-  const ruleAllowed = Object.fromEntries(
-    RULES.map((rule) => {
-      const list = policy.rules[rule.id].allowList;
-      const identity = globMatcher(list.identities);
-      const namespace = globMatcher(list.namespaces);
-      return [
-        rule.id,
-        (o: Observation & { secret: SecretRead }) =>
-          identity(o.identity.username) || namespace(o.secret.namespace),
-      ];
-    }),
-  ) as Record<RuleId, (o: Observation & { secret: SecretRead }) => boolean>;
+  const contexts = new Map<string, ClusterContext>();
+  const global = clusterContext(policy);
+  /** The context of a cluster: the global one unless an overlay of policy.clusters matches its name. */
+  const contextOf = (cluster: string): ClusterContext => {
+    let context = contexts.get(cluster);
+    if (!context) {
+      const resolved = policyForCluster(policy, cluster);
+      context = resolved === policy ? global : clusterContext(resolved);
+      contexts.set(cluster, context);
+    }
+    return context;
+  };
 
   /** The next revision of a group's finding (emission.ts decides when). */
   const publish = (state: IdentityState, group: Group, at: number, out: Finding[]) => {
@@ -83,25 +124,34 @@ export function createEvaluator(deps: {
     if (unreported(group)) publish(state, group, group.lastSeen, out);
   };
 
-  const evaluate = (
+  /** Runs rules over one request and groups their hits into findings (reported early, updated by id). */
+  const judge = <O extends Observation>(
+    rules: ReadonlyArray<{
+      id: RuleId;
+      ownAllowListOnly?: true;
+      evaluate(context: RuleContext<O>): Hit | undefined;
+    }>,
+    context: ClusterContext,
     state: IdentityState,
     cluster: ClusterState,
-    observation: Observation & { secret: SecretRead },
+    observation: O,
     out: Finding[],
   ) => {
-    if (
-      globalIdentityAllowed(observation.identity.username) ||
-      globalNamespaceAllowed(observation.secret.namespace)
-    ) {
-      return;
-    }
-    const local = localTime(observation.t);
-    const learning = observation.t < cluster.firstEvent + policy.learningPeriod;
-    const mature = observation.t - state.firstSeen >= policy.baseline.matureAfter;
+    const { policy: effective } = context;
+    const username = observation.identity.username;
+    const namespace = observation.secret ? observation.secret.namespace : observation.facts?.namespace;
+    const globallyAllowed =
+      context.globalIdentityAllowed(username) || context.globalNamespaceAllowed(namespace);
+    const local = context.localTime(observation.t);
+    const learning = observation.t < cluster.firstEvent + effective.learningPeriod;
+    const mature = observation.t - state.firstSeen >= effective.baseline.matureAfter;
     const windowStart = windowStartOf(observation.t, limits.windowMs);
-    const active = (id: RuleId) => policy.rules[id].enabled && !ruleAllowed[id](observation);
-    for (const rule of RULES) {
-      if (!active(rule.id)) continue;
+    const active = (id: RuleId) => effective.rules[id].enabled && !context.ruleAllowed[id](observation);
+    for (const rule of rules) {
+      if (!effective.rules[rule.id].enabled) continue;
+      if (rule.ownAllowListOnly) {
+        if (globMatcherCache(effective.rules[rule.id].allowList.identities)(username)) continue;
+      } else if (globallyAllowed || !active(rule.id)) continue;
       let group = state.groups[rule.id];
       // Requests of one identity are processed in time order: a later window means the earlier one is complete.
       if (group && group.windowStart < windowStart) {
@@ -110,14 +160,16 @@ export function createEvaluator(deps: {
       }
       const groupOpen = group !== undefined && group.windowStart === windowStart;
       const hit = rule.evaluate({
-        policy,
+        policy: effective,
         observation,
+        cluster,
         state,
         local,
         learning,
         mature,
-        clusterCIDRs,
-        businessHours,
+        crossIdentity,
+        clusterCIDRs: context.clusterCIDRs,
+        businessHours: context.businessHours,
         groupOpen,
         active,
       });
@@ -128,7 +180,7 @@ export function createEvaluator(deps: {
         if (updateDue(group, observation.t, updateInterval)) publish(state, group, observation.t, out);
         continue;
       }
-      const id = findingId(rule.id, state.cluster, observation.identity.username, windowStart);
+      const id = findingId(rule.id, state.cluster, username, windowStart);
       if (state.emitted[id] !== undefined) {
         counters.suppressed += 1;
         continue;
@@ -155,20 +207,65 @@ export function createEvaluator(deps: {
         }
         state.seen[observation.requestKey] = observation.t;
       }
-      if (state.lastSeen < observation.t - policy.baseline.identityRetention)
+      const context = contextOf(state.cluster);
+      const effective = context.policy;
+      if (state.lastSeen < observation.t - effective.baseline.identityRetention)
         resetBaseline(state, observation.t);
       if (observation.t - state.prunedAt >= 3_600_000) {
         pruneEmitted(state, observation.t - dedupRetention - allowedLateness - limits.windowMs);
       }
-      prune(state, observation.t, policy);
+      prune(state, observation.t, effective);
       if (observation.secret) {
         counters.secretReads += 1;
         if (observation.tooLate) counters.tooLate += 1;
-        else evaluate(state, cluster, observation as Observation & { secret: SecretRead }, out);
+        else judge(RULES, context, state, cluster, observation as Observation & { secret: SecretRead }, out);
       }
-      learn(state, observation, localTime(observation.t), policy);
+      if (observation.facts && !observation.tooLate) {
+        if (mayConcernRequestRules(state, observation, observation.facts))
+          judge(REQUEST_RULES, context, state, cluster, observation, out);
+        if (observation.facts.resource) {
+          const step = stepOf(observation, effective);
+          if (step) recordStep(cluster, step, effective);
+        }
+      }
+      learn(state, observation, context.localTime(observation.t), effective);
     },
   };
+}
+
+/**
+ * Whether a request rule could say anything about this request. Most requests with facts are a bound
+ * token's ordinary use from its own address: the rules are not run for them (half the engine's time in a
+ * mix where every service account carries user.extra, as since Kubernetes 1.30).
+ */
+function mayConcernRequestRules(
+  state: IdentityState,
+  observation: Observation,
+  facts: NonNullable<Observation['facts']>,
+): boolean {
+  if (facts.resource !== undefined || facts.path !== undefined) return true;
+  if (facts.legacyToken !== undefined && observation.secret) return true;
+  const ip = observation.sourceIP;
+  if (ip === undefined) return false;
+  if (facts.credentialId !== undefined) {
+    const known = state.tokens?.[facts.credentialId];
+    if (known !== undefined && known[0] !== ip) return true;
+  }
+  if (facts.pod !== undefined) {
+    const known = state.tokens?.[facts.pod];
+    if (known !== undefined && known[0] !== ip) return true;
+  }
+  return false;
+}
+
+const globCache = new Map<readonly string[], (name: string | undefined) => boolean>();
+function globMatcherCache(patterns: readonly string[]): (name: string | undefined) => boolean {
+  let matcher = globCache.get(patterns);
+  if (!matcher) {
+    matcher = globMatcher(patterns);
+    globCache.set(patterns, matcher);
+  }
+  return matcher;
 }
 
 function pruneEmitted(state: IdentityState, cutoff: number): void {

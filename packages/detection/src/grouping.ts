@@ -13,6 +13,8 @@ export interface Hit {
   details?: Record<string, unknown>;
   /** ATT&CK techniques this request adds to the rule's own (e.g. T1528 for a token used off-cluster). */
   mitre?: string[];
+  /** Earlier requests this finding tells of (a chain's steps), listed before the request's own auditID. */
+  auditIDs?: string[];
 }
 
 /**
@@ -63,6 +65,12 @@ export const TITLES: Record<RuleId, string> = {
   'secret-anonymous-access': 'Anonymous access to secrets',
   'secret-access-denied-burst': 'Burst of denied secret reads',
   'secret-unusual-user-agent': 'Secret read with an unusual user agent',
+  'secret-new-namespace': 'Secrets read in a namespace never read before',
+  'secret-canary-read': 'Canary Secret read',
+  'credential-minted': 'Credential minted for another identity',
+  'privilege-escalation-then-secrets': 'Privilege gained, then Secrets read',
+  'token-provenance': 'Service-account token used where it does not belong',
+  'anonymous-access': 'Anonymous access to the API',
 };
 
 export const MITRE: Record<RuleId, string[]> = {
@@ -73,6 +81,12 @@ export const MITRE: Record<RuleId, string[]> = {
   'secret-anonymous-access': ['T1552.007', 'T1078.001'],
   'secret-access-denied-burst': ['T1552.007', 'T1613'],
   'secret-unusual-user-agent': ['T1552.007', 'T1078'],
+  'secret-new-namespace': ['T1552.007', 'T1078'],
+  'secret-canary-read': ['T1552.007', 'T1078'],
+  'credential-minted': ['T1528', 'T1098'],
+  'privilege-escalation-then-secrets': ['T1098', 'T1078', 'T1552.007'],
+  'token-provenance': ['T1528', 'T1550.001'],
+  'anonymous-access': ['T1078.001'],
 };
 
 export function windowStartOf(t: number, windowMs: number): number {
@@ -123,10 +137,14 @@ export function addToGroup(group: Group, hit: Hit, observation: Observation, lim
   if (observation.t < group.firstSeen) group.firstSeen = observation.t;
   if (observation.t > group.lastSeen) group.lastSeen = observation.t;
   if (!group.verbs.includes(observation.verb)) group.verbs.push(observation.verb);
-  if (group.auditIDs.length < limits.maxAuditIDs && !group.auditIDs.includes(observation.auditID)) {
-    group.auditIDs.push(observation.auditID);
+  for (const auditID of [...(hit.auditIDs ?? []), observation.auditID]) {
+    if (group.auditIDs.length < limits.maxAuditIDs && !group.auditIDs.includes(auditID))
+      group.auditIDs.push(auditID);
   }
-  const secret = observation.secret;
+  const facts = observation.facts;
+  const secret =
+    observation.secret ??
+    (facts?.name || facts?.namespace ? { namespace: facts.namespace, name: facts.name } : undefined);
   if (secret && group.objects.length < limits.maxObjects) {
     const known = group.objects.some((o) => o.namespace === secret.namespace && o.name === secret.name);
     if (!known) {

@@ -100,3 +100,11 @@ export function sourceIPOf(
   }
   return sourceIPs[index];
 }
+
+/** Whether two addresses are in the same network of `bits.ipv4` / `bits.ipv6` prefix bits. */
+export function sameNetwork(a: string, b: string, bits: { ipv4: number; ipv6: number }): boolean {
+  const x = parseAddress(a);
+  const y = parseAddress(b);
+  if (!x || !y || x.kind() !== y.kind()) return false;
+  return x.match(y, x.kind() === 'ipv4' ? bits.ipv4 : bits.ipv6);
+}

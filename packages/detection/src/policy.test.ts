@@ -19,7 +19,7 @@ describe('detection > policy', () => {
       distinctSecrets: 20,
       window: 300_000,
     });
-    expect(Object.keys(policy.rules)).toHaveLength(7);
+    expect(Object.keys(policy.rules)).toHaveLength(13);
   });
 
   it('fills defaults for an empty document', () => {

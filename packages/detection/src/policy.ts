@@ -1,5 +1,5 @@
 import { formatIssues, type RuleId, severities } from '@kaudit/audit-schema';
-import { parseDurationMs } from '@kaudit/common';
+import { globMatcher, parseDurationMs } from '@kaudit/common';
 import ipaddr from 'ipaddr.js';
 import { IANAZone } from 'luxon';
 import { parse as parseYaml } from 'yaml';
@@ -64,6 +64,11 @@ const rules = z
     'secret-new-source-ip': rule('medium', {
       /** A service-account or node credential used from outside network.clusterCIDRs: token theft. */
       outsideClusterSeverity: severity.default('high'),
+      /**
+       * A person's new address inside a network they already use (network.familiarPrefix around a known
+       * address) or inside network.organizationCIDRs, with no other signal (off-hours, a new client).
+       */
+      familiarNetworkSeverity: severity.default('low'),
     }),
     'secret-new-service-account': rule('medium', {
       /** Cluster-wide list/watch, or a read outside the account's own namespace. */
@@ -87,35 +92,123 @@ const rules = z
       threshold: positiveInt.default(5),
     }),
     'secret-unusual-user-agent': rule('low', {}),
+    'secret-new-namespace': rule('low', {
+      /** New namespaces are counted over this sliding window; the count sets the severity. */
+      window: duration.prefault('1h'),
+      /** Weighted new namespaces in the window from which the finding is medium, and high. */
+      mediumAt: positiveInt.default(2),
+      highAt: positiveInt.default(4),
+      /** A service account's new namespace outside its own counts this many times. */
+      serviceAccountWeight: positiveInt.default(2),
+    }),
+    'secret-canary-read': rule('critical', {
+      /** Decoy Secrets: `name` may be a glob (`*`), e.g. { namespace: payments, name: "legacy-*" }. */
+      canaries: z
+        .array(z.strictObject({ namespace: z.string().min(1), name: z.string().min(1) }))
+        .default([]),
+      /** A list or watch of the canary's namespace (or of every namespace) returns it too. */
+      lists: z.boolean().default(true),
+      listSeverity: severity.default('high'),
+      /** A refused read of a canary: someone looked for it. */
+      deniedSeverity: severity.default('medium'),
+    }),
+    'credential-minted': rule('medium', {
+      /** Identities whose job is to mint credentials (kubelets mint their pods' tokens). Globs. */
+      expectedMinters: z
+        .array(z.string().min(1))
+        .default(['system:node:*', 'system:kube-controller-manager', 'system:apiserver']),
+      /** Service accounts (globs) whose token minted by another identity is high. */
+      sensitiveServiceAccounts: z.array(z.string().min(1)).default(['system:serviceaccount:kube-system:*']),
+      /** A token for an account that was just granted privilege, a self-approved CSR, a legacy token Secret. */
+      highSeverity: severity.default('high'),
+      /** How long a created CSR is remembered for a self-approval (and a grant for a minted token). */
+      window: duration.prefault('1h'),
+    }),
+    'privilege-escalation-then-secrets': rule('high', {
+      /** A privilege step and the Secret read after it must fall within this window. */
+      window: duration.prefault('1h'),
+      /** Bindings to these roles (when the body is logged) are privilege; other roles are not. */
+      powerfulRoles: z.array(z.string().min(1)).default(['cluster-admin', 'admin', 'system:masters']),
+      /** Control-plane identities whose RBAC writes are their job (role aggregation, bootstrap). Globs. */
+      ignoreActors: z
+        .array(z.string().min(1))
+        .default([
+          'system:apiserver',
+          'system:kube-controller-manager',
+          'system:kube-scheduler',
+          'system:node:*',
+          'system:serviceaccount:kube-system:clusterrole-aggregation-controller',
+        ]),
+      /** Steps remembered per cluster (oldest dropped first). */
+      maxSteps: positiveInt.default(64),
+    }),
+    'token-provenance': rule('high', {
+      /** A Secret-based (legacy, never-expiring) service-account token reading Secrets. */
+      legacyTokenSeverity: severity.default('medium'),
+    }),
+    'anonymous-access': rule('high', {
+      /** Refused anonymous requests within `window` from which they are a finding. */
+      deniedSeverity: severity.default('medium'),
+      deniedThreshold: positiveInt.default(10),
+      window: duration.prefault('5m'),
+      /** Paths anonymous clients may read by design (system:public-info-viewer). Globs. */
+      ignorePaths: z
+        .array(z.string().min(1))
+        .default(['/healthz*', '/livez*', '/readyz*', '/version', '/version/*']),
+    }),
   })
   .prefault({});
 
 const retained = (max: number, retention: string) =>
   z.strictObject({ max: positiveInt.default(max), retention: duration.prefault(retention) }).prefault({});
 
+const timezone = z.string().refine((zone) => IANAZone.isValidZone(zone), {
+  message: 'must be an IANA time zone such as Europe/Berlin',
+});
+
+const businessHours = z
+  .strictObject({
+    days: z.array(z.enum(weekdays)).min(1).default(['mon', 'tue', 'wed', 'thu', 'fri']),
+    /** start > end: the hours span midnight (a night shift 22:00-06:00 belongs to the day it starts). */
+    start: clockTime.prefault('08:00'),
+    end: clockTime.prefault('19:00'),
+    /** Local dates (YYYY-MM-DD in `timezone`) that count as outside business hours all day. */
+    holidays: z.array(z.iso.date({ message: 'must be a date YYYY-MM-DD' })).default([]),
+  })
+  .refine((hours) => hours.start !== hours.end, {
+    message: 'start and end must differ (start after end spans midnight)',
+    path: ['end'],
+  })
+  .refine((hours) => hours.start < 24 * 60, { message: 'must be before 24:00', path: ['start'] });
+
+/**
+ * `clusters: { <glob>: overlay }`: what differs per cluster of a fleet. Every overlay whose glob matches
+ * the cluster name applies, in the order written: timezone and businessHours replace the global ones,
+ * network keys given replace theirs, allowList entries are added to the global allow-list.
+ */
+const clusterOverlay = z.strictObject({
+  timezone: timezone.optional(),
+  businessHours: businessHours.optional(),
+  network: z
+    .strictObject({
+      clusterCIDRs: z.array(cidr).optional(),
+      trustedProxies: z.array(cidr).optional(),
+      organizationCIDRs: z.array(cidr).optional(),
+      knownAddressMinAge: duration.optional(),
+    })
+    .optional(),
+  allowList: z
+    .strictObject({
+      identities: z.array(z.string().min(1)).default([]),
+      namespaces: z.array(z.string().min(1)).default([]),
+    })
+    .optional(),
+});
+
 export const PolicySchema = z
   .strictObject({
-    timezone: z
-      .string()
-      .default('UTC')
-      .refine((zone) => IANAZone.isValidZone(zone), {
-        message: 'must be an IANA time zone such as Europe/Berlin',
-      }),
-    businessHours: z
-      .strictObject({
-        days: z.array(z.enum(weekdays)).min(1).default(['mon', 'tue', 'wed', 'thu', 'fri']),
-        /** start > end: the hours span midnight (a night shift 22:00-06:00 belongs to the day it starts). */
-        start: clockTime.prefault('08:00'),
-        end: clockTime.prefault('19:00'),
-        /** Local dates (YYYY-MM-DD in `timezone`) that count as outside business hours all day. */
-        holidays: z.array(z.iso.date({ message: 'must be a date YYYY-MM-DD' })).default([]),
-      })
-      .prefault({})
-      .refine((hours) => hours.start !== hours.end, {
-        message: 'start and end must differ (start after end spans midnight)',
-        path: ['end'],
-      })
-      .refine((hours) => hours.start < 24 * 60, { message: 'must be before 24:00', path: ['start'] }),
+    timezone: timezone.default('UTC'),
+    businessHours: businessHours.prefault({}),
     learningPeriod: duration.prefault('7d'),
     eventTime: z
       .strictObject({
@@ -136,6 +229,15 @@ export const PolicySchema = z
          * their own address "known" with a harmless request just before reading Secrets.
          */
         knownAddressMinAge: duration.prefault('1h'),
+        /** Offices and VPNs: a person's new address inside them is low (secret-new-source-ip). */
+        organizationCIDRs: z.array(cidr).default([]),
+        /** The network a known address belongs to: a new address inside it is not a new place. */
+        familiarPrefix: z
+          .strictObject({
+            ipv4: z.number().int().min(0).max(32).default(24),
+            ipv6: z.number().int().min(0).max(128).default(64),
+          })
+          .prefault({}),
       })
       .prefault({}),
     baseline: z
@@ -163,6 +265,7 @@ export const PolicySchema = z
       })
       .prefault({}),
     rules,
+    clusters: z.record(z.string().min(1), clusterOverlay).default({}),
   })
   .refine((policy) => policy.grouping.window > 0, {
     message: 'must be positive',
@@ -176,6 +279,32 @@ export type RulePolicy<R extends RuleId> = RulePolicies[R];
 
 export class PolicyError extends Error {
   override readonly name = 'PolicyError';
+}
+
+/**
+ * The policy one cluster is judged by: the global policy with every matching overlay of `clusters`
+ * applied (see clusterOverlay). The same object for every cluster no overlay matches.
+ */
+export function policyForCluster(policy: Policy, cluster: string): Policy {
+  const overlays = Object.entries(policy.clusters).filter(([glob]) => globMatcher([glob])(cluster));
+  if (overlays.length === 0) return policy;
+  const resolved: Policy = {
+    ...policy,
+    network: { ...policy.network },
+    allowList: {
+      identities: [...policy.allowList.identities],
+      namespaces: [...policy.allowList.namespaces],
+    },
+  };
+  for (const [, overlay] of overlays) {
+    if (overlay.timezone) resolved.timezone = overlay.timezone;
+    if (overlay.businessHours) resolved.businessHours = overlay.businessHours;
+    for (const [key, value] of Object.entries(overlay.network ?? {}))
+      if (value !== undefined) (resolved.network as Record<string, unknown>)[key] = value;
+    resolved.allowList.identities.push(...(overlay.allowList?.identities ?? []));
+    resolved.allowList.namespaces.push(...(overlay.allowList?.namespaces ?? []));
+  }
+  return resolved;
 }
 
 /** Validates an already-parsed policy object; the error lists every problem as `path: message`. */

@@ -8,6 +8,23 @@ export interface ClusterState {
   maxEvent: number;
   /** Requests at or before this time are processed; it trails maxEvent by eventTime.allowedLateness. */
   watermark: number;
+  /**
+   * Recent privilege steps and minted credentials of every identity of the cluster (chain.ts), oldest
+   * first, for privilege-escalation-then-secrets. Absent in state written before issue 15.
+   */
+  steps?: ChainStep[];
+}
+
+/** One request that gained privilege or minted a credential, as the chain rule tells it. */
+export interface ChainStep {
+  t: number;
+  actor: string;
+  auditID: string;
+  kind: 'privilege' | 'mint';
+  /** "created ClusterRoleBinding backup-helper-admin (role and subjects not logged at Metadata level)". */
+  text: string;
+  /** Who or what it empowers: usernames, `ClusterRoleBinding/name`, `RoleBinding/ns/name`, `ClusterRole/name`. */
+  targets: string[];
 }
 
 /**
@@ -77,7 +94,7 @@ export function createDueSchedule(): DueSchedule {
 }
 
 /** Time order; ties broken by auditID and stage so every arrival order yields the same sequence. */
-function compareObservations(a: Observation, b: Observation): number {
+export function compareObservations(a: Observation, b: Observation): number {
   return (
     a.t - b.t ||
     compareText(a.auditID, b.auditID) ||
@@ -112,4 +129,11 @@ export function sortFindings(findings: Finding[]): Finding[] {
     );
   }
   return findings;
+}
+
+/** Chain steps of two copies of a cluster's state (restore): each step once, in time order. */
+export function mergeSteps(a: ChainStep[] | undefined, b: ChainStep[]): ChainStep[] {
+  const byId = new Map<string, ChainStep>();
+  for (const step of [...(a ?? []), ...b]) byId.set(`${step.actor}\u0000${step.auditID}`, step);
+  return [...byId.values()].sort((x, y) => x.t - y.t || compareText(x.auditID, y.auditID));
 }

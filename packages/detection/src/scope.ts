@@ -1,6 +1,7 @@
 import { hash } from 'node:crypto';
 import type { AuditEvent } from '@kaudit/audit-schema';
 import { type AddressSet, type Identity, identityOf, sourceIPOf } from './identity';
+import { requestFacts } from './request-facts';
 
 export const SECRET_READ_VERBS = ['get', 'list', 'watch'] as const;
 
@@ -25,6 +26,44 @@ export interface Observation {
   code?: number;
   /** Arrived behind the watermark by more than eventTime.dedupRetention: learned from, never judged. */
   tooLate?: true;
+  /**
+   * What the request rules (credential-minted, privilege-escalation-then-secrets, token-provenance,
+   * anonymous-access) read, kept only for the requests they look at so the buffered state stays small.
+   */
+  facts?: RequestFacts;
+}
+
+/** The parts of a request beyond the secret read that the request rules judge (request-facts.ts). */
+export interface RequestFacts {
+  /** objectRef, for RBAC, TokenRequest, CSR and Secret-create requests. */
+  resource?: string;
+  subresource?: string;
+  namespace?: string;
+  name?: string;
+  /** Non-resource path (anonymous requests only), without the query. */
+  path?: string;
+  /** From requestObject when the audit level carries it (Request or RequestResponse). */
+  roleRef?: string;
+  /** Subjects of a binding, as usernames (system:serviceaccount:ns:name, users, `group:<name>`). */
+  subjects?: string[];
+  /** A Role/ClusterRole body grants secrets, `*`, or escalate/bind/impersonate. */
+  powerfulRules?: boolean;
+  /** A Secret created with this type (kubernetes.io/service-account-token: a legacy token). */
+  secretType?: string;
+  /** A CSR's spec.username (who asked for it; the API server sets it), when the body is logged. */
+  csrRequester?: string;
+  /** user.extra of a service-account token: its credential id (JTI), the pod and node it is bound to. */
+  credentialId?: string;
+  /** The pod's uid (its name when the uid is not recorded). */
+  pod?: string;
+  podName?: string;
+  node?: string;
+  /** annotation authentication.k8s.io/legacy-token: a Secret-based service-account token was used. */
+  legacyToken?: string;
+  /** annotation authorization.k8s.io/reason of an allowed request: `ClusterRoleBinding/name`, `RoleBinding/ns/name`. */
+  authorizedBy?: string;
+  /** The role of that binding: `ClusterRole/name`, `Role/ns/name`. */
+  authorizedRole?: string;
 }
 
 export interface SecretRead {
@@ -79,6 +118,8 @@ export function observe(event: AuditEvent, trustedProxies: AddressSet): Observat
     if (name) read.name = name;
     observation.secret = read;
   }
+  const facts = requestFacts(event, observation);
+  if (facts) observation.facts = facts;
   return observation;
 }
 

@@ -103,3 +103,94 @@ describe('detection > state-codec', () => {
     expect(() => decodeIdentity('[3,"prod"]')).toThrow(/unknown identity state format 3/);
   });
 });
+
+describe('detection > state-codec > issue 15 upgrade path', () => {
+  const token = {
+    username: 'system:serviceaccount:payments:api',
+    groups: ['system:serviceaccounts'],
+    extra: {
+      'authentication.kubernetes.io/credential-id': ['JTI=1'],
+      'authentication.kubernetes.io/pod-name': ['api-1'],
+    },
+  };
+  const events = [
+    buildEvent({ requestReceivedTimestamp: '2026-01-10T10:00:00Z', user: token, sourceIPs: ['10.1.2.3'] }),
+    buildEvent({
+      requestReceivedTimestamp: '2026-01-10T10:00:30Z',
+      user: { username: 'alice', groups: [] },
+      verb: 'create',
+      requestURI: '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings',
+      objectRef: { resource: 'clusterrolebindings', name: 'x', apiGroup: 'rbac.authorization.k8s.io' },
+      responseStatus: { code: 201 },
+    }),
+  ];
+
+  it('round-trips the new fields (tokens, pending facts) through the array encoding', () => {
+    const states = statesAfter(events);
+    const withFacts = states.find((s) => s.pending.some((o) => o.facts));
+    expect(withFacts).toBeDefined();
+    for (const state of states) expect(decodeIdentity(encodeIdentity(state))).toEqual(plain(state));
+    const engine = createEngine({ policy });
+    for (const event of events) engine.process({ cluster: 'prod', event });
+    engine.flush();
+    const api = engine.snapshot('prod/system:serviceaccount:payments:api')!;
+    expect(api.tokens).toEqual({
+      'JTI=1': ['10.1.2.3', Date.parse('2026-01-10T10:00:00Z')],
+      'api-1': ['10.1.2.3', Date.parse('2026-01-10T10:00:00Z')],
+    });
+    expect(decodeIdentity(encodeIdentity(api))).toEqual(plain(api));
+  });
+
+  it('a row written before issue 15 (20 columns, no facts in pending) decodes without the new fields', () => {
+    const [state] = statesAfter([buildEvent({ requestReceivedTimestamp: '2026-01-10T10:00:00Z' })]);
+    const row = JSON.parse(encodeIdentity(state!)) as unknown[];
+    // Nothing of issue 15 learned: the row is the 20 columns earlier versions wrote.
+    expect(row).toHaveLength(20);
+    const old = JSON.stringify(row);
+    const decoded = decodeIdentity(old);
+    expect(decoded).toEqual(plain(state!));
+    for (const field of ['recentNewNamespaces', 'tokens', 'recentRefused', 'csrs'])
+      expect(decoded).not.toHaveProperty(field);
+    // And an engine restored from it goes on judging (the new rules start from nothing learned).
+    const engine = createEngine({ policy, state: { identities: { 'prod/alice@example.com': decoded } } });
+    expect(() => engine.flush()).not.toThrow();
+  });
+
+  it('an object-form state of an earlier version (no new fields) is upgraded on restore', () => {
+    const [state] = statesAfter([buildEvent({ requestReceivedTimestamp: '2026-01-10T10:00:00Z' })]);
+    const old = plain(state!) as Partial<IdentityState>;
+    delete old.recentNewNamespaces;
+    delete old.tokens;
+    delete old.recentRefused;
+    delete old.csrs;
+    const engine = createEngine({
+      policy,
+      state: { identities: { 'prod/alice@example.com': old as IdentityState } },
+    });
+    engine.process({
+      cluster: 'prod',
+      event: buildEvent({ requestReceivedTimestamp: '2026-01-10T11:00:00Z' }),
+    });
+    engine.flush();
+    // Absent fields are what nothing learned looks like (they are created when first learned).
+    const after = engine.snapshot('prod/alice@example.com')!;
+    expect(after.lastSeen).toBe(Date.parse('2026-01-10T11:00:00Z'));
+    expect(after).not.toHaveProperty('tokens');
+    expect(decodeIdentity(encodeIdentity(after))).toEqual(plain(after));
+  });
+
+  it('cluster state of an earlier version has no steps; restore merges steps of two copies once each', () => {
+    const a = createEngine({ policy });
+    for (const event of events) a.process({ cluster: 'prod', event });
+    a.flush();
+    const cluster = JSON.parse(JSON.stringify(a.snapshotCluster('prod')));
+    expect(cluster.steps).toHaveLength(1);
+    const b = createEngine({
+      policy,
+      state: { clusters: { prod: { firstEvent: 1, maxEvent: 2, watermark: 2 } } },
+    });
+    b.restore({ clusters: { prod: cluster } });
+    b.restore({ clusters: { prod: cluster } });
+    expect(b.snapshotCluster('prod')!.steps).toHaveLength(1);
+  });
+});

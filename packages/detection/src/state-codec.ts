@@ -51,6 +51,9 @@ export function identityRow(state: IdentityState): unknown[] {
     times(state.emitted, base),
     base - state.prunedAt,
   ];
+  // Issue 15's fields, only when one holds something (most identities: the 20 columns of before).
+  const extension = extensions(state, base);
+  if (extension) row.push(extension);
   return row;
 }
 
@@ -88,7 +91,46 @@ export function identityFromValue(value: unknown): IdentityState {
     groups: value[17] as IdentityState['groups'],
     emitted: untimes(value[18] as Row, base),
     prunedAt: base - (value[19] as number),
+    ...unextensions(value[20] as Row | null | undefined, base),
   };
+}
+
+/**
+ * Issue 15's fields, appended as a 21st column only when one holds something (most identities never
+ * do): rows written before it have 20 columns and decode without the fields, so a deploy reads the
+ * changelog and `--state` files of the version before (state-codec.test.ts).
+ */
+function extensions(state: IdentityState, base: number): Row | null {
+  const { recentNewNamespaces = [], tokens = {}, recentRefused = [], csrs = {} } = state;
+  const tokenKeys = Object.keys(tokens);
+  if (
+    recentNewNamespaces.length === 0 &&
+    tokenKeys.length === 0 &&
+    recentRefused.length === 0 &&
+    Object.keys(csrs).length === 0
+  ) {
+    return null;
+  }
+  const tokenRow: Row = [];
+  for (const key of tokenKeys) tokenRow.push(key, tokens[key]![0], base - tokens[key]![1]);
+  return [reads(recentNewNamespaces, base), tokenRow, recentRefused.map((t) => base - t), times(csrs, base)];
+}
+
+type Extensions = Pick<IdentityState, 'recentNewNamespaces' | 'tokens' | 'recentRefused' | 'csrs'>;
+
+/** Only the fields that hold something, as the engine keeps them (absent until learned). */
+function unextensions(row: Row | null | undefined, base: number): Extensions {
+  if (!row) return {};
+  const tokens: IdentityState['tokens'] = {};
+  const tokenRow = row[1] as Row;
+  for (let i = 0; i < tokenRow.length; i += 3)
+    tokens[tokenRow[i] as string] = [tokenRow[i + 1] as string, base - (tokenRow[i + 2] as number)];
+  const extensions: Extensions = {};
+  if ((row[0] as Row).length > 0) extensions.recentNewNamespaces = unreads(row[0] as Row, base);
+  if (tokenRow.length > 0) extensions.tokens = tokens;
+  if ((row[2] as number[]).length > 0) extensions.recentRefused = (row[2] as number[]).map((d) => base - d);
+  if ((row[3] as Row).length > 0) extensions.csrs = untimes(row[3] as Row, base);
+  return extensions;
 }
 
 function times(map: Record<string, number>, base: number): Row {
@@ -130,7 +172,7 @@ function sameIdentity(a: Identity, b: Identity): boolean {
   return true;
 }
 
-/** Observations as [dt, auditID, requestKey, stageRank, identity, verb, sourceIP, userAgent, code, secret, tooLate]. */
+/** Observations as [dt, auditID, requestKey, stageRank, identity, verb, sourceIP, userAgent, code, secret, tooLate, facts?]. */
 function pending(observations: Observation[], base: number): Row[] {
   let previous: Observation | undefined;
   return observations.map((o) => {
@@ -150,6 +192,8 @@ function pending(observations: Observation[], base: number): Row[] {
         : null,
       o.tooLate ? 1 : 0,
     ];
+    // Issue 15: the request's facts, only for the few requests that have them (older rows end before).
+    if (o.facts) row.push(o.facts);
     previous = o;
     return row;
   });
@@ -185,6 +229,7 @@ function unpending(rows: Row[], base: number): Observation[] {
       if (secret[3] !== null) o.secret.name = secret[3];
     }
     if (row[10] === 1) o.tooLate = true;
+    if (row[11]) o.facts = row[11] as Observation['facts'] & object;
     previous = o;
     return o;
   });

@@ -60,3 +60,85 @@ export function run(
 }
 
 export const byRule = (findings: Finding[], rule: Finding['rule']) => findings.filter((f) => f.rule === rule);
+
+/** A write request (create/update/patch) on any resource: a binding, a TokenRequest, a CSR. */
+export function writeRequest(
+  at: string,
+  ref: { resource: string; namespace?: string; name?: string; subresource?: string; apiGroup?: string },
+  overrides: Partial<AuditEvent> & Record<string, unknown> = {},
+): AuditEvent {
+  const group = ref.apiGroup ? `/apis/${ref.apiGroup}/v1` : '/api/v1';
+  const path = [
+    group,
+    ref.namespace ? `namespaces/${ref.namespace}` : undefined,
+    ref.resource,
+    ref.name,
+    ref.subresource,
+  ]
+    .filter(Boolean)
+    .join('/');
+  const objectRef: Record<string, string> = { resource: ref.resource, apiVersion: 'v1' };
+  for (const key of ['namespace', 'name', 'subresource', 'apiGroup'] as const)
+    if (ref[key]) objectRef[key] = ref[key];
+  return buildEvent({
+    requestReceivedTimestamp: at,
+    stageTimestamp: at,
+    requestURI: path,
+    verb: 'create',
+    objectRef,
+    responseStatus: { code: 201 },
+    ...overrides,
+  });
+}
+
+const RBAC = 'rbac.authorization.k8s.io';
+
+/** create clusterrolebindings/<name> (at Metadata level: no body). */
+export function bindingCreate(
+  at: string,
+  name: string,
+  overrides: Partial<AuditEvent> & Record<string, unknown> = {},
+) {
+  return writeRequest(at, { resource: 'clusterrolebindings', name, apiGroup: RBAC }, overrides);
+}
+
+/** create serviceaccounts/<name>/token in `namespace`: a TokenRequest. */
+export function tokenRequest(
+  at: string,
+  namespace: string,
+  name: string,
+  overrides: Partial<AuditEvent> & Record<string, unknown> = {},
+) {
+  return writeRequest(at, { resource: 'serviceaccounts', namespace, name, subresource: 'token' }, overrides);
+}
+
+/** The authorization reason the API server writes for a request allowed by a ClusterRoleBinding. */
+export function allowedBy(binding: string, role: string) {
+  return {
+    annotations: {
+      'authorization.k8s.io/decision': 'allow',
+      'authorization.k8s.io/reason': `RBAC: allowed by ClusterRoleBinding "${binding}" of ClusterRole "${role}" to User "x"`,
+    },
+  };
+}
+
+/** A service account's bound token: user.extra as the API server records it. */
+export function podToken(
+  namespace: string,
+  name: string,
+  pod: string,
+  credentialId: string,
+  node = 'worker-1',
+) {
+  const user = serviceAccount(namespace, name);
+  return {
+    ...user,
+    extra: {
+      'authentication.kubernetes.io/credential-id': [credentialId],
+      'authentication.kubernetes.io/node-name': [node],
+      'authentication.kubernetes.io/node-uid': ['6b1f0d3e-0000-4000-8000-000000000001'],
+      'authentication.kubernetes.io/pod-name': [pod],
+      'authentication.kubernetes.io/pod-uid': [`uid-${pod}`],
+    },
+  };
+}

@@ -105,7 +105,8 @@ export function createPartitions(deps: {
       try {
         const restored = await pending;
         const created: Partition = {
-          engine: createEngine({ policy, state: restored.state }),
+          // One engine per partition sees only the identities keyed to it: no chain across identities.
+          engine: createEngine({ policy, state: restored.state, crossIdentity: false }),
           sizes: restored.sizes,
           lastArrival: Date.now(),
         };

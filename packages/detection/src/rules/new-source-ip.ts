@@ -1,4 +1,6 @@
-import { isKnownAddress } from '../baseline';
+import { agentProduct, isKnownAddress } from '../baseline';
+import { addressSet, isHuman, sameNetwork } from '../identity';
+import type { Policy } from '../policy';
 import { listSome, type Rule, roughDuration } from './types';
 
 /**
@@ -14,12 +16,15 @@ import { listSome, type Rule, roughDuration } from './types';
  */
 export const newSourceIp: Rule = {
   id: 'secret-new-source-ip',
-  evaluate({ policy, observation, state, learning, clusterCIDRs, active }) {
+  evaluate({ policy, observation, state, learning, clusterCIDRs, active, businessHours, local }) {
     const rule = policy.rules['secret-new-source-ip'];
     const { identity, secret, sourceIP, t } = observation;
     if (learning || secret.outcome !== 'allowed' || !sourceIP) return undefined;
     if (identity.kind === 'anonymous' || isKnownAddress(state, sourceIP, t)) return undefined;
-    const inCluster = identity.kind === 'serviceaccount' || identity.kind === 'node';
+    // Control-plane components (system:kube-controller-manager, system:kube-scheduler, system:apiserver,
+    // other system: users) run on nodes: a replaced control-plane node has a new address, not news.
+    const inCluster =
+      identity.kind === 'serviceaccount' || identity.kind === 'node' || identity.kind === 'system';
     if (inCluster && clusterCIDRs.has(sourceIP)) return undefined;
     const stolenToken = inCluster && clusterCIDRs.size > 0;
     const known = Object.keys(state.ips).filter((ip) => isKnownAddress(state, ip, t));
@@ -47,6 +52,28 @@ export const newSourceIp: Rule = {
       outsideClusterCIDRs: stolenToken,
     };
     if (recentlySeen !== undefined) details.firstSeenBeforeMs = recentlySeen;
+    if (!stolenToken && isHuman(identity.kind)) {
+      const familiar = familiarNetwork(policy, sourceIP, recent);
+      const otherSignals: string[] = [];
+      if (!businessHours.contains(local)) otherSignals.push('outside business hours');
+      const agents = Object.keys(state.agents);
+      if (
+        observation.userAgent &&
+        agents.length > 0 &&
+        state.agents[agentProduct(observation.userAgent)] === undefined
+      )
+        otherSignals.push('with a client never seen for it');
+      if (familiar && otherSignals.length === 0) {
+        details.familiarNetwork = familiar;
+        return {
+          rule: 'secret-new-source-ip',
+          severity: rule.familiarNetworkSeverity,
+          summary: `${summary}; it is inside ${familiar}, a network it already uses, and nothing else is unusual`,
+          details,
+        };
+      }
+      if (familiar) details.otherSignals = otherSignals;
+    }
     return {
       rule: 'secret-new-source-ip',
       severity: stolenToken ? rule.outsideClusterSeverity : rule.severity,
@@ -55,3 +82,21 @@ export const newSourceIp: Rule = {
     };
   },
 };
+
+const organizations = new WeakMap<readonly string[], ReturnType<typeof addressSet>>();
+
+/** The network a new address of a person is in that is already theirs or the organisation's, if any. */
+function familiarNetwork(policy: Policy, ip: string, known: readonly string[]): string | undefined {
+  const cidrs = policy.network.organizationCIDRs;
+  let organization = organizations.get(cidrs);
+  if (!organization) {
+    organization = addressSet(cidrs);
+    organizations.set(cidrs, organization);
+  }
+  if (organization.has(ip)) return `the organisation's networks (${cidrs.join(', ')})`;
+  const { familiarPrefix } = policy.network;
+  const near = known.find((address) => sameNetwork(ip, address, familiarPrefix));
+  if (!near) return undefined;
+  const bits = ip.includes(':') ? familiarPrefix.ipv6 : familiarPrefix.ipv4;
+  return `the /${bits} of ${near}`;
+}

@@ -4,12 +4,16 @@ import type { BusinessHours, LocalTime } from '../business-hours';
 import type { Hit } from '../grouping';
 import type { AddressSet } from '../identity';
 import type { Policy } from '../policy';
+import type { ClusterState } from '../reorder';
 import type { Observation, SecretRead } from '../scope';
 
 /** Everything a rule may read. `state` is the baseline as it was BEFORE this request is learned. */
-export interface RuleContext {
+export interface RuleContext<O extends Observation = Observation & { secret: SecretRead }> {
+  /** The policy of this request's cluster (policyForCluster: the global one with its overlays). */
   policy: Policy;
-  observation: Observation & { secret: SecretRead };
+  observation: O;
+  /** The cluster's clock and what is remembered cluster-wide (privilege steps, chain.ts). */
+  cluster: ClusterState;
   state: IdentityState;
   local: LocalTime;
   /** The cluster is still inside its learning period: no "new-*" finding. */
@@ -18,6 +22,8 @@ export interface RuleContext {
   mature: boolean;
   clusterCIDRs: AddressSet;
   businessHours: BusinessHours;
+  /** Chain steps of other identities may be linked (false in the detector: createEngine's crossIdentity). */
+  crossIdentity: boolean;
   /** A group of this rule is open for this identity in the current window (later requests join it). */
   groupOpen: boolean;
   /** Whether a rule is enabled and not allow-listed for this request (so one rule may defer to another). */
@@ -28,6 +34,28 @@ export interface Rule {
   id: RuleId;
   /** Called for secret reads only (after dedup and allow-lists); returns a hit or nothing. */
   evaluate(context: RuleContext): Hit | undefined;
+  /**
+   * Judged before the global allow-list and with no learning period: only the rule's own
+   * allowList.identities silence it (secret-canary-read).
+   */
+  ownAllowListOnly?: true;
+}
+
+/**
+ * A rule over any request (not only secret reads): called for requests that carry facts (request-facts.ts)
+ * or come from an anonymous identity, secret reads included, after dedup and allow-lists.
+ */
+export interface RequestRule {
+  id: RuleId;
+  evaluate(context: RuleContext<Observation>): Hit | undefined;
+}
+
+/** The object of a request for a summary: "serviceaccounts/token default/backup-helper". */
+export function describeObject(observation: Observation): string {
+  const facts = observation.facts ?? {};
+  const what = facts.subresource ? `${facts.resource}/${facts.subresource}` : (facts.resource ?? facts.path);
+  const where = [facts.namespace, facts.name].filter(Boolean).join('/');
+  return where ? `${what} ${where}` : `${what ?? 'an API'}`;
 }
 
 /** "secret default/db", "secrets in default", "secrets in all namespaces". */
