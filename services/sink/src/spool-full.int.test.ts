@@ -231,13 +231,17 @@ describe('sink > full spool under a burst (real Kafka)', () => {
     figures.cpuMsPerRefusalKernel = Number((cpu.system / 1000 / refused).toFixed(3));
     expect(refused).toBe(500);
     // Every answer is 503 + Retry-After. A client still writing its body when the connection closes can
-    // see a reset before it reads the answer (as with Node's own close after an early answer): a few in a
-    // hundred on a busy 2-core machine (20 of 500 while a Go build ran beside it).
-    // The API server retries a reset like a 503. A sink that reset every refusal would fail this.
+    // see a reset before it reads the answer (as with Node's own close after an early answer); the API
+    // server retries a reset like a 503. How many do depends on the machine's load, not on the sink (20
+    // of 500 on a busy 2-core machine, 53 with a chaos run beside it), so the test asserts that every
+    // client got one of the two, and that most read the 503; the share is a figure, not a bound.
     const answered = stats.status['503'] ?? 0;
+    const resets = Object.values(stats.errors).reduce((a, b) => a + b, 0);
     expect(Object.keys(stats.status)).toEqual(['503']);
     expect(stats.retryAfter).toBe(answered);
-    expect(answered).toBeGreaterThanOrEqual(450);
+    expect(answered + resets).toBe(500);
+    expect(Object.keys(stats.errors).filter((code) => code !== 'ECONNRESET' && code !== 'EPIPE')).toEqual([]);
+    expect(answered).toBeGreaterThan(250);
     figures.refusalsSeenAsResets = 500 - answered;
     // The first read from the socket (headers and the start of the body: Node reads 64 KiB at a time), not the 1.1 MB body.
     expect(bytesPerRefusal).toBeLessThanOrEqual(128 * 1024);
