@@ -1,4 +1,4 @@
-import type { AuditEvent, Finding } from '@kaudit/audit-schema';
+import { type AuditEvent, type Finding, ruleIds } from '@kaudit/audit-schema';
 import { loadSampleEvents } from '@kaudit/testkit';
 import {
   allowedBy,
@@ -112,23 +112,8 @@ describe('detection > engine > determinism', () => {
   it('the same events shuffled give the same findings', () => {
     const events = mixedDay();
     const reference = sortById(run(events, policy).findings);
-    expect(new Set(reference.map((f) => f.rule))).toEqual(
-      new Set([
-        'secret-off-hours',
-        'secret-new-source-ip',
-        'secret-new-service-account',
-        'secret-enumeration',
-        'secret-anonymous-access',
-        'secret-access-denied-burst',
-        'secret-unusual-user-agent',
-        'secret-new-namespace',
-        'secret-canary-read',
-        'credential-minted',
-        'privilege-escalation-then-secrets',
-        'token-provenance',
-        'anonymous-access',
-      ]),
-    );
+    // The mixed day makes every rule speak, so shuffling is tested on each of them.
+    expect(new Set(reference.map((f) => f.rule))).toEqual(new Set(ruleIds));
     for (const seed of [1, 2, 3, 42]) {
       expect(sortById(run(shuffle(events, seed), policy).findings)).toEqual(reference);
     }

@@ -8,11 +8,14 @@ import type { PipelineTopics } from './pipeline';
  * delivered-store.ts), since a service leaves an existing topic as it is: the detector's state topic has
  * the events topic's partition count (state of events partition p lives in state partition p).
  */
+/** Partitions of the alerts topic (the chaos run's drain counts one commit marker on each). */
+export const ALERTS_PARTITIONS = 3;
+
 export function pipelineTopicSpecs(topics: PipelineTopics): TopicSpec[] {
   const eventsPartitions = 3;
   return [
     { topic: topics.events, numPartitions: eventsPartitions },
-    { topic: topics.alerts, numPartitions: 3 },
+    { topic: topics.alerts, numPartitions: ALERTS_PARTITIONS },
     { topic: topics.dlq, numPartitions: 1 },
     {
       topic: topics.detectorState,

@@ -4,6 +4,7 @@ import { Client } from '@elastic/elasticsearch';
 import { sleep } from '@kaudit/common';
 import { createKafka, createLogger } from '@kaudit/service-kit';
 import { defaultRootDir, isolatedRun, startPipeline } from '../pipeline';
+import { ALERTS_PARTITIONS } from '../provision';
 import { createDriver } from './driver';
 import type { Scenario } from './scenarios';
 import type { ChaosServers } from './servers';
@@ -204,9 +205,9 @@ async function waitForRecovery(
  * The alerts topic is written in transactions (the detector's exactly-once): after a partition's last
  * finding comes the transaction's commit marker, an offset the alerter never reads or commits past
  * (kafkajs commits the last message's offset + 1), so a drained alerter still shows a lag of one per
- * partition (provision.ts: 3).
+ * partition.
  */
-const ALERTS_COMMIT_MARKERS = 3;
+const ALERTS_COMMIT_MARKERS = ALERTS_PARTITIONS;
 
 /** Until every consumer has read everything (see ALERTS_COMMIT_MARKERS) and `done()` holds, or timeoutMs. */
 async function drain(
