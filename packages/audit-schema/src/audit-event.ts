@@ -91,6 +91,7 @@ export const AUDIT_FIELD_NAMES: ReadonlySet<string> = new Set([
   'cluster',
   'receivedAt',
   'event',
+  'copy',
 ]);
 
 /**

@@ -72,8 +72,19 @@ describe('audit-schema > decode-envelope', () => {
     ['annotations an array', (_e, event) => (event.annotations = ['a'])],
     ['unknown event field', (_e, event) => (event.newField = { any: 'thing' })],
     ['unknown envelope field', (e) => (e.extra = 1)],
+    ['copy a chain step', (e) => (e.copy = 'chain-step')],
+    ['copy of another kind', (e) => (e.copy = 'other')],
     ['requestObject null', (_e, event) => (event.requestObject = null)],
   ];
+
+  it('carries a chain step copy marker, and only that one', () => {
+    const value = envelope(buildEvent(), { copy: 'chain-step' });
+    expect(decodeEnvelope(encode(value))).toMatchObject({ ok: true, envelope: { copy: 'chain-step' } });
+    expect(decodeEnvelope(encode({ ...value, copy: 'other' }))).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/^copy: /),
+    });
+  });
 
   it.each(mutations)('agrees with the schema: %s', (_name, mutate) => {
     const value = JSON.parse(JSON.stringify(base()));
@@ -86,7 +97,7 @@ describe('audit-schema > decode-envelope', () => {
   });
 
   it('knows every field of the schema (a field added to EnvelopeSchema must be added to the check)', () => {
-    expect(Object.keys(EnvelopeSchema.shape)).toEqual(['cluster', 'receivedAt', 'event']);
+    expect(Object.keys(EnvelopeSchema.shape)).toEqual(['cluster', 'receivedAt', 'event', 'copy']);
     expect(Object.keys(EnvelopeSchema.shape.event.shape)).toEqual([
       'kind',
       'apiVersion',

@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import { type AuditEvent, auditLevels, auditStages, formatInputIssues } from './audit-event';
-import { EnvelopeSchema } from './envelope';
+import { CHAIN_STEP_COPY, EnvelopeSchema } from './envelope';
 import { safeJsonError } from './json-error';
 
 export type DecodedEnvelope =
-  | { ok: true; envelope: { cluster: string; event: AuditEvent } }
+  | { ok: true; envelope: { cluster: string; event: AuditEvent; copy?: typeof CHAIN_STEP_COPY } }
   | { ok: false; reason: string };
 
 /**
@@ -24,7 +24,14 @@ export function decodeEnvelope(value: Buffer | null): DecodedEnvelope {
   } catch (error) {
     return { ok: false, reason: `not valid JSON (${safeJsonError(error)})` };
   }
-  if (isEnvelope(json)) return { ok: true, envelope: { cluster: json.cluster, event: json.event } };
+  if (isEnvelope(json))
+    return {
+      ok: true,
+      envelope:
+        json.copy === undefined
+          ? { cluster: json.cluster, event: json.event }
+          : { cluster: json.cluster, event: json.event, copy: json.copy },
+    };
   const parsed = EnvelopeSchema.safeParse(json);
   return parsed.success
     ? { ok: true, envelope: parsed.data }
@@ -105,12 +112,15 @@ function isAuditEvent(event: unknown): event is AuditEvent {
 }
 
 /** A value EnvelopeSchema accepts as it is (false: let the schema decide). */
-export function isEnvelope(value: unknown): value is { cluster: string; event: AuditEvent } {
+export function isEnvelope(
+  value: unknown,
+): value is { cluster: string; event: AuditEvent; copy?: typeof CHAIN_STEP_COPY } {
   return (
     isObject(value) &&
     typeof value.cluster === 'string' &&
     value.cluster.length > 0 &&
     isTimestamp(value.receivedAt) &&
+    (value.copy === undefined || value.copy === CHAIN_STEP_COPY) &&
     isAuditEvent(value.event)
   );
 }

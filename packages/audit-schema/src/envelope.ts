@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { AuditEventSchema } from './audit-event';
 
+/** The value of Envelope.copy: a chain step's copy, routed to the partitions it concerns. */
+export const CHAIN_STEP_COPY = 'chain-step';
+
 /** Default topic names: operators script against these, so they are contracts. */
 export const DEFAULT_TOPICS = {
   events: 'k8s-audit.events',
@@ -17,11 +20,16 @@ export const REDACTED_ANNOTATION = 'kaudit.dev/redacted';
  */
 export const TRUNCATED_ANNOTATION = 'kaudit.dev/truncated';
 
-/** The value of every message on the events topic. */
+/**
+ * The value of every message on the events topic. `copy` marks a copy of a chain step (chain-copies.ts):
+ * the sink puts it on the partitions of the identities the step may empower, the detector records it as
+ * a step only, and the indexer skips it (the original is indexed once, on its own partition).
+ */
 export const EnvelopeSchema = z.object({
   cluster: z.string().min(1),
   receivedAt: z.iso.datetime({ offset: true }),
   event: AuditEventSchema,
+  copy: z.literal(CHAIN_STEP_COPY).optional(),
 });
 export type Envelope = z.infer<typeof EnvelopeSchema>;
 

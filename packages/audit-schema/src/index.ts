@@ -1,4 +1,5 @@
 export * from './audit-event';
+export * from './chain-copies';
 export * from './cloudwatch';
 export * from './decode';
 export * from './decode-envelope';
