@@ -98,6 +98,50 @@ describe('sink > ingest > messages', () => {
     });
   });
 
+  it('puts copies of a chain step after it: a TokenRequest on its account’s key, an RBAC write on every partition', () => {
+    const token = buildEvent({
+      verb: 'create',
+      requestURI: '/api/v1/namespaces/default/serviceaccounts/backup-helper/token',
+      objectRef: {
+        resource: 'serviceaccounts',
+        namespace: 'default',
+        name: 'backup-helper',
+        subresource: 'token',
+      },
+      responseStatus: { code: 201 },
+    });
+    const binding = buildEvent({
+      verb: 'create',
+      requestURI: '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings',
+      objectRef: { resource: 'clusterrolebindings', name: 'x', apiGroup: 'rbac.authorization.k8s.io' },
+      responseStatus: { code: 201 },
+    });
+    const refused = { ...binding, auditID: 'refused', responseStatus: { code: 403 } };
+    const ownToken = buildEvent({
+      ...token,
+      auditID: 'own',
+      user: { username: 'system:serviceaccount:default:backup-helper', groups: [] },
+    });
+    const result = ingest(
+      JSON.stringify({ kind: 'EventList', items: [token, binding, refused, ownToken, buildEvent()] }),
+    );
+    expect(result.accepted).toBe(5);
+    expect(
+      result.messages.map((m) => [m.key, m.everyPartition ?? false, JSON.parse(m.value).copy ?? null]),
+    ).toEqual([
+      ['prod/alice@example.com', false, null],
+      ['prod/system:serviceaccount:default:backup-helper', false, 'chain-step'],
+      ['prod/alice@example.com', false, null],
+      [null, true, 'chain-step'],
+      ['prod/alice@example.com', false, null],
+      ['prod/system:serviceaccount:default:backup-helper', false, null],
+      ['prod/alice@example.com', false, null],
+    ]);
+    // A copy is the same envelope, marked: valid for the consumers, the same event inside.
+    const [original, copy] = result.messages.map((m) => EnvelopeSchema.parse(JSON.parse(m.value)));
+    expect(copy).toEqual({ ...original, copy: 'chain-step' });
+  });
+
   it('dead-letters invalid items with the reason and the redacted raw item, keeping the valid ones', () => {
     const bad = {
       ...buildEvent({ level: 'RequestResponse' }),

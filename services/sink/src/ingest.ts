@@ -1,5 +1,7 @@
 import {
   type AuditEvent,
+  CHAIN_STEP_COPY,
+  chainCopies,
   type DecodedItem,
   type Envelope,
   parseAuditEvent,
@@ -136,6 +138,14 @@ export function createBatch(cluster: string, receivedAt: string, options: Ingest
     if (truncated) result.truncated += 1;
     result.accepted += 1;
     result.messages.push({ topic: options.eventsTopic, key: partitionKey(cluster, event), value });
+    // A chain step's copies follow it (chain-copies.ts), in the same request: durable with it.
+    const copies = chainCopies(cluster, event);
+    if (copies.keys.length > 0 || copies.everyPartition) {
+      const copy = `${value.slice(0, -1)},"copy":"${CHAIN_STEP_COPY}"}`;
+      for (const key of copies.keys) result.messages.push({ topic: options.eventsTopic, key, value: copy });
+      if (copies.everyPartition)
+        result.messages.push({ topic: options.eventsTopic, key: null, value: copy, everyPartition: true });
+    }
   };
 
   let index = 0;

@@ -87,6 +87,25 @@ export function createKafkaSender(options: SenderOptions): Sender {
   let inFlight = 0;
   let idle: (() => void) | undefined;
   const queue: Chunk[] = [];
+  /** Partitions per topic, for messages produced to every partition (OutMessage.everyPartition). */
+  const partitionCounts = new Map<string, number>();
+
+  /** A topic's partition count: known since the topics were ensured, else asked for (then kept). */
+  async function partitionsOf(topic: string): Promise<number> {
+    const known = partitionCounts.get(topic);
+    if (known !== undefined) return known;
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
+      const count = metadata.topics[0]?.partitions.length ?? 0;
+      if (count === 0) throw new Error(`topic ${topic} has no partitions yet`);
+      partitionCounts.set(topic, count);
+      return count;
+    } finally {
+      await admin.disconnect();
+    }
+  }
 
   producer.on(producer.events.DISCONNECT, () => {
     if (!connected) return;
@@ -123,6 +142,9 @@ export function createKafkaSender(options: SenderOptions): Sender {
             ),
           { signal: stopSignal.signal },
         )
+        .then((counts) => {
+          for (const [topic, count] of counts) partitionCounts.set(topic, count);
+        })
         .catch((err: unknown) =>
           logger.warn(
             { err, topics: options.topics },
@@ -154,15 +176,20 @@ export function createKafkaSender(options: SenderOptions): Sender {
   }
 
   async function produce(batch: Chunk[]): Promise<void> {
-    const byTopic = new Map<string, { key: string | null; value: string }[]>();
-    for (const chunk of batch)
-      for (const m of chunk.messages) {
-        const list = byTopic.get(m.topic);
-        if (list) list.push({ key: m.key, value: m.value });
-        else byTopic.set(m.topic, [{ key: m.key, value: m.value }]);
-      }
+    const byTopic = new Map<string, { key: string | null; value: string; partition?: number }[]>();
     const stopTimer = metrics.produceSeconds.startTimer({ path: batch[0]!.path });
     try {
+      for (const chunk of batch)
+        for (const m of chunk.messages) {
+          const list = byTopic.get(m.topic) ?? [];
+          if (list.length === 0) byTopic.set(m.topic, list);
+          if (!m.everyPartition) list.push({ key: m.key, value: m.value });
+          else {
+            const count = await partitionsOf(m.topic);
+            for (let partition = 0; partition < count; partition++)
+              list.push({ key: null, value: m.value, partition });
+          }
+        }
       await producer.sendBatch({
         acks: -1,
         compression: CompressionTypes.GZIP,

@@ -5,6 +5,11 @@ export interface OutMessage {
   topic: string;
   key: string | null;
   value: string;
+  /**
+   * Produced once to every partition of the topic (a chain step's copy: ingest.ts); the key is null.
+   * On disk: key length -2.
+   */
+  everyPartition?: true;
 }
 
 /**
@@ -12,10 +17,13 @@ export interface OutMessage {
  *   magic  u32 BE  'KAUD' — a zero-filled or foreign tail never looks like a record
  *   length u32 BE  payload bytes
  *   crc    u32 BE  CRC-32 of the payload
- * Payload: u32 count, then per message: u16 topic length, topic, i32 key length (-1 = null), key,
- * u32 value length, value (all UTF-8).
+ * Payload: u32 count, then per message: u16 topic length, topic, i32 key length (-1 = null, -2 = null
+ * and produced to every partition: since issue 15; older spools never hold it), key, u32 value length,
+ * value (all UTF-8).
  */
 export const RECORD_MAGIC = 0x4b415544;
+/** The key length that marks a message produced to every partition (OutMessage.everyPartition). */
+const EVERY_PARTITION = -2;
 export const HEADER_BYTES = 12;
 /** Upper bound on one record: anything larger in a header is a torn or foreign write. */
 export const MAX_RECORD_BYTES = 1024 * 1024 * 1024;
@@ -37,6 +45,7 @@ export function recordBytes(messages: readonly OutMessage[]): number {
 export function encodeRecord(messages: readonly OutMessage[]): Buffer {
   const parts = messages.map((m) => ({
     topic: Buffer.from(m.topic, 'utf8'),
+    everyPartition: m.everyPartition === true,
     key: m.key === null ? null : Buffer.from(m.key, 'utf8'),
     value: Buffer.from(m.value, 'utf8'),
   }));
@@ -48,7 +57,7 @@ export function encodeRecord(messages: readonly OutMessage[]): Buffer {
   for (const p of parts) {
     at = out.writeUInt16BE(p.topic.length, at);
     at += p.topic.copy(out, at);
-    at = out.writeInt32BE(p.key === null ? -1 : p.key.length, at);
+    at = out.writeInt32BE(p.key === null ? (p.everyPartition ? EVERY_PARTITION : -1) : p.key.length, at);
     if (p.key) at += p.key.copy(out, at);
     at = out.writeUInt32BE(p.value.length, at);
     at += p.value.copy(out, at);
@@ -95,12 +104,15 @@ export function decodePayload(payload: Buffer, crc: number): OutMessage[] {
       need(keyLength);
       key = payload.toString('utf8', at, at + keyLength);
       at += keyLength;
-    }
+    } else if (keyLength !== -1 && keyLength !== EVERY_PARTITION) throw new Error('bad key length');
     need(4);
     const valueLength = payload.readUInt32BE(at);
     at += 4;
     need(valueLength);
-    messages.push({ topic, key, value: payload.toString('utf8', at, at + valueLength) });
+    const value = payload.toString('utf8', at, at + valueLength);
+    messages.push(
+      keyLength === EVERY_PARTITION ? { topic, key, value, everyPartition: true } : { topic, key, value },
+    );
     at += valueLength;
   }
   if (at !== payload.length) throw new Error('payload longer than its fields');

@@ -78,8 +78,9 @@ export interface TopicSpec {
  * topic is listed before its partitions are served, and a consumer or producer started then fails with
  * "This server does not host this topic-partition". Not retried here: a transient failure (that one,
  * connection refused) is thrown retriable, for the caller's start-up retry (startup.ts) to run it again.
+ * Resolves to each topic's partition count.
  */
-export async function ensureTopics(kafka: Kafka, topics: TopicSpec[]): Promise<void> {
+export async function ensureTopics(kafka: Kafka, topics: TopicSpec[]): Promise<Map<string, number>> {
   const admin = kafka.admin();
   await admin.connect();
   try {
@@ -101,7 +102,7 @@ export async function ensureTopics(kafka: Kafka, topics: TopicSpec[]): Promise<v
         if ((error as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw error;
       }
     }
-    await requireLeaders(
+    return await requireLeaders(
       admin,
       topics.map((t) => t.topic),
     );
@@ -110,7 +111,7 @@ export async function ensureTopics(kafka: Kafka, topics: TopicSpec[]): Promise<v
   }
 }
 
-async function requireLeaders(admin: Admin, topics: string[]): Promise<void> {
+async function requireLeaders(admin: Admin, topics: string[]): Promise<Map<string, number>> {
   const metadata = await admin.fetchTopicMetadata({ topics });
   const leaderless = metadata.topics.flatMap((t) =>
     t.partitions.length === 0
@@ -120,4 +121,5 @@ async function requireLeaders(admin: Admin, topics: string[]): Promise<void> {
   if (leaderless.length > 0) {
     throw new AppError('KAUDIT_ERR_KAFKA', `no leader yet for ${leaderless.join(', ')}`, { retriable: true });
   }
+  return new Map(metadata.topics.map((t) => [t.name, t.partitions.length]));
 }
