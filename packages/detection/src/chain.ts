@@ -11,10 +11,11 @@ import { type Observation, succeeded } from './scope';
  * the requests of one cluster in event-time order across identities (engine.ts, drain), so a step is
  * always recorded before the read that follows it, whatever the arrival order within the lateness.
  *
- * Kept per cluster in one engine. The detector's engines each see the identities of one partition, so
- * they link an identity's own steps only (createEngine's crossIdentity: false): a chain across
- * identities would otherwise be found or not depending on whether two names hash to the same partition
- * (docs/detection.md, blind spots).
+ * Kept per cluster in one engine. The detector's engines each see the identities of one partition; the
+ * sink puts a copy of every step where a read it may empower will be (audit-schema chain-copies.ts: RBAC
+ * writes on every partition, a TokenRequest on its account's), and the engine records copies on arrival
+ * (engine.ts), so each partition's engine holds the steps its readers' chains need, whatever the
+ * partition count.
  */
 
 const RBAC = new Set(['rolebindings', 'clusterrolebindings', 'roles', 'clusterroles']);
@@ -95,7 +96,6 @@ export function chainBefore(
   cluster: ClusterState,
   observation: Observation,
   policy: Policy,
-  crossIdentity = true,
 ): ChainStep[] | undefined {
   const steps = cluster.steps;
   if (!steps || steps.length === 0) return undefined;
@@ -106,11 +106,10 @@ export function chainBefore(
   const role = facts?.authorizedRole;
   const direct = (step: ChainStep) =>
     step.actor === identity.username ||
-    (crossIdentity &&
-      (step.actor === identity.impersonator ||
-        step.targets.includes(identity.username) ||
-        (authorizedBy !== undefined && step.targets.includes(authorizedBy)) ||
-        (role !== undefined && step.targets.includes(role))));
+    step.actor === identity.impersonator ||
+    step.targets.includes(identity.username) ||
+    (authorizedBy !== undefined && step.targets.includes(authorizedBy)) ||
+    (role !== undefined && step.targets.includes(role));
   const chain = new Set<ChainStep>();
   for (const step of steps) {
     if (step.t < since || step.t > t) continue;

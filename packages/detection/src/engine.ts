@@ -1,4 +1,11 @@
-import { type AuditEvent, type Finding, partitionKey, type RuleId, ruleIds } from '@kaudit/audit-schema';
+import {
+  type AuditEvent,
+  type CHAIN_STEP_COPY,
+  type Finding,
+  partitionKey,
+  type RuleId,
+  ruleIds,
+} from '@kaudit/audit-schema';
 import { type IdentityState, newIdentityState, upgradeIdentityState } from './baseline';
 import { createEvaluator } from './evaluate';
 import { type AddressSet, addressSet } from './identity';
@@ -36,6 +43,8 @@ export interface EngineStats {
   tooLate: number;
   /** A finding whose window was already reported: not reported twice. */
   suppressed: number;
+  /** Copies of chain steps from other partitions (Envelope.copy), not counted in events. */
+  copies: number;
   /** Findings reported (their first revision). */
   findings: number;
   /** Later revisions of findings already reported (same id, more evidence). */
@@ -50,6 +59,11 @@ export interface EngineStats {
 export interface EngineInput {
   cluster: string;
   event: AuditEvent;
+  /**
+   * A chain step's copy, put on this partition by the sink (audit-schema chain-copies.ts): recorded as a
+   * step on arrival, so that a later Secret read here links to it; not an event of this partition.
+   */
+  copy?: typeof CHAIN_STEP_COPY;
 }
 
 export interface Engine {
@@ -81,22 +95,7 @@ const SWEEP_EVERY_EVENTS = 65_536;
  * detector's changelog, idle sweep) around the reorder buffer (reorder.ts: requests held until the
  * watermark passes them) and evaluation (evaluate.ts: rules, allow-lists, grouping into findings).
  */
-export function createEngine({
-  policy,
-  state,
-  crossIdentity = true,
-}: {
-  policy: Policy;
-  state?: Partial<EngineState>;
-  /**
-   * Whether privilege-escalation-then-secrets links steps of one identity to the Secret reads of another
-   * (a token it minted, a binding it created, an identity it impersonates). True where one engine sees
-   * every identity of a cluster (`kaudit detect`); the detector passes false, because each of its
-   * engines sees only the identities keyed to its partition, and a chain found only when two identities
-   * happen to hash to the same partition would depend on the partition count (docs/detection.md).
-   */
-  crossIdentity?: boolean;
-}): Engine {
+export function createEngine({ policy, state }: { policy: Policy; state?: Partial<EngineState> }): Engine {
   const clusters = new Map<string, ClusterState>();
   const identities = new Map<string, IdentityState>();
   const due = createDueSchedule();
@@ -110,12 +109,13 @@ export function createEngine({
     late: 0,
     tooLate: 0,
     suppressed: 0,
+    copies: 0,
     findings: 0,
     updates: 0,
     pending: 0,
   };
   const findingsByRule = Object.fromEntries(ruleIds.map((id) => [id, 0])) as Record<RuleId, number>;
-  const evaluator = createEvaluator({ policy, counters, findingsByRule, crossIdentity });
+  const evaluator = createEvaluator({ policy, counters, findingsByRule });
   const proxies = new Map<string, AddressSet>();
   /** network.trustedProxies of a cluster (an overlay of policy.clusters may name its own). */
   const trustedProxiesOf = (cluster: string): AddressSet => {
@@ -232,8 +232,30 @@ export function createEngine({
     if (dueAt.length > 0) due.schedule(state.cluster, key, Math.min(...dueAt));
   };
 
+  /**
+   * A copy is recorded when it arrives, not when the watermark passes it: it only ever adds a step that
+   * reads after it may link to (chainBefore takes steps up to the read's time), and its place among this
+   * partition's arrivals is fixed by the offsets, so a replay records it at the same point. It does not
+   * move the cluster's clock, which stays this partition's own events'.
+   */
+  const link = (clusterName: string, event: AuditEvent) => {
+    counters.copies += 1;
+    const observation = observe(event, trustedProxiesOf(clusterName));
+    if (!observation) return;
+    let cluster = clusters.get(clusterName);
+    if (!cluster) {
+      cluster = advanceClock(clusters, clusterName, observation.t, policy.eventTime).cluster;
+    } else if (observation.t < cluster.watermark - policy.eventTime.dedupRetention)
+      observation.tooLate = true;
+    if (evaluator.link(clusterName, cluster, observation)) dirtyClusters.add(clusterName);
+  };
+
   const engine: Engine = {
-    process({ cluster: clusterName, event }) {
+    process({ cluster: clusterName, event, copy }) {
+      if (copy !== undefined) {
+        link(clusterName, event);
+        return [];
+      }
       counters.events += 1;
       const observation = observe(event, trustedProxiesOf(clusterName));
       if (!observation) {

@@ -42,6 +42,11 @@ export interface Evaluator {
    * remembered in `emitted` so the window is never reported again.
    */
   emit(state: IdentityState, group: Group, out: Finding[]): void;
+  /**
+   * A copy of another partition's request (Envelope.copy): remembered as a chain step if it is one under
+   * the cluster's policy, nothing else (no rule, no baseline). Says whether it was.
+   */
+  link(clusterName: string, cluster: ClusterState, observation: Observation): boolean;
 }
 
 /** What one cluster is judged by: its policy (with overlays) and what is derived from it once. */
@@ -84,10 +89,8 @@ export function createEvaluator(deps: {
   policy: Policy;
   counters: EvaluationCounters;
   findingsByRule: Record<RuleId, number>;
-  /** Chain steps of other identities count (engine.ts: createEngine's crossIdentity). */
-  crossIdentity?: boolean;
 }): Evaluator {
-  const { policy, counters, findingsByRule, crossIdentity = true } = deps;
+  const { policy, counters, findingsByRule } = deps;
   const limits: GroupLimits = {
     windowMs: policy.grouping.window,
     maxAuditIDs: policy.grouping.maxAuditIDs,
@@ -167,7 +170,6 @@ export function createEvaluator(deps: {
         local,
         learning,
         mature,
-        crossIdentity,
         clusterCIDRs: context.clusterCIDRs,
         businessHours: context.businessHours,
         groupOpen,
@@ -199,6 +201,13 @@ export function createEvaluator(deps: {
 
   return {
     emit,
+    link(clusterName, cluster, observation) {
+      if (!observation.facts?.resource || observation.tooLate) return false;
+      const effective = contextOf(clusterName).policy;
+      const step = stepOf(observation, effective);
+      if (step) recordStep(cluster, step, effective);
+      return step !== undefined;
+    },
     apply(state, cluster, observation, out) {
       if (observation.secret) {
         if (state.seen[observation.requestKey] !== undefined) {

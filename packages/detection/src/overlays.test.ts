@@ -123,29 +123,3 @@ describe('detection > engine > cross-identity order', () => {
     }
   });
 });
-
-describe('detection > engine > crossIdentity: false (the detector)', () => {
-  const alice = { user: { username: 'alice@example.com', groups: [] } };
-  it('links only the reader’s own steps, so the outcome does not depend on how identities are partitioned', () => {
-    const own = [
-      bindingCreate('2026-01-12T10:00:00Z', 'x', alice),
-      secretRead('2026-01-12T10:01:00Z', alice),
-    ];
-    const other = [
-      bindingCreate('2026-01-12T10:00:00Z', 'ops-admin', alice),
-      tokenRequest('2026-01-12T10:00:10Z', 'ops', 'robot', alice),
-      secretRead('2026-01-12T10:01:00Z', {
-        user: serviceAccount('ops', 'robot'),
-        ...allowedBy('ops-admin', 'cluster-admin'),
-      }),
-    ];
-    const chains = (events: ReturnType<typeof secretRead>[], crossIdentity: boolean) => {
-      const engine = createEngine({ policy: defaultPolicy(), crossIdentity });
-      const reports = events.flatMap((event) => engine.process({ cluster: 'prod', event }));
-      reports.push(...engine.flush());
-      return byRule(latestRevisions(reports), 'privilege-escalation-then-secrets').length;
-    };
-    expect([chains(own, false), chains(own, true)]).toEqual([1, 1]);
-    expect([chains(other, false), chains(other, true)]).toEqual([0, 1]);
-  });
-});

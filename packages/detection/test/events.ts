@@ -1,8 +1,15 @@
-import type { AuditEvent, Finding } from '@kaudit/audit-schema';
+import { createHash } from 'node:crypto';
+import {
+  type AuditEvent,
+  CHAIN_STEP_COPY,
+  chainCopies,
+  type Finding,
+  partitionKey,
+} from '@kaudit/audit-schema';
 import { buildEvent } from '@kaudit/testkit';
 import { latestRevisions } from '../src/emission';
 import { createEngine, type Engine } from '../src/engine';
-import { defaultPolicy, type PolicyInput } from '../src/policy';
+import { defaultPolicy, type Policy, type PolicyInput } from '../src/policy';
 
 /**
  * Shared by the detection tests (not exported from the package). Timeline: the cluster is first seen on
@@ -57,6 +64,30 @@ export function run(
   reports.push(...engine.flush());
   // findings: each id as it finally is; reports: every revision, in the order they were made.
   return { findings: latestRevisions(reports), reports, engine };
+}
+
+/**
+ * The events as the pipeline sees them: split over `partitions` engines by partition key, with the
+ * copies of chain steps the sink adds (audit-schema chain-copies.ts) after each original, the way the
+ * sink produces them. Any hash will do for the test (the broker's is murmur2).
+ */
+export function runPartitioned(
+  events: AuditEvent[],
+  partitions: number,
+  policy: Policy = defaultPolicy(),
+  cluster = 'prod',
+): { findings: Finding[]; engines: Engine[] } {
+  const engines = Array.from({ length: partitions }, () => createEngine({ policy }));
+  const of = (key: string) => engines[createHash('sha1').update(key).digest().readUInt32BE(0) % partitions]!;
+  const reports: Finding[] = [];
+  for (const event of events) {
+    reports.push(...of(partitionKey(cluster, event)).process({ cluster, event }));
+    const copies = chainCopies(cluster, event);
+    const targets = copies.everyPartition ? engines : copies.keys.map(of);
+    for (const engine of targets) reports.push(...engine.process({ cluster, event, copy: CHAIN_STEP_COPY }));
+  }
+  for (const engine of engines) reports.push(...engine.flush());
+  return { findings: latestRevisions(reports), engines };
 }
 
 export const byRule = (findings: Finding[], rule: Finding['rule']) => findings.filter((f) => f.rule === rule);

@@ -105,8 +105,9 @@ export function createPartitions(deps: {
       try {
         const restored = await pending;
         const created: Partition = {
-          // One engine per partition sees only the identities keyed to it: no chain across identities.
-          engine: createEngine({ policy, state: restored.state, crossIdentity: false }),
+          // One engine per partition: it sees the identities keyed to it, and copies of the chain steps
+          // of others that may empower them (the sink puts them here: audit-schema chain-copies.ts).
+          engine: createEngine({ policy, state: restored.state }),
           sizes: restored.sizes,
           lastArrival: Date.now(),
         };

@@ -26,7 +26,7 @@ function matchers(rule: Policy['rules']['credential-minted']) {
  */
 export const credentialMinted: RequestRule = {
   id: 'credential-minted',
-  evaluate({ policy, observation, state, cluster, crossIdentity }) {
+  evaluate({ policy, observation, state, cluster }) {
     const rule = policy.rules['credential-minted'];
     const { identity, facts, verb } = observation;
     if (!facts?.resource || (observation.code !== undefined && observation.code >= 400)) return undefined;
@@ -37,12 +37,7 @@ export const credentialMinted: RequestRule = {
       if (account === identity.username) return undefined;
       const since = observation.t - rule.window;
       const granted = (cluster.steps ?? []).find(
-        (step) =>
-          step.kind === 'privilege' &&
-          step.t >= since &&
-          step.targets.includes(account) &&
-          // In the detector, only the minter's own steps are in its engine for certain (engine.ts).
-          (crossIdentity || step.actor === identity.username),
+        (step) => step.kind === 'privilege' && step.t >= since && step.targets.includes(account),
       );
       const powerful = sensitive(account) || granted !== undefined;
       const why = granted

@@ -11,11 +11,11 @@ import { describeRead, type Rule } from './types';
  */
 export const escalationThenSecrets: Rule = {
   id: 'privilege-escalation-then-secrets',
-  evaluate({ policy, observation, cluster, crossIdentity }) {
+  evaluate({ policy, observation, cluster }) {
     const rule = policy.rules['privilege-escalation-then-secrets'];
     const { identity, secret } = observation;
     if (secret.outcome !== 'allowed') return undefined;
-    const chain = chainBefore(cluster, observation, policy, crossIdentity);
+    const chain = chainBefore(cluster, observation, policy);
     if (!chain) return undefined;
     const told = chain.map((step) => `${step.actor} ${step.text} at ${new Date(step.t).toISOString()}`);
     const { authorizedBy, authorizedRole } = observation.facts ?? {};

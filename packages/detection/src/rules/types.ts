@@ -22,8 +22,6 @@ export interface RuleContext<O extends Observation = Observation & { secret: Sec
   mature: boolean;
   clusterCIDRs: AddressSet;
   businessHours: BusinessHours;
-  /** Chain steps of other identities may be linked (false in the detector: createEngine's crossIdentity). */
-  crossIdentity: boolean;
   /** A group of this rule is open for this identity in the current window (later requests join it). */
   groupOpen: boolean;
   /** Whether a rule is enabled and not allow-listed for this request (so one rule may defer to another). */
