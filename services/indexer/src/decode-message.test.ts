@@ -13,7 +13,7 @@ describe('indexer > decode message', () => {
       'ns',
     );
     expect(decoded.ok).toBe(true);
-    if (!decoded.ok) return;
+    if (decoded.ok !== true) return;
     const [action, doc] = decoded.item.lines
       .trimEnd()
       .split('\n')
@@ -38,7 +38,18 @@ describe('indexer > decode message', () => {
   ] as const)('reports a bad %s message with its reason', (kind, value, reason) => {
     const decoded = decodeMessage(kind, value, streams, 'ns');
     expect(decoded.ok).toBe(false);
-    expect(decoded.ok ? '' : decoded.reason).toMatch(reason);
+    expect(decoded.ok === false ? decoded.reason : '').toMatch(reason);
+  });
+
+  it('leaves out a chain step’s copy (its original is indexed on its own partition); an unknown copy kind is invalid', () => {
+    const envelope = { cluster: 'prod', receivedAt: '2026-01-05T10:00:00Z', event: buildEvent() };
+    expect(decodeMessage('events', json({ ...envelope, copy: 'chain-step' }), streams, 'ns')).toEqual({
+      ok: 'copy',
+    });
+    expect(decodeMessage('events', json({ ...envelope, copy: 'other' }), streams, 'ns')).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/copy/),
+    });
   });
 
   it('keeps the cluster of a bad envelope for the dead letter', () => {

@@ -23,7 +23,9 @@ export interface BulkItem {
 
 export type Decoded =
   | { ok: true; item: BulkItem }
-  | { ok: false; reason: string; raw: unknown; cluster: string | undefined };
+  | { ok: false; reason: string; raw: unknown; cluster: string | undefined }
+  /** A chain step's copy (Envelope.copy): for the detector only; its original is indexed. */
+  | { ok: 'copy' };
 
 /** Serialises one document as the two lines of a `create` in a _bulk body. */
 export function bulkLines(index: string, id: string, doc: unknown): { lines: string; bytes: number } {
@@ -33,8 +35,8 @@ export function bulkLines(index: string, id: string, doc: unknown): { lines: str
 
 /**
  * A Kafka message value from the events topic (an Envelope) or the alerts topic (a Finding) as a bulk
- * item for the data stream of its kind; anything else is reported with its reason for the dead-letter
- * topic. Pure.
+ * item for the data stream of its kind; a chain step's copy is left out; anything else is reported with
+ * its reason for the dead-letter topic. Pure.
  */
 export function decodeMessage(
   kind: DatasetKind,
@@ -69,6 +71,7 @@ export function decodeMessage(
         cluster: clusterName,
       };
     }
+    if (envelope.data.copy !== undefined) return { ok: 'copy' };
     const { _id, doc } = toEventDocument(envelope.data, { namespace });
     return {
       ok: true,

@@ -124,7 +124,7 @@ export function createIndexer(deps: IndexerDeps) {
     }));
     const chunks = chunkByLimits(
       entries,
-      (entry) => (entry.decoded.ok ? entry.decoded.item.bytes : 0),
+      (entry) => (entry.decoded.ok === true ? entry.decoded.item.bytes : 0),
       config.batchMaxDocs,
       config.batchMaxBytes,
     );
@@ -144,7 +144,7 @@ export function createIndexer(deps: IndexerDeps) {
 
     for (const chunk of chunks) {
       if (stopping || !payload.isRunning() || payload.isStale()) return;
-      const items = chunk.flatMap((entry) => (entry.decoded.ok ? [entry.decoded.item] : []));
+      const items = chunk.flatMap((entry) => (entry.decoded.ok === true ? [entry.decoded.item] : []));
       let results: ItemResult[];
       try {
         const write = (pending: typeof items) => writer.write(pending, hooks);
@@ -174,7 +174,8 @@ export function createIndexer(deps: IndexerDeps) {
           partition,
           offset: entry.message.offset,
         };
-        if (!entry.decoded.ok) {
+        if (entry.decoded.ok === 'copy') continue;
+        if (entry.decoded.ok === false) {
           metrics.deadLetters.inc({ reason: 'invalid_message' });
           letters.push({
             ...base,
