@@ -123,6 +123,7 @@ describe('sink > end to end (real Kafka)', () => {
     for (const message of onTopic) {
       const envelope = EnvelopeSchema.parse(JSON.parse(message.value));
       expect(envelope.cluster).toBe(CLUSTER);
+      if (envelope.copy !== undefined) continue; // a chain step's copy: the next test
       expect(message.key).toBe(partitionKey(CLUSTER, envelope.event));
       const id = `${message.key}|${envelope.event.auditID}|${envelope.event.stage}`;
       seen.set(id, (seen.get(id) ?? 0) + 1);
@@ -135,6 +136,67 @@ describe('sink > end to end (real Kafka)', () => {
     for (const [id, count] of expected) expect({ id, count: seen.get(id) ?? 0 }).toEqual({ id, count });
     // kubelet, impersonation (audit2rbac) and service accounts each land under their own key.
     expect(new Set(onTopic.map((m) => m.key)).size).toBeGreaterThan(10);
+  });
+
+  it('puts a chain step beside its copies: an RBAC write on every partition, a TokenRequest on its account', async () => {
+    const binding = buildEvent({
+      auditID: uniqueName('binding'),
+      verb: 'create',
+      user: { username: 'mallory' },
+      objectRef: {
+        resource: 'clusterrolebindings',
+        apiGroup: 'rbac.authorization.k8s.io',
+        apiVersion: 'v1',
+        name: 'pwn',
+      },
+      responseStatus: { code: 201 },
+    });
+    const token = buildEvent({
+      auditID: uniqueName('token'),
+      verb: 'create',
+      user: { username: 'mallory' },
+      objectRef: {
+        resource: 'serviceaccounts',
+        subresource: 'token',
+        namespace: 'kube-system',
+        name: 'deployer',
+        apiVersion: 'v1',
+      },
+      responseStatus: { code: 201 },
+    });
+    const denied = buildEvent({
+      auditID: uniqueName('denied'),
+      verb: 'create',
+      user: { username: 'mallory' },
+      objectRef: { resource: 'clusterrolebindings', apiGroup: 'rbac.authorization.k8s.io', name: 'no' },
+      responseStatus: { code: 403 },
+    });
+    const answer = await post(eventList([binding, token, denied]));
+    expect(answer.body).toEqual({ accepted: 3, rejected: 0, errors: [] });
+
+    const ours = new Set([binding.auditID, token.auditID, denied.auditID]);
+    const onTopic = (await readTopic(kafka, eventsTopic)).flatMap((message) => {
+      const envelope = EnvelopeSchema.parse(JSON.parse(message.value));
+      return ours.has(envelope.event.auditID) ? [{ ...message, envelope }] : [];
+    });
+    const of = (auditID: string, copy: boolean) =>
+      onTopic.filter((m) => m.envelope.event.auditID === auditID && (m.envelope.copy !== undefined) === copy);
+    // Each original once, under its actor's key.
+    for (const id of ours) expect(of(id, false).map((m) => m.key)).toEqual([partitionKey(CLUSTER, binding)]);
+    // The binding's copy on each of the 3 partitions, unkeyed; the token's on the account's key.
+    expect(
+      of(binding.auditID, true)
+        .map((m) => [m.partition, m.key])
+        .sort(),
+    ).toEqual([
+      [0, null],
+      [1, null],
+      [2, null],
+    ]);
+    expect(of(token.auditID, true).map((m) => m.key)).toEqual([
+      partitionKey(CLUSTER, { user: { username: 'system:serviceaccount:kube-system:deployer' } }),
+    ]);
+    expect(of(denied.auditID, true)).toEqual([]);
   });
 
   it('never lets a planted secret reach the topics or the logs', async () => {
@@ -228,10 +290,12 @@ describe('sink > end to end (real Kafka)', () => {
     const [events, letters] = await Promise.all([readTopic(kafka, eventsTopic), readTopic(kafka, dlqTopic)]);
     const ids = new Set(planted.map((e) => e.auditID));
     const ours = events
-      .map((m) => EnvelopeSchema.parse(JSON.parse(m.value)).event)
-      .filter((e) => ids.has(e.auditID));
-    expect(ours).toHaveLength(planted.length);
-    for (const event of ours) expect(event.annotations?.[REDACTED_ANNOTATION]).toBeTruthy();
+      .map((m) => EnvelopeSchema.parse(JSON.parse(m.value)))
+      .filter((e) => ids.has(e.event.auditID));
+    // Each once, and the TokenRequest's chain-step copy (for builder's partition), redacted like it.
+    expect(ours.filter((e) => e.copy === undefined)).toHaveLength(planted.length);
+    expect(ours.filter((e) => e.copy !== undefined).map((e) => e.event.objectRef?.name)).toEqual(['builder']);
+    for (const { event } of ours) expect(event.annotations?.[REDACTED_ANNOTATION]).toBeTruthy();
     expect(letters.some((m) => DeadLetterSchema.parse(JSON.parse(m.value)).reason.includes('verb'))).toBe(
       true,
     );
