@@ -23,6 +23,8 @@ const RUNS = 5;
 /** The intrusion in examples/audit-week.jsonl (examples/README.md). */
 const EXPECTED_RULES = [
   'credential-minted',
+  'privilege-escalation-then-secrets', // alice's binding and token, then backup-helper's list
+  'privilege-escalation-then-secrets', // and its gets, in the next window
   'secret-canary-read', // the cluster-wide list returns the canary
   'secret-canary-read', // the get of it, in the next window
   'secret-enumeration',

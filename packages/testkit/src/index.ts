@@ -61,6 +61,12 @@ export function buildEvent(overrides: Partial<AuditEvent> & Record<string, unkno
 }
 
 /** Addresses of the test stack (test/stack/stack.sh exports the same variables). */
+/** Whether a message of the events topic is a chain step's copy (audit-schema chain-copies.ts), not an original. */
+export function isChainCopy(value: Buffer | string | null | undefined): boolean {
+  if (value === null || value === undefined) return false;
+  return (JSON.parse(value.toString()) as { copy?: unknown }).copy !== undefined;
+}
+
 export function stackEnv(): { kafkaBrokers: string[]; esNode: string } {
   return {
     kafkaBrokers: (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',').map((b) => b.trim()),
