@@ -117,6 +117,17 @@ const rules = z
       expectedMinters: z
         .array(z.string().min(1))
         .default(['system:node:*', 'system:kube-controller-manager', 'system:apiserver']),
+      /**
+       * Identities (globs) whose job is to approve node CSRs: the controller manager's csrapproving
+       * controller (as itself, or with --use-service-account-credentials as its account). A node
+       * certificate (CN system:node:*) approved by anyone else is high.
+       */
+      expectedApprovers: z
+        .array(z.string().min(1))
+        .default([
+          'system:kube-controller-manager',
+          'system:serviceaccount:kube-system:certificate-controller',
+        ]),
       /** Service accounts (globs) whose token minted by another identity is high. */
       sensitiveServiceAccounts: z.array(z.string().min(1)).default(['system:serviceaccount:kube-system:*']),
       /** A token for an account that was just granted privilege, a self-approved CSR, a legacy token Secret. */

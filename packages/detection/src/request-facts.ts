@@ -1,4 +1,5 @@
 import type { AuditEvent } from '@kaudit/audit-schema';
+import { csrSubject } from './csr-subject';
 import type { Observation, RequestFacts } from './scope';
 
 /**
@@ -123,5 +124,15 @@ function readBody(facts: RequestFacts, body: unknown): void {
   const spec = body.spec;
   if (isBody(spec) && facts.resource === 'certificatesigningrequests') {
     if (typeof spec.username === 'string') facts.csrRequester = spec.username;
+    if (typeof spec.signerName === 'string') facts.csrSigner = spec.signerName;
+    const subject = csrSubject(spec.request);
+    if (subject) facts.csrSubject = subject;
+  }
+  const status = body.status;
+  if (isBody(status) && facts.resource === 'certificatesigningrequests' && Array.isArray(status.conditions)) {
+    // An approval request carries the decision it makes (kubectl certificate approve / deny).
+    const types = status.conditions.filter(isBody).map((condition) => condition.type);
+    if (types.includes('Denied')) facts.csrDecision = 'Denied';
+    else if (types.includes('Approved')) facts.csrDecision = 'Approved';
   }
 }

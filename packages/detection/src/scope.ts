@@ -1,5 +1,6 @@
 import { hash } from 'node:crypto';
 import type { AuditEvent } from '@kaudit/audit-schema';
+import type { CsrSubject } from './csr-subject';
 import { type AddressSet, type Identity, identityOf, sourceIPOf } from './identity';
 import { requestFacts } from './request-facts';
 
@@ -52,6 +53,12 @@ export interface RequestFacts {
   secretType?: string;
   /** A CSR's spec.username (who asked for it; the API server sets it), when the body is logged. */
   csrRequester?: string;
+  /** A CSR's spec.signerName, when the body is logged. */
+  csrSigner?: string;
+  /** A CSR's subject (CN, O) from spec.request, when the body is logged (csr-subject.ts). */
+  csrSubject?: CsrSubject;
+  /** The decision an approval request makes (its status.conditions), when the body is logged. */
+  csrDecision?: 'Approved' | 'Denied';
   /** user.extra of a service-account token: its credential id (JTI), the pod and node it is bound to. */
   credentialId?: string;
   /** The pod's uid (its name when the uid is not recorded). */

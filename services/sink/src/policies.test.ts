@@ -142,10 +142,18 @@ describe('sink > policies > audit-policy.yaml', () => {
     expect(levelFor(policy, req)).toBe(level);
   });
 
-  it('never records request or response bodies', () => {
-    expect(
-      policy.rules.map((r: Rule) => r.level).filter((l: string) => l !== 'None' && l !== 'Metadata'),
-    ).toEqual([]);
+  it('records no response body, and request bodies only of CertificateSigningRequest writes (public keys)', () => {
+    const withBodies = policy.rules.filter((r: Rule) => r.level !== 'None' && r.level !== 'Metadata');
+    expect(withBodies.map((r: Rule) => r.level)).toEqual(['Request']);
+    expect(withBodies[0]).toMatchObject({
+      verbs: ['create', 'update', 'patch'],
+      resources: [
+        {
+          group: 'certificates.k8s.io',
+          resources: ['certificatesigningrequests', 'certificatesigningrequests/approval'],
+        },
+      ],
+    });
   });
 });
 

@@ -1,4 +1,5 @@
 import { loadSampleEvents } from '@kaudit/testkit';
+import { MASTERS_CSR, NODE_CSR, PERSON_CSR } from '../../test/csrs';
 import { bindingCreate, byRule, run, serviceAccount, tokenRequest, writeRequest } from '../../test/events';
 
 describe('detection > rules > credential-minted', () => {
@@ -88,6 +89,47 @@ describe('detection > rules > credential-minted', () => {
       { ...alice, verb: 'update', requestObject: { spec: { username: 'alice@example.com' } } },
     );
     expect(byRule(run([withBody]).findings, 'credential-minted')).toHaveLength(1);
+  });
+
+  it('a CSR approved for system:masters is high whoever approves it; a node CSR only by an unexpected approver; a denial never', () => {
+    const csr = { resource: 'certificatesigningrequests', name: 'csr-y', apiGroup: 'certificates.k8s.io' };
+    const approval = (
+      who: { user: { username: string; groups: string[] } },
+      request: string,
+      decision: 'Approved' | 'Denied' = 'Approved',
+    ) =>
+      writeRequest(
+        '2026-01-12T10:01:00Z',
+        { ...csr, subresource: 'approval' },
+        {
+          ...who,
+          verb: 'update',
+          responseStatus: { code: 200 },
+          requestObject: {
+            kind: 'CertificateSigningRequest',
+            spec: { request, signerName: 'kubernetes.io/kube-apiserver-client', username: 'someone-else' },
+            status: { conditions: [{ type: decision, status: 'True' }] },
+          },
+        },
+      );
+    const controller = { user: { username: 'system:kube-controller-manager', groups: [] } };
+    const minted = (events: ReturnType<typeof approval>[]) =>
+      byRule(run(events).findings, 'credential-minted');
+
+    const [masters] = minted([approval(alice, MASTERS_CSR)]);
+    expect(masters).toMatchObject({
+      severity: 'high',
+      details: { minted: ['certificate csr-y (CN=mallory, O=system:masters)'] },
+    });
+    expect(masters!.summary).toMatch(/for mallory in group system:masters/);
+    expect(minted([approval(controller, MASTERS_CSR)])).toHaveLength(1);
+    expect(minted([approval(alice, MASTERS_CSR, 'Denied')])).toEqual([]);
+
+    const [node] = minted([approval(alice, NODE_CSR)]);
+    expect(node!.summary).toMatch(/node credential system:node:worker-1/);
+    expect(minted([approval(controller, NODE_CSR)])).toEqual([]);
+    // An ordinary person's certificate approved by someone else: nothing to say.
+    expect(minted([approval(alice, PERSON_CSR)])).toEqual([]);
   });
 
   it('a legacy service-account token Secret created (the real falco request, type logged at RequestResponse)', () => {

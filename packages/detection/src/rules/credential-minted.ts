@@ -4,13 +4,17 @@ import type { RequestRule } from './types';
 
 const cache = new WeakMap<
   Policy['rules']['credential-minted'],
-  { minter: (u: string) => boolean; sensitive: (u: string) => boolean }
+  { minter: (u: string) => boolean; sensitive: (u: string) => boolean; approver: (u: string) => boolean }
 >();
 
 function matchers(rule: Policy['rules']['credential-minted']) {
   let m = cache.get(rule);
   if (!m) {
-    m = { minter: globMatcher(rule.expectedMinters), sensitive: globMatcher(rule.sensitiveServiceAccounts) };
+    m = {
+      minter: globMatcher(rule.expectedMinters),
+      sensitive: globMatcher(rule.sensitiveServiceAccounts),
+      approver: globMatcher(rule.expectedApprovers),
+    };
     cache.set(rule, m);
   }
   return m;
@@ -30,7 +34,11 @@ export const credentialMinted: RequestRule = {
     const rule = policy.rules['credential-minted'];
     const { identity, facts, verb } = observation;
     if (!facts?.resource || (observation.code !== undefined && observation.code >= 400)) return undefined;
-    const { minter, sensitive } = matchers(rule);
+    const { minter, sensitive, approver } = matchers(rule);
+    if (facts.resource === 'certificatesigningrequests' && facts.subresource === 'approval' && facts.name) {
+      if (facts.csrDecision === 'Denied') return undefined;
+      return csrApproval(observation, rule, approver, state.csrs?.[facts.name]);
+    }
     if (minter(identity.username)) return undefined;
     if (facts.resource === 'serviceaccounts' && facts.subresource === 'token' && verb === 'create') {
       const account = `system:serviceaccount:${facts.namespace}:${facts.name}`;
@@ -52,19 +60,6 @@ export const credentialMinted: RequestRule = {
         details: { minted: [`token for ${account}`] },
       };
     }
-    if (facts.resource === 'certificatesigningrequests' && facts.subresource === 'approval' && facts.name) {
-      const selfCreated =
-        (state.csrs?.[facts.name] ?? Number.NEGATIVE_INFINITY) >= observation.t - rule.window;
-      const selfRequested = facts.csrRequester === identity.username;
-      if (!selfCreated && !selfRequested) return undefined;
-      return {
-        rule: 'credential-minted',
-        severity: rule.highSeverity,
-        summary: `${identity.username} approved the CertificateSigningRequest ${facts.name} that it created itself: a client certificate issued without a second party`,
-        details: { minted: [`certificate ${facts.name}`] },
-        mitre: ['T1649'],
-      };
-    }
     if (
       facts.resource === 'secrets' &&
       verb === 'create' &&
@@ -80,3 +75,46 @@ export const credentialMinted: RequestRule = {
     return undefined;
   },
 };
+
+/**
+ * A CSR approval (`update certificatesigningrequests/approval`, not denied): high when the approver
+ * created the request itself (a certificate without a second party), when the certificate would be in
+ * `system:masters` (cluster-admin that no RBAC change revokes), or when it is a node's (CN
+ * system:node:…) and the approver is not one whose job that is (expectedApprovers). The subject is read
+ * from the request's body (Request level and above); at Metadata level only self-approval is seen.
+ */
+function csrApproval(
+  observation: Parameters<RequestRule['evaluate']>[0]['observation'],
+  rule: Policy['rules']['credential-minted'],
+  approver: (u: string) => boolean,
+  createdAt: number | undefined,
+): ReturnType<RequestRule['evaluate']> {
+  const { identity, facts } = observation;
+  const name = facts!.name!;
+  const subject = facts!.csrSubject;
+  const why: string[] = [];
+  if (
+    (createdAt ?? Number.NEGATIVE_INFINITY) >= observation.t - rule.window ||
+    facts!.csrRequester === identity.username
+  )
+    why.push('that it created itself: a client certificate issued without a second party');
+  if (subject?.organizations.includes('system:masters'))
+    why.push(
+      `for ${subject.commonName ?? 'a certificate'} in group system:masters: cluster-admin that no RBAC change can revoke`,
+    );
+  if (subject?.commonName?.startsWith('system:node:') && !approver(identity.username))
+    why.push(
+      `for the node credential ${subject.commonName}, which only the controller manager approves (expectedApprovers)`,
+    );
+  if (why.length === 0) return undefined;
+  const subjectText = subject
+    ? ` (CN=${subject.commonName ?? ''}${subject.organizations.map((o) => `, O=${o}`).join('')})`
+    : '';
+  return {
+    rule: 'credential-minted',
+    severity: rule.highSeverity,
+    summary: `${identity.username} approved the CertificateSigningRequest ${name} ${why.join('; and ')}`,
+    details: { minted: [`certificate ${name}${subjectText}`] },
+    mitre: ['T1649'],
+  };
+}
