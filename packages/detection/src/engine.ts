@@ -236,7 +236,8 @@ export function createEngine({ policy, state }: { policy: Policy; state?: Partia
    * A copy is recorded when it arrives, not when the watermark passes it: it only ever adds a step that
    * reads after it may link to (chainBefore takes steps up to the read's time), and its place among this
    * partition's arrivals is fixed by the offsets, so a replay records it at the same point. It does not
-   * move the cluster's clock, which stays this partition's own events'.
+   * move the clock of a cluster this partition has seen, which stays its own events' (a copy that comes
+   * before any event of its cluster starts that cluster's state at the copy's time).
    */
   const link = (clusterName: string, event: AuditEvent) => {
     counters.copies += 1;
