@@ -66,6 +66,15 @@ export interface IdentityState {
   csrs?: Record<string, number>;
 }
 
+/**
+ * An empty map keyed by data (addresses, request keys, finding ids): without a prototype V8 keeps it in
+ * dictionary mode from the start. A `{}` literal would get a hidden class per distinct set of keys, and
+ * every identity's distinct addresses made thousands of them (the engine's largest cost, bench:detector).
+ */
+export function dictionary<T>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>;
+}
+
 /** What an identity's baseline holds before anything was learned. */
 function freshBaseline(t: number) {
   return {
@@ -73,12 +82,12 @@ function freshBaseline(t: number) {
     lastSeen: t,
     secretReads: 0,
     clusterWideReads: false,
-    ips: {},
-    ipKnownFrom: {},
-    agents: {},
-    namespaces: {},
+    ips: dictionary<number>(),
+    ipKnownFrom: dictionary<number>(),
+    agents: dictionary<number>(),
+    namespaces: dictionary<number>(),
     hours: [0, 0, 0, 0, 0, 0, 0],
-    hoursSeen: {},
+    hoursSeen: dictionary<number>(),
     recentReads: [],
     recentDenied: [],
   } satisfies Partial<IdentityState>;
@@ -89,10 +98,10 @@ export function newIdentityState(cluster: string, username: string, t: number): 
     cluster,
     username,
     ...freshBaseline(t),
-    seen: {},
+    seen: dictionary<number>(),
     pending: [],
     groups: {},
-    emitted: {},
+    emitted: dictionary<number>(),
     prunedAt: t,
   };
 }
@@ -113,11 +122,11 @@ export function resetBaseline(state: IdentityState, t: number): void {
  */
 export function upgradeIdentityState(state: IdentityState): IdentityState {
   if (!state.ipKnownFrom) {
-    state.ipKnownFrom = {};
+    state.ipKnownFrom = dictionary();
     for (const ip of Object.keys(state.ips)) state.ipKnownFrom[ip] = 0;
   }
   if (!state.hoursSeen) {
-    state.hoursSeen = {};
+    state.hoursSeen = dictionary();
     for (const hour of learnedHours(state)) state.hoursSeen[hour] = state.lastSeen;
   }
   // Issue 15's fields (recentNewNamespaces, tokens, recentRefused, csrs) are optional: absent until
@@ -267,13 +276,13 @@ function learnFacts(
     state.recentRefused.push(t);
   }
   if (ok && facts.resource === 'certificatesigningrequests' && observation.verb === 'create' && facts.name) {
-    state.csrs ??= {};
+    state.csrs ??= dictionary();
     remember(state.csrs, facts.name, t, MAX_CSRS);
   }
 }
 
 function rememberToken(state: IdentityState, key: string, ip: string, t: number): void {
-  state.tokens ??= {};
+  state.tokens ??= dictionary();
   const known = state.tokens[key];
   if (known) {
     if (t > known[1]) known[1] = t;

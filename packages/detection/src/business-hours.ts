@@ -4,14 +4,14 @@ import { weekdays } from './policy';
 
 /** Wall-clock time in the policy's zone. weekday: 0 = Monday ... 6 = Sunday. */
 export interface LocalTime {
-  weekday: number;
-  hour: number;
+  readonly weekday: number;
+  readonly hour: number;
   /** Minutes since local midnight. */
-  minuteOfDay: number;
+  readonly minuteOfDay: number;
   /** YYYY-MM-DD, local. */
-  date: string;
+  readonly date: string;
   /** e.g. "Sun 2026-03-29 02:30 CEST", for summaries. */
-  label: string;
+  readonly label: string;
 }
 
 const BUCKET_MS = 15 * 60_000;
@@ -25,7 +25,12 @@ const BUCKET_MS = 15 * 60_000;
  */
 export function createLocalClock(timezone: string): (ms: number) => LocalTime {
   const cache = new Map<number, { weekday: number; startMinute: number; date: string; zoneName: string }>();
+  // Events come mostly in time order: the answer for the last minute asked serves the next request too.
+  let lastMinute = Number.NaN;
+  let last: LocalTime | undefined;
   return (ms) => {
+    const minute = Math.floor(ms / 60_000);
+    if (minute === lastMinute && last) return last;
     const bucket = Math.floor(ms / BUCKET_MS);
     let start = cache.get(bucket);
     if (!start) {
@@ -43,13 +48,15 @@ export function createLocalClock(timezone: string): (ms: number) => LocalTime {
     const minuteOfDay = start.startMinute + offsetMinutes;
     const hour = Math.floor(minuteOfDay / 60);
     const time = `${String(hour).padStart(2, '0')}:${String(minuteOfDay % 60).padStart(2, '0')}`;
-    return {
+    last = {
       weekday: start.weekday,
       hour,
       minuteOfDay,
       date: start.date,
       label: `${weekdays[start.weekday]} ${start.date} ${time} ${start.zoneName}`,
     };
+    lastMinute = minute;
+    return last;
   };
 }
 

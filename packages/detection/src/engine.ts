@@ -132,7 +132,8 @@ export function createEngine({ policy, state }: { policy: Policy; state?: Partia
   /** Closes a key's windows ending by `upTo` and schedules it for what is due next. */
   const settle = (key: string, state: IdentityState, upTo: number, out: Finding[]) => {
     let next = state.pending[0]?.t ?? Number.POSITIVE_INFINITY;
-    for (const group of Object.values(state.groups)) {
+    for (const rule in state.groups) {
+      const group = state.groups[rule as RuleId]!;
       if (group.windowEnd <= upTo) evaluator.emit(state, group, out);
       else next = Math.min(next, group.windowEnd);
     }

@@ -150,6 +150,20 @@ export function createEvaluator(deps: {
     const mature = observation.t - state.firstSeen >= effective.baseline.matureAfter;
     const windowStart = windowStartOf(observation.t, limits.windowMs);
     const active = (id: RuleId) => effective.rules[id].enabled && !context.ruleAllowed[id](observation);
+    // One context for every rule of this request; only groupOpen differs between rules.
+    const ruleContext: RuleContext<O> = {
+      policy: effective,
+      observation,
+      cluster,
+      state,
+      local,
+      learning,
+      mature,
+      clusterCIDRs: context.clusterCIDRs,
+      businessHours: context.businessHours,
+      groupOpen: false,
+      active,
+    };
     for (const rule of rules) {
       if (!effective.rules[rule.id].enabled) continue;
       if (rule.ownAllowListOnly) {
@@ -162,19 +176,8 @@ export function createEvaluator(deps: {
         group = undefined;
       }
       const groupOpen = group !== undefined && group.windowStart === windowStart;
-      const hit = rule.evaluate({
-        policy: effective,
-        observation,
-        cluster,
-        state,
-        local,
-        learning,
-        mature,
-        clusterCIDRs: context.clusterCIDRs,
-        businessHours: context.businessHours,
-        groupOpen,
-        active,
-      });
+      ruleContext.groupOpen = groupOpen;
+      const hit = rule.evaluate(ruleContext);
       if (!hit) continue;
       if (group && groupOpen) {
         addToGroup(group, hit, observation, limits);

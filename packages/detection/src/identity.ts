@@ -51,6 +51,8 @@ export interface AddressSet {
   readonly size: number;
 }
 
+const ADDRESS_CACHE = 16_384;
+
 export function addressSet(cidrs: readonly string[]): AddressSet {
   const ranges: Range[] = cidrs.map((text) => {
     if (text.includes('/')) {
@@ -63,12 +65,23 @@ export function addressSet(cidrs: readonly string[]): AddressSet {
     const address = normalize(ipaddr.parse(text));
     return [address, address.kind() === 'ipv4' ? 32 : 128];
   });
+  // A cluster's requests come from few addresses: parsing each once (ipaddr.js parses with regular
+  // expressions) keeps the per-request cost a map lookup. Bounded, cleared when full.
+  const answers = new Map<string, boolean>();
   return {
     size: ranges.length,
     has(text: string): boolean {
-      const address = parseAddress(text);
-      if (!address) return false;
-      return ranges.some(([base, bits]) => base.kind() === address.kind() && address.match(base, bits));
+      if (ranges.length === 0) return false;
+      let answer = answers.get(text);
+      if (answer === undefined) {
+        const address = parseAddress(text);
+        answer =
+          address !== undefined &&
+          ranges.some(([base, bits]) => base.kind() === address.kind() && address.match(base, bits));
+        if (answers.size >= ADDRESS_CACHE) answers.clear();
+        answers.set(text, answer);
+      }
+      return answer;
     },
   };
 }

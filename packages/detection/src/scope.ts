@@ -14,7 +14,11 @@ export interface Observation {
   /** requestReceivedTimestamp in ms since the epoch: identical in every stage of one request. */
   t: number;
   auditID: string;
-  /** Identity of the request: auditID + authenticated user + requestURI (auditID alone is client-settable). */
+  /**
+   * Identity of the request beyond auditID (which the client may set): for a secret read, a digest of
+   * auditID + authenticated user + requestURI, remembered in `seen` to drop the request's other stages;
+   * for other requests (never deduplicated) the authenticated user and requestURI, which only order ties.
+   */
   requestKey: string;
   stageRank: number;
   identity: Identity;
@@ -105,10 +109,12 @@ export function observe(event: AuditEvent, trustedProxies: AddressSet): Observat
   const t = Date.parse(event.requestReceivedTimestamp);
   if (Number.isNaN(t)) return undefined;
   const code = event.responseStatus?.code;
+  const secret = isSecretRead(event);
   const observation: Observation = {
     t,
     auditID: event.auditID,
-    requestKey: requestKey(event),
+    // The digest only where it is remembered: a SHA-256 per request was a tenth of the engine's time.
+    requestKey: secret ? requestKey(event) : `${event.user.username}\u0000${event.requestURI}`,
     stageRank,
     identity: identityOf(event),
     verb: event.verb,
@@ -117,7 +123,7 @@ export function observe(event: AuditEvent, trustedProxies: AddressSet): Observat
   if (sourceIP !== undefined) observation.sourceIP = sourceIP;
   if (event.userAgent !== undefined) observation.userAgent = event.userAgent;
   if (code !== undefined) observation.code = code;
-  if (isSecretRead(event)) {
+  if (secret) {
     const namespace = event.objectRef?.namespace;
     const name = event.objectRef?.name;
     const read: SecretRead = { clusterWide: !namespace, outcome: outcomeOf(code) };

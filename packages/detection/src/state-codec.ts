@@ -1,5 +1,5 @@
 import { AppError } from '@kaudit/common';
-import type { IdentityState } from './baseline';
+import { dictionary, type IdentityState } from './baseline';
 import type { EngineState } from './engine';
 import type { Identity } from './identity';
 import type { Observation } from './scope';
@@ -121,7 +121,7 @@ type Extensions = Pick<IdentityState, 'recentNewNamespaces' | 'tokens' | 'recent
 /** Only the fields that hold something, as the engine keeps them (absent until learned). */
 function unextensions(row: Row | null | undefined, base: number): Extensions {
   if (!row) return {};
-  const tokens: IdentityState['tokens'] = {};
+  const tokens: NonNullable<IdentityState['tokens']> = dictionary();
   const tokenRow = row[1] as Row;
   for (let i = 0; i < tokenRow.length; i += 3)
     tokens[tokenRow[i] as string] = [tokenRow[i + 1] as string, base - (tokenRow[i + 2] as number)];
@@ -140,7 +140,7 @@ function times(map: Record<string, number>, base: number): Row {
 }
 
 function untimes(row: Row, base: number): Record<string, number> {
-  const map: Record<string, number> = {};
+  const map = dictionary<number>();
   for (let i = 0; i < row.length; i += 2) map[row[i] as string] = base - (row[i + 1] as number);
   return map;
 }
