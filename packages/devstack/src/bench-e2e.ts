@@ -3,10 +3,18 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@elastic/elasticsearch';
 import { consumerLag, createKafka, createLogger, suppressKafkajsTimeoutWarning } from '@kaudit/service-kit';
+import { coresBetween, formatCores, readCpu, stackPids } from './bench-cpu';
 import { type DetectResult, detectReport, measureTimeToDetect } from './bench-detect';
 import { createSinkPoster, markSearchable, percentile } from './bench-post';
 import { createBenchTraffic, type Probe } from './bench-traffic';
-import { defaultRootDir, isolatedRun, type Pipeline, type PipelineOptions, startPipeline } from './pipeline';
+import {
+  defaultRootDir,
+  isolatedRun,
+  type Pipeline,
+  type PipelineOptions,
+  type ServiceName,
+  startPipeline,
+} from './pipeline';
 
 /**
  * `pnpm bench:e2e`: events/s through the whole pipeline (sink -> Kafka -> detector and indexer ->
@@ -50,6 +58,20 @@ interface StepResult {
   bounded: boolean;
   latencyMs: { p50: number; p99: number; n: number };
   drainSeconds: number;
+  /** Cores each process used during the step (bench-cpu.ts), largest first. */
+  cores: Array<[string, number]>;
+}
+
+/** BENCH_CPU_PROF=detector,sink: those services run under `node --cpu-prof` (profiles kept with the logs). */
+const PROFILED = (process.env.BENCH_CPU_PROF ?? '').split(',').filter(Boolean) as ServiceName[];
+
+function serviceEnv(profileDir: string): PipelineOptions['serviceEnv'] {
+  const env: NonNullable<PipelineOptions['serviceEnv']> = {};
+  for (const name of PROFILED) env[name] = { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` };
+  // BENCH_DETECTOR_LOG_LEVEL=debug logs each batch's process/state/commit times (with BENCH_KEEP_LOGS=1).
+  if (process.env.BENCH_DETECTOR_LOG_LEVEL)
+    env.detector = { ...env.detector, LOG_LEVEL: process.env.BENCH_DETECTOR_LOG_LEVEL };
+  return env;
 }
 
 const log = (text: string) => process.stderr.write(`[bench:e2e] ${text}\n`);
@@ -71,10 +93,7 @@ async function withPipeline<T>(
     ...isolatedRun(run),
     clusterName: 'bench',
     logLevel: 'warn',
-    // BENCH_DETECTOR_LOG_LEVEL=debug logs each batch's process/state/commit times (with BENCH_KEEP_LOGS=1).
-    ...(process.env.BENCH_DETECTOR_LOG_LEVEL
-      ? { serviceEnv: { detector: { LOG_LEVEL: process.env.BENCH_DETECTOR_LOG_LEVEL } } }
-      : {}),
+    serviceEnv: serviceEnv(join(stateDir, 'profiles')),
     log,
     ...extra,
   };
@@ -82,7 +101,8 @@ async function withPipeline<T>(
   try {
     const result = await body(pipeline, stateDir);
     // The services' logs of a completed run are not needed (a failed run keeps them for a look).
-    if (process.env.BENCH_KEEP_LOGS !== '1') rmSync(stateDir, { recursive: true, force: true });
+    if (process.env.BENCH_KEEP_LOGS !== '1' && !PROFILED.length)
+      rmSync(stateDir, { recursive: true, force: true });
     else log(`logs kept in ${stateDir}`);
     return result;
   } finally {
@@ -170,6 +190,11 @@ async function measure(pipeline: Pipeline): Promise<StepResult[]> {
     log(`step ${step + 1}: offering ${target} events/s for ${STEP_SECONDS} s`);
     const requestMs: number[] = [];
     const lagSamples: Array<{ t: number; detector: number; indexer: number }> = [];
+    const cpuPids = {
+      ...stackPids(),
+      ...Object.fromEntries(pipeline.services.map((service) => [service.name, service.pid])),
+    };
+    const cpuBefore = readCpu(cpuPids);
     const started = Date.now();
     const intervalMs = (BATCH / target) * 1000;
     let sent = 0;
@@ -211,6 +236,7 @@ async function measure(pipeline: Pipeline): Promise<StepResult[]> {
     }
     await Promise.all(inFlight);
     const elapsed = (Date.now() - started) / 1000;
+    const cores = coresBetween(cpuBefore, readCpu(cpuPids), elapsed);
     sampling = false;
     await sampler;
 
@@ -259,11 +285,13 @@ async function measure(pipeline: Pipeline): Promise<StepResult[]> {
       bounded,
       latencyMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99), n: latencies.length },
       drainSeconds,
+      cores,
     };
     results.push(result);
     log(
       `step ${step + 1}: ${achieved} events/s, lag max detector ${result.detectorLag.max} indexer ${result.indexerLag.max}, ` +
-        `${bounded ? 'bounded' : 'NOT bounded'}; finding latency p50 ${result.latencyMs.p50} ms p99 ${result.latencyMs.p99} ms (n=${latencies.length})`,
+        `${bounded ? 'bounded' : 'NOT bounded'}; finding latency p50 ${result.latencyMs.p50} ms p99 ${result.latencyMs.p99} ms (n=${latencies.length}); ` +
+        `cores: ${formatCores(cores)}`,
     );
     if (!bounded) break;
     target = Math.round(target * 1.5);
@@ -317,6 +345,11 @@ function report(runs: StepResult[][], loads: number[]): string {
     '',
     `sustained with bounded consumer lag, per run: ${sustained.join(', ')} events/s ` +
       `(median ${median}, spread ${sorted[0] ?? 0}-${sorted.at(-1) ?? 0}; 0 = no step was bounded)`,
+    '',
+    `where the ${cpu.length} cores went in each step (cores used while the load was offered):`,
+    ...runs.flatMap((results, run) =>
+      results.map((r) => `- run ${run + 1}, ${r.target} events/s: ${formatCores(r.cores)}`),
+    ),
     '',
   ].join('\n');
 }
