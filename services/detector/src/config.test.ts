@@ -23,6 +23,7 @@ describe('detector > config', () => {
       DETECTOR_GROUP_ID: 'kaudit-detector',
       DETECTOR_PORT: 9301,
       DETECTOR_IDLE_FLUSH: 30_000,
+      DETECTOR_BATCH_WAIT_MS: 500,
       LOG_LEVEL: 'info',
     });
     expect(DEFAULT_STATE_TOPIC).toBe('k8s-audit.detector-state');
@@ -44,6 +45,15 @@ describe('detector > config', () => {
     expect(problems).toMatch(/DETECTOR_PORT: /);
     expect(problems).toMatch(/DETECTOR_IDLE_FLUSH: /);
     expect(problems).toMatch(/DETECTOR_POLICY_FILE: .*businessHours\.start: must be HH:MM/);
+  });
+
+  it('takes a batch wait of up to 10s, 0 to answer at once', () => {
+    const files = read({ 'policies/detection.yaml': policyText });
+    expect(loadDetectorConfig({ DETECTOR_BATCH_WAIT_MS: '2s' }, files).env.DETECTOR_BATCH_WAIT_MS).toBe(2000);
+    expect(loadDetectorConfig({ DETECTOR_BATCH_WAIT_MS: '0' }, files).env.DETECTOR_BATCH_WAIT_MS).toBe(0);
+    expect(() => loadDetectorConfig({ DETECTOR_BATCH_WAIT_MS: '1m' }, files)).toThrow(
+      /DETECTOR_BATCH_WAIT_MS: must be at most 10s/,
+    );
   });
 
   it('reports a missing policy file', () => {

@@ -59,6 +59,11 @@ export const EnvSchema = z.object({
     (ms) => ms >= 6000,
     'must be at least 6s (the broker minimum)',
   ),
+  /**
+   * The broker holds a fetch up to this long to fill a batch: fewer, larger transactions at high rates
+   * (each writes the state of every identity it touched once), at most this much later at low ones.
+   */
+  DETECTOR_BATCH_WAIT_MS: envDurationMs(500).refine((ms) => ms <= 10_000, 'must be at most 10s'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 export type DetectorEnv = z.infer<typeof EnvSchema>;

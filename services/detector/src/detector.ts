@@ -28,6 +28,12 @@ export interface DetectorOptions {
   sessionTimeoutMs: number;
   /** Most bytes fetched per partition per batch; default 8 MiB. */
   maxBatchBytes?: number;
+  /**
+   * How long the broker may hold a fetch to fill a batch (default 0: answer as soon as anything is
+   * there). Each batch ends in a transaction that writes the state of every identity it touched, so
+   * at high rates larger batches write each identity once for many of its events (DETECTOR_BATCH_WAIT_MS).
+   */
+  batchWaitMs?: number;
   /** Partitions whose batches are processed while another's transaction is in flight (default 4). */
   partitionsConsumedConcurrently?: number;
   /** Read the events topic from the beginning when the group has no committed offset (default true). */
@@ -245,6 +251,9 @@ export function createDetector(deps: {
         maxBytesPerPartition: options.maxBatchBytes ?? 8 * 1024 * 1024,
         maxBytes: 4 * (options.maxBatchBytes ?? 8 * 1024 * 1024),
         heartbeatInterval: Math.min(3000, Math.floor(options.sessionTimeoutMs / 3)),
+        ...(options.batchWaitMs
+          ? { minBytes: options.maxBatchBytes ?? 8 * 1024 * 1024, maxWaitTimeInMs: options.batchWaitMs }
+          : {}),
       });
       consumer = events;
       deps.liveness?.watchConsumer(events, 'events consumer');

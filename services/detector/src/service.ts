@@ -38,6 +38,7 @@ export function createDetectorService(config: DetectorConfig, deps: ServiceDeps 
           idleFlushMs: env.DETECTOR_IDLE_FLUSH,
           transactionTimeoutMs: env.DETECTOR_TRANSACTION_TIMEOUT,
           sessionTimeoutMs: env.DETECTOR_SESSION_TIMEOUT,
+          batchWaitMs: env.DETECTOR_BATCH_WAIT_MS,
         },
       });
       onStop('detector', () => detector.stop());
