@@ -67,6 +67,6 @@ describe('indexer > chunking', () => {
     [[1, 500], 10, 100, [[1], [500]]],
     [[], 10, 100, []],
   ])('%j with at most %d docs and %d bytes -> %j', (entries, maxDocs, maxBytes, chunks) => {
-    expect(chunkByLimits(entries, size, maxDocs, maxBytes)).toEqual(chunks);
+    expect([...chunkByLimits(entries, size, maxDocs, maxBytes)]).toEqual(chunks);
   });
 });

@@ -105,25 +105,24 @@ export function decodeMessage(
  * Splits entries into consecutive chunks of at most maxDocs entries and maxBytes bytes (an entry
  * larger than maxBytes travels alone). Order is kept: offsets are committed chunk by chunk.
  */
-export function chunkByLimits<T>(
-  entries: T[],
+export function* chunkByLimits<T>(
+  entries: Iterable<T>,
   size: (entry: T) => number,
   maxDocs: number,
   maxBytes: number,
-): T[][] {
-  const chunks: T[][] = [];
+): Generator<T[], undefined> {
   let current: T[] = [];
   let bytes = 0;
   for (const entry of entries) {
     const entryBytes = size(entry);
     if (current.length > 0 && (current.length >= maxDocs || bytes + entryBytes > maxBytes)) {
-      chunks.push(current);
+      yield current;
       current = [];
       bytes = 0;
     }
     current.push(entry);
     bytes += entryBytes;
   }
-  if (current.length > 0) chunks.push(current);
-  return chunks;
+  if (current.length > 0) yield current;
+  return undefined;
 }

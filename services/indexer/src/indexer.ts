@@ -46,6 +46,7 @@ class BatchAbandoned extends Error {}
 
 const MiB = 1024 * 1024;
 const SAMPLE_INTERVAL_MS = 5000;
+const FETCH_MIN_BYTES = 256 * 1024;
 
 /**
  * The consumer loop: both topics in one group, each fetched batch cut into _bulk requests bounded by
@@ -74,9 +75,12 @@ export function createIndexer(deps: IndexerDeps) {
   });
   const consumer = kafka.consumer({
     groupId: config.groupId,
-    // The broker holds a fetch until a batch's worth of bytes is there or the flush interval passed:
-    // that is the time bound of a batch, and at low volume its latency.
-    minBytes: config.batchMaxBytes,
+    // The broker holds a fetch until some bytes are there or the flush interval passed: that is the
+    // time bound of a batch, and at low volume its latency. Not a whole batch's worth: kafkajs fetches
+    // again only once every batch of the last fetch is written, so waiting for 5 MiB left
+    // Elasticsearch idle for the wait on every round (bench:e2e); what arrives meanwhile makes the
+    // next batch larger anyway.
+    minBytes: Math.min(FETCH_MIN_BYTES, config.batchMaxBytes),
     maxWaitTimeInMs: config.flushIntervalMs,
     maxBytesPerPartition: Math.max(MiB, config.batchMaxBytes),
     maxBytes: Math.max(10 * MiB, 2 * config.batchMaxBytes),
@@ -118,11 +122,12 @@ export function createIndexer(deps: IndexerDeps) {
     const kind = kindOf[topic];
     if (!kind || batch.messages.length === 0) return;
     metrics.received.inc({ topic }, batch.messages.length);
-    const entries: Entry[] = batch.messages.map((message) => ({
-      message,
-      decoded: decodeMessage(kind, message.value, dataStreams, config.namespace),
-    }));
-    const chunks = chunkByLimits(
+    // Lazily: each chunk is decoded only when the loop below asks for it.
+    const entries = (function* () {
+      for (const message of batch.messages)
+        yield { message, decoded: decodeMessage(kind, message.value, dataStreams, config.namespace) };
+    })();
+    const chunks = chunkByLimits<Entry>(
       entries,
       (entry) => (entry.decoded.ok === true ? entry.decoded.item.bytes : 0),
       config.batchMaxDocs,
@@ -142,16 +147,26 @@ export function createIndexer(deps: IndexerDeps) {
       },
     };
 
-    for (const chunk of chunks) {
-      if (stopping || !payload.isRunning() || payload.isStale()) return;
+    const send = (chunk: Entry[]): Promise<ItemResult[]> => {
       const items = chunk.flatMap((entry) => (entry.decoded.ok === true ? [entry.decoded.item] : []));
+      const write = (pending: typeof items) => writer.write(pending, hooks);
+      if (items.length === 0) return Promise.resolve([]);
+      if (kind === 'findings') return upsertFindings(client, dataStreams.findings, items, write, hooks.wait);
+      return write(items);
+    };
+
+    // The next chunk is decoded while Elasticsearch indexes this one: decoding is the indexer's own
+    // CPU time, and done up front for the whole batch it left Elasticsearch idle meanwhile (bench:e2e).
+    for (let chunk = chunks.next().value; chunk; ) {
+      if (stopping || !payload.isRunning() || payload.isStale()) return;
+      const written = send(chunk);
+      // Nothing is lost if this chunk's write fails: the following one is decoded again on redelivery.
+      written.catch(() => undefined);
+      await new Promise(setImmediate); // let the request go out before the CPU is taken
+      const following = chunks.next().value;
       let results: ItemResult[];
       try {
-        const write = (pending: typeof items) => writer.write(pending, hooks);
-        if (items.length === 0) results = [];
-        else if (kind === 'findings')
-          results = await upsertFindings(client, dataStreams.findings, items, write, hooks.wait);
-        else results = await write(items);
+        results = await written;
       } catch (error) {
         if (error instanceof BatchAbandoned || error instanceof errors.RequestAbortedError) {
           logger.info(
@@ -237,6 +252,7 @@ export function createIndexer(deps: IndexerDeps) {
       );
       logger.debug({ topic, partition, offset: last, ...counts, deadLetters: letters.length }, 'committed');
       await payload.heartbeat();
+      chunk = following;
     }
   }
 
