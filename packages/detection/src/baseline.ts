@@ -70,6 +70,8 @@ export interface IdentityState {
  * An empty map keyed by data (addresses, request keys, finding ids): without a prototype V8 keeps it in
  * dictionary mode from the start. A `{}` literal would get a hidden class per distinct set of keys, and
  * every identity's distinct addresses made thousands of them (the engine's largest cost, bench:detector).
+ * Only for maps keyed by values unique to an identity: a dictionary costs more heap than a small object,
+ * and maps of few, shared keys (agent products, namespaces, hours) keep their hidden classes shared.
  */
 export function dictionary<T>(): Record<string, T> {
   return Object.create(null) as Record<string, T>;
@@ -84,10 +86,10 @@ function freshBaseline(t: number) {
     clusterWideReads: false,
     ips: dictionary<number>(),
     ipKnownFrom: dictionary<number>(),
-    agents: dictionary<number>(),
-    namespaces: dictionary<number>(),
+    agents: {},
+    namespaces: {},
     hours: [0, 0, 0, 0, 0, 0, 0],
-    hoursSeen: dictionary<number>(),
+    hoursSeen: {},
     recentReads: [],
     recentDenied: [],
   } satisfies Partial<IdentityState>;
@@ -126,7 +128,7 @@ export function upgradeIdentityState(state: IdentityState): IdentityState {
     for (const ip of Object.keys(state.ips)) state.ipKnownFrom[ip] = 0;
   }
   if (!state.hoursSeen) {
-    state.hoursSeen = dictionary();
+    state.hoursSeen = {};
     for (const hour of learnedHours(state)) state.hoursSeen[hour] = state.lastSeen;
   }
   // Issue 15's fields (recentNewNamespaces, tokens, recentRefused, csrs) are optional: absent until
