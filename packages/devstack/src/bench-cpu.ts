@@ -90,8 +90,11 @@ export function coresBetween(
 ): Array<[string, number]> {
   return [...after]
     .map(([name, total]): [string, number] => [name, (total - (before.get(name) ?? Number.NaN)) / seconds])
-    .sort((a, b) => b[1] - a[1]);
+    .sort((a, b) => known(b[1]) - known(a[1]));
 }
+
+/** Unknown figures (NaN) sort last. */
+const known = (cores: number) => (Number.isNaN(cores) ? -1 : cores);
 
 /** "elasticsearch 0.92, detector 0.31, ..." (cores). */
 export function formatCores(cores: Array<[string, number]>): string {
