@@ -83,8 +83,13 @@ describe('chaos > shortened run of scenarios 1, 3, 4 and 6', () => {
   it('3: each service SIGKILLed mid-stream (the sink holding a spool) and restarted', async () => {
     const result = await run(3);
     expectSurvived(result);
-    for (const name of ['sink', 'detector', 'indexer', 'alerter'])
-      expect({ name, restarts: result.restarts[name] ?? 0 }).toEqual({ name, restarts: 1 });
+    // Each killed once and restarted once. Kafka is away in this scenario (so the sink spools): a service
+    // may also exit by its crash policy meanwhile (the alerter's consumer finding no group coordinator,
+    // CI 2026-12-03), which the orchestrator restarts too; unplanned exits stay 0 (expectSurvived).
+    for (const name of ['sink', 'detector', 'indexer', 'alerter']) {
+      const byPolicy = result.policyExits.filter((exit) => exit.startsWith(`${name}: `)).length;
+      expect({ name, restarts: (result.restarts[name] ?? 0) - byPolicy }).toEqual({ name, restarts: 1 });
+    }
   }, 600_000);
 
   it('4: three detectors in one group, one SIGKILLed and one added under load', async () => {
