@@ -80,10 +80,10 @@ export function identityFromValue(value: unknown): IdentityState {
     clusterWideReads: value[6] === 1,
     ips: untimes(value[7] as Row, base),
     ipKnownFrom: untimes(value[8] as Row, base),
-    agents: untimes(value[9] as Row, base),
-    namespaces: untimes(value[10] as Row, base),
+    agents: untimes(value[9] as Row, base, {}),
+    namespaces: untimes(value[10] as Row, base, {}),
     hours: value[11] as number[],
-    hoursSeen: untimes(value[12] as Row, base),
+    hoursSeen: untimes(value[12] as Row, base, {}),
     recentReads: unreads(value[13] as Row, base),
     recentDenied: (value[14] as number[]).map((d) => base - d),
     seen: untimes(value[15] as Row, base),
@@ -139,8 +139,13 @@ function times(map: Record<string, number>, base: number): Row {
   return row;
 }
 
-function untimes(row: Row, base: number): Record<string, number> {
-  const map = dictionary<number>();
+/** `into`: a `{}` for the maps of few shared keys (agents, namespaces, hours), as baseline.ts makes them. */
+function untimes(
+  row: Row,
+  base: number,
+  into: Record<string, number> = dictionary(),
+): Record<string, number> {
+  const map = into;
   for (let i = 0; i < row.length; i += 2) map[row[i] as string] = base - (row[i + 1] as number);
   return map;
 }
