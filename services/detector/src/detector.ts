@@ -96,6 +96,14 @@ export function createDetector(deps: {
   const queue = createCommitQueue(
     createTransactionCommit({
       producer: () => producer!,
+      replaceProducer: async () => {
+        const old = producer;
+        producer = transactionalProducer();
+        await old
+          ?.disconnect()
+          .catch((err: unknown) => logger.warn({ err }, 'old producer disconnect failed'));
+        await producer.connect();
+      },
       logger,
       metrics,
       topics,
@@ -105,6 +113,19 @@ export function createDetector(deps: {
       },
     }),
   );
+
+  const transactionalProducer = () =>
+    kafka.producer({
+      transactionalId: `${options.groupId}-${options.instanceId}`,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      transactionTimeout: options.transactionTimeoutMs,
+      // Right after a commit the coordinator is still writing its markers, and the next transaction's
+      // first AddPartitionsToTxn is refused with CONCURRENT_TRANSACTIONS. kafkajs retries the send
+      // after initialRetryTime (300 ms by default, then doubling): with small batches that wait was
+      // most of each batch's time (bench:e2e). The Java client retries this case after 20 ms.
+      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 20, maxRetryTime: 5000 },
+    });
 
   /** Commits `work` of `numbers`; on failure those partitions' engines are dropped (then restored). */
   const submit = (numbers: number[], work: Work): Promise<void> => {
@@ -229,17 +250,7 @@ export function createDetector(deps: {
       const startup =
         deps.startup ?? createStartup({ logger: deps.logger, timeoutMs: DEFAULT_STARTUP_TIMEOUT_MS });
       await startup.step('ensure topics', () => ensureDetectorTopics(kafka, topics));
-      const transactional = kafka.producer({
-        transactionalId: `${options.groupId}-${options.instanceId}`,
-        idempotent: true,
-        maxInFlightRequests: 1,
-        transactionTimeout: options.transactionTimeoutMs,
-        // Right after a commit the coordinator is still writing its markers, and the next transaction's
-        // first AddPartitionsToTxn is refused with CONCURRENT_TRANSACTIONS. kafkajs retries the send
-        // after initialRetryTime (300 ms by default, then doubling): with small batches that wait was
-        // most of each batch's time (bench:e2e). The Java client retries this case after 20 ms.
-        retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 20, maxRetryTime: 5000 },
-      });
+      const transactional = transactionalProducer();
       producer = transactional;
       // InitProducerId fences an earlier incarnation with the same instance id and aborts its open transaction.
       await startup.step('connect the transactional producer', () => transactional.connect());

@@ -15,6 +15,11 @@ const MAX_SEND_BYTES = 512 * 1024;
 export function createTransactionCommit(deps: {
   /** The transactional producer, connected by start(). */
   producer: () => Producer;
+  /**
+   * A fresh, connected transactional producer in place of one whose transaction state is lost (its
+   * abort failed): kafkajs keeps such a producer "in a transaction" for good, refusing every later one.
+   */
+  replaceProducer: () => Promise<void>;
   logger: Logger;
   metrics: DetectorMetrics;
   topics: { eventsTopic: string; alertsTopic: string; dlqTopic: string; stateTopic: string };
@@ -23,8 +28,23 @@ export function createTransactionCommit(deps: {
   onCommitted(findings: Work['findings']): void;
 }): (work: Work) => Promise<void> {
   const { topics, logger, metrics } = deps;
+  let replace = false;
   return async (work) => {
-    const tx = await deps.producer().transaction();
+    // After a failed abort (Kafka away, or the coordinator aborted the transaction itself on
+    // transactionTimeout and bumped the epoch while Kafka restarted): a new producer's InitProducerId
+    // fences the old epoch and aborts whatever it left open. If that fails too, it is tried again next time.
+    if (replace) {
+      logger.warn('replacing the transactional producer: the last transaction could not be aborted');
+      await deps.replaceProducer();
+      replace = false;
+    }
+    let tx: Awaited<ReturnType<Producer['transaction']>>;
+    try {
+      tx = await deps.producer().transaction();
+    } catch (err) {
+      replace = true;
+      throw err;
+    }
     try {
       const batches: Array<{ topic: string; messages: Message[] }> = [];
       if (work.findings.length > 0) {
@@ -46,9 +66,13 @@ export function createTransactionCommit(deps: {
       }
       await tx.commit();
     } catch (err) {
-      await tx
-        .abort()
-        .catch((abortError: unknown) => logger.warn({ err: abortError }, 'transaction abort failed'));
+      await tx.abort().catch((abortError: unknown) => {
+        replace = true;
+        logger.warn(
+          { err: abortError },
+          'transaction abort failed; the next transaction uses a new producer',
+        );
+      });
       throw err;
     }
     for (const finding of work.findings)

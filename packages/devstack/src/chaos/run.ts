@@ -45,6 +45,8 @@ export interface RunOptions {
   cooldownMs: number;
   /** How long to wait for the pipeline to drain and every finding to arrive, at most. */
   drainTimeoutMs: number;
+  /** How long the consumers may take to catch up after the fault (default 10 minutes). */
+  recoveryTimeoutMs?: number;
   stateDir?: string;
   /** Where the services' logs are kept after the scenario (`<dir>/<run>`); the state dir is removed. */
   keepLogsIn?: string;
@@ -117,13 +119,15 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
     await scenario.act(context);
     const faultEnded = Date.now();
     say('fault over: waiting for every consumer to catch up');
+    const recoveryTimeoutMs = options.recoveryTimeoutMs ?? 600_000;
     const recoverySeconds = await waitForRecovery(
       async () => pipelineLag(kafka, pipeline),
       options.rate,
-      600_000,
+      recoveryTimeoutMs,
     );
+    const lagAfterFault = await pipelineLag(kafka, pipeline).catch(() => undefined);
     say(
-      `recovered ${recoverySeconds === null ? 'NOT within 10 minutes' : `in ${recoverySeconds.toFixed(1)} s`}`,
+      `recovered ${recoverySeconds === null ? `NOT within ${recoveryTimeoutMs / 1000} s (lag ${JSON.stringify(lagAfterFault)})` : `in ${recoverySeconds.toFixed(1)} s`}`,
     );
     void faultEnded;
     await sleep(options.cooldownMs);
@@ -148,6 +152,10 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
       groupId: `${run}-count`,
     });
     const problems = problemsOf(counts);
+    if (recoverySeconds === null)
+      problems.push(
+        `not recovered within ${recoveryTimeoutMs / 1000} s of the fault: lag ${JSON.stringify(lagAfterFault)}`,
+      );
     const unplannedExits = supervisor.unplannedExits();
     for (const [name, n] of Object.entries(unplannedExits))
       problems.push(`${name} exited on its own ${n} time(s) with no reason logged`);

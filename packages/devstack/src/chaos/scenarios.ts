@@ -43,6 +43,10 @@ export const SCENARIOS: Scenario[] = [
     id: 1,
     name: 'kafka-down',
     title: 'Kafka stopped under load, then restarted',
+    // Kafka away longer than a transaction may stay open: the coordinator aborts the detector's open
+    // transaction when it is back, the detector's own abort fails, and a new producer must take over
+    // (transaction.ts). The default 60 s was longer than the CI run's 40 s outage except on a slow day.
+    serviceEnv: { detector: { DETECTOR_TRANSACTION_TIMEOUT_MS: '20s' } },
     act: ({ servers, outageMs, log }) => outage(servers.kafka, outageMs, log),
   },
   {
