@@ -97,11 +97,11 @@ export function createDetector(deps: {
     createTransactionCommit({
       producer: () => producer!,
       replaceProducer: async () => {
-        const old = producer;
-        producer = transactionalProducer();
-        await old
+        // Not awaited: a producer whose broker went away must not hold up the new one (which fences it).
+        void producer
           ?.disconnect()
           .catch((err: unknown) => logger.warn({ err }, 'old producer disconnect failed'));
+        producer = transactionalProducer();
         await producer.connect();
       },
       logger,
