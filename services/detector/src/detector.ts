@@ -92,6 +92,20 @@ export function createDetector(deps: {
     stateTopic: options.stateTopic,
     groupId: options.groupId,
   });
+  /** The producer of every transaction (start() connects the first; a failed abort gets a new one). */
+  const transactionalProducer = () =>
+    kafka.producer({
+      transactionalId: `${options.groupId}-${options.instanceId}`,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      transactionTimeout: options.transactionTimeoutMs,
+      // Right after a commit the coordinator is still writing its markers, and the next transaction's
+      // first AddPartitionsToTxn is refused with CONCURRENT_TRANSACTIONS. kafkajs retries the send
+      // after initialRetryTime (300 ms by default, then doubling): with small batches that wait was
+      // most of each batch's time (bench:e2e). The Java client retries this case after 20 ms.
+      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 20, maxRetryTime: 5000 },
+    });
+
   // Batches and idle flushes share the transactional producer: one transaction at a time, grouped.
   const queue = createCommitQueue(
     createTransactionCommit({
@@ -113,19 +127,6 @@ export function createDetector(deps: {
       },
     }),
   );
-
-  const transactionalProducer = () =>
-    kafka.producer({
-      transactionalId: `${options.groupId}-${options.instanceId}`,
-      idempotent: true,
-      maxInFlightRequests: 1,
-      transactionTimeout: options.transactionTimeoutMs,
-      // Right after a commit the coordinator is still writing its markers, and the next transaction's
-      // first AddPartitionsToTxn is refused with CONCURRENT_TRANSACTIONS. kafkajs retries the send
-      // after initialRetryTime (300 ms by default, then doubling): with small batches that wait was
-      // most of each batch's time (bench:e2e). The Java client retries this case after 20 ms.
-      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 20, maxRetryTime: 5000 },
-    });
 
   /** Commits `work` of `numbers`; on failure those partitions' engines are dropped (then restored). */
   const submit = (numbers: number[], work: Work): Promise<void> => {
