@@ -240,6 +240,20 @@ describe('detection > engine > state', () => {
     ]);
   });
 
+  it('holds no emitted-ids map until a window is reported, and drops it once every id aged out', () => {
+    const engine = createEngine({ policy: defaultPolicy() });
+    engine.process({ cluster: 'prod', event: otherRequest(WARMUP) });
+    engine.flush();
+    expect(engine.snapshot('prod/alice@example.com')!.emitted).toBeUndefined();
+    engine.process({ cluster: 'prod', event: secretRead('2026-01-10T02:00:00Z') });
+    engine.flush();
+    expect(Object.keys(engine.snapshot('prod/alice@example.com')!.emitted!)).toHaveLength(1);
+    // Past dedupRetention (2 h by default) and the next hourly prune, the id is forgotten.
+    engine.process({ cluster: 'prod', event: otherRequest('2026-01-12T10:00:00Z') });
+    engine.flush();
+    expect(engine.snapshot('prod/alice@example.com')!.emitted).toBeUndefined();
+  });
+
   it('forgets an identity unseen past identityRetention', () => {
     const { engine } = run(
       [otherRequest(WARMUP, { user: { username: 'gone' } }), otherRequest('2026-06-01T10:00:00Z')],

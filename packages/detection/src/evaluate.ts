@@ -1,6 +1,6 @@
 import type { Finding, RuleId } from '@kaudit/audit-schema';
 import { globMatcher } from '@kaudit/common';
-import { type IdentityState, learn, prune, resetBaseline } from './baseline';
+import { dictionary, type IdentityState, learn, prune, resetBaseline } from './baseline';
 import { createBusinessHours, createLocalClock } from './business-hours';
 import { recordStep, stepOf } from './chain';
 import { report, unreported, updateDue } from './emission';
@@ -123,7 +123,7 @@ export function createEvaluator(deps: {
 
   const emit = (state: IdentityState, group: Group, out: Finding[]) => {
     if (state.groups[group.rule] === group) delete state.groups[group.rule];
-    state.emitted[group.id] = group.windowEnd;
+    (state.emitted ??= dictionary())[group.id] = group.windowEnd;
     if (unreported(group)) publish(state, group, group.lastSeen, out);
   };
 
@@ -186,7 +186,7 @@ export function createEvaluator(deps: {
         continue;
       }
       const id = findingId(rule.id, state.cluster, username, windowStart);
-      if (state.emitted[id] !== undefined) {
+      if (state.emitted?.[id] !== undefined) {
         counters.suppressed += 1;
         continue;
       }
@@ -281,6 +281,13 @@ function globMatcherCache(patterns: readonly string[]): (name: string | undefine
 }
 
 function pruneEmitted(state: IdentityState, cutoff: number): void {
-  for (const [id, windowEnd] of Object.entries(state.emitted))
-    if (windowEnd < cutoff) delete state.emitted[id];
+  const { emitted } = state;
+  if (!emitted) return;
+  let left = 0;
+  for (const id in emitted) {
+    if (emitted[id]! < cutoff) delete emitted[id];
+    else left += 1;
+  }
+  // Not `delete`: deleting a field of the state object would turn it into a slow dictionary.
+  if (left === 0) state.emitted = undefined;
 }

@@ -69,7 +69,7 @@ describe('detection > state-codec', () => {
     const alice = states.find((s) => s.username === 'alice')!;
     expect(alice.pending.length).toBe(9);
     expect(alice.pending.some((o) => o.identity.impersonator === 'bob')).toBe(true);
-    expect(Object.keys(alice.emitted).length + Object.keys(alice.groups).length).toBeGreaterThan(0);
+    expect(Object.keys(alice.emitted ?? {}).length + Object.keys(alice.groups).length).toBeGreaterThan(0);
     for (const state of states) expect(decodeIdentity(encodeIdentity(state))).toEqual(plain(state));
   });
 

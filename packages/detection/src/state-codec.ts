@@ -25,6 +25,7 @@ const FORMAT = 2;
 const SAME = 0;
 
 type Row = unknown[];
+const EMPTY: Record<string, number> = Object.freeze({});
 
 /** The identity as the codec's array (what encodeIdentity stringifies). */
 export function identityRow(state: IdentityState): unknown[] {
@@ -48,7 +49,7 @@ export function identityRow(state: IdentityState): unknown[] {
     times(state.seen, base),
     pending(state.pending, base),
     state.groups,
-    times(state.emitted, base),
+    times(state.emitted ?? EMPTY, base),
     base - state.prunedAt,
   ];
   // Issue 15's fields, only when one holds something (most identities: the 20 columns of before).
@@ -89,7 +90,7 @@ export function identityFromValue(value: unknown): IdentityState {
     seen: untimes(value[15] as Row, base),
     pending: unpending(value[16] as Row[], base),
     groups: value[17] as IdentityState['groups'],
-    emitted: untimes(value[18] as Row, base),
+    ...((value[18] as Row).length > 0 && { emitted: untimes(value[18] as Row, base) }),
     prunedAt: base - (value[19] as number),
     ...unextensions(value[20] as Row | null | undefined, base),
   };
