@@ -148,9 +148,19 @@ export function isKnownAddress(state: IdentityState, ip: string, t: number): boo
 
 /** "kubectl/v1.31.0 (linux/amd64) kubernetes/abc" -> "kubectl": upgrades do not make an agent new. */
 export function agentProduct(userAgent: string): string {
-  const end = userAgent.search(/[/\s]/);
-  return (end === -1 ? userAgent : userAgent.slice(0, end)).toLowerCase();
+  let product = products.get(userAgent);
+  if (product === undefined) {
+    const end = userAgent.search(/[/\s]/);
+    product = (end === -1 ? userAgent : userAgent.slice(0, end)).toLowerCase();
+    // A cluster has few distinct user agents; asked for every request (learn), so remembered.
+    if (products.size >= MAX_PRODUCTS) products.clear();
+    products.set(userAgent, product);
+  }
+  return product;
 }
+
+const MAX_PRODUCTS = 1024;
+const products = new Map<string, string>();
 
 export function hasHour(state: IdentityState, weekday: number, hour: number): boolean {
   return ((state.hours[weekday] ?? 0) & (1 << hour)) !== 0;

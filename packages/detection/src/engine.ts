@@ -8,18 +8,21 @@ import {
 } from '@kaudit/audit-schema';
 import { type IdentityState, newIdentityState, upgradeIdentityState } from './baseline';
 import { createEvaluator } from './evaluate';
+import type { Group } from './grouping';
 import { type AddressSet, addressSet } from './identity';
 import { type Policy, policyForCluster } from './policy';
 import {
+  type Arrival,
+  type ArrivalQueue,
   advanceClock,
   type ClusterState,
-  compareObservations,
+  createArrivalQueue,
   createDueSchedule,
   insertSorted,
   mergeSteps,
   sortFindings,
 } from './reorder';
-import { type Observation, observe } from './scope';
+import { observe } from './scope';
 
 export type { ClusterState } from './reorder';
 
@@ -90,6 +93,11 @@ export interface Engine {
 
 const SWEEP_EVERY_EVENTS = 65_536;
 
+/** An identity's open finding groups (a closed one leaves its rule's key set to undefined: evaluate.ts). */
+function openGroups(state: IdentityState): Group[] {
+  return Object.values(state.groups).filter((group): group is Group => group !== undefined);
+}
+
 /**
  * The engine: the state lifecycle (identities and cluster clocks, restore, snapshots, dirty keys for the
  * detector's changelog, idle sweep) around the reorder buffer (reorder.ts: requests held until the
@@ -98,7 +106,18 @@ const SWEEP_EVERY_EVENTS = 65_536;
 export function createEngine({ policy, state }: { policy: Policy; state?: Partial<EngineState> }): Engine {
   const clusters = new Map<string, ClusterState>();
   const identities = new Map<string, IdentityState>();
-  const due = createDueSchedule();
+  /** Per cluster, its buffered requests in the order they are applied (reorder.ts). */
+  const arrivals = new Map<string, ArrivalQueue>();
+  /** Window ends: when an identity's open finding groups are due to close. */
+  const windows = createDueSchedule();
+  const arrivalsOf = (cluster: string): ArrivalQueue => {
+    let queue = arrivals.get(cluster);
+    if (!queue) {
+      queue = createArrivalQueue();
+      arrivals.set(cluster, queue);
+    }
+    return queue;
+  };
   const dirtyIdentities = new Set<string>();
   const dirtyClusters = new Set<string>();
   const counters = {
@@ -129,74 +148,48 @@ export function createEngine({ policy, state }: { policy: Policy; state?: Partia
   const { allowedLateness } = policy.eventTime;
   let sinceSweep = 0;
 
-  /** Closes a key's windows ending by `upTo` and schedules it for what is due next. */
+  /** Closes a key's windows ending by `upTo` and schedules it for the next window end. */
   const settle = (key: string, state: IdentityState, upTo: number, out: Finding[]) => {
-    let next = state.pending[0]?.t ?? Number.POSITIVE_INFINITY;
+    let next = Number.POSITIVE_INFINITY;
     for (const rule in state.groups) {
-      const group = state.groups[rule as RuleId]!;
+      const group = state.groups[rule as RuleId];
+      if (group === undefined) continue;
       if (group.windowEnd <= upTo) evaluator.emit(state, group, out);
       else next = Math.min(next, group.windowEnd);
     }
     dirtyIdentities.add(key);
-    if (next !== Number.POSITIVE_INFINITY) due.schedule(state.cluster, key, next);
+    if (next !== Number.POSITIVE_INFINITY) windows.schedule(state.cluster, key, next);
   };
 
-  /** Processes one key's buffered requests up to `upTo` and closes its windows ending by then. */
-  const service = (key: string, upTo: number, out: Finding[]) => {
-    const state = identities.get(key);
-    if (!state) return;
-    const cluster = clusters.get(state.cluster)!;
-    let processed = 0;
-    while (processed < state.pending.length && state.pending[processed]!.t <= upTo) {
-      evaluator.apply(state, cluster, state.pending[processed]!, out);
-      processed += 1;
-    }
-    if (processed > 0) {
-      state.pending.splice(0, processed);
-      counters.pending -= processed;
-    }
-    settle(key, state, upTo, out);
-  };
+  /** Identities touched by the drain in progress (reused: one drain per event). */
+  const touched: Array<{ key: string; state: IdentityState }> = [];
 
   /**
-   * Several keys due at once (the watermark jumped, an idle flush, the end of input): their requests
-   * are applied in one event-time order across identities, so that a request of one identity (a
-   * privilege step, chain.ts) is always applied before a later request of another, whatever the
-   * arrival order within the lateness and wherever the watermark happened to stop.
+   * Applies a cluster's buffered requests up to `upTo` in one event-time order across identities (so a
+   * privilege step of one identity, chain.ts, is applied before a later request of another, whatever the
+   * arrival order within the lateness), then closes the windows ending by then — after every request
+   * up to `upTo` is in, so a window never closes before a request inside it that was already due.
    */
-  const serviceTogether = (keys: string[], upTo: number, out: Finding[]) => {
-    const work: Array<{ key: string; state: IdentityState; observation: Observation }> = [];
-    const states: Array<[string, IdentityState, number]> = [];
-    for (const key of new Set(keys)) {
-      const state = identities.get(key);
-      if (!state) continue;
-      let count = 0;
-      while (count < state.pending.length && state.pending[count]!.t <= upTo) {
-        work.push({ key, state, observation: state.pending[count]! });
-        count += 1;
-      }
-      states.push([key, state, count]);
-    }
-    work.sort(
-      (a, b) =>
-        compareObservations(a.observation, b.observation) || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0),
-    );
-    for (const { state, observation } of work)
-      evaluator.apply(state, clusters.get(state.cluster)!, observation, out);
-    for (const [key, state, count] of states) {
-      if (count > 0) {
-        state.pending.splice(0, count);
-        counters.pending -= count;
-      }
-      settle(key, state, upTo, out);
-    }
-  };
-
-  const drain = (cluster: string, upTo: number): Finding[] => {
+  const drain = (clusterName: string, upTo: number): Finding[] => {
     const out: Finding[] = [];
-    const keys = [...due.due(cluster, upTo)];
-    if (keys.length === 1) service(keys[0]!, upTo, out);
-    else if (keys.length > 1) serviceTogether(keys, upTo, out);
+    const cluster = clusters.get(clusterName)!;
+    const queue = arrivals.get(clusterName);
+    touched.length = 0;
+    if (queue) {
+      for (let next = queue.takeDue(upTo); next !== undefined; next = queue.takeDue(upTo)) {
+        const { state } = next;
+        // The queue's order restricted to one identity is its pending order: this is its head.
+        evaluator.apply(state, cluster, state.pending.shift()!, out);
+        counters.pending -= 1;
+        touched.push(next);
+      }
+    }
+    for (const key of windows.due(clusterName, upTo)) {
+      const state = identities.get(key);
+      if (state) touched.push({ key, state });
+    }
+    for (const { key, state } of touched) settle(key, state, upTo, out);
+    touched.length = 0;
     return out;
   };
 
@@ -206,9 +199,9 @@ export function createEngine({ policy, state }: { policy: Policy; state?: Partia
       const cluster = clusters.get(state.cluster);
       if (!cluster) continue;
       const idle = state.lastSeen < cluster.watermark - policy.baseline.identityRetention;
-      if (idle && state.pending.length === 0 && Object.keys(state.groups).length === 0) {
+      if (idle && state.pending.length === 0 && openGroups(state).length === 0) {
         identities.delete(key);
-        due.forget(key);
+        windows.forget(key);
         dirtyIdentities.add(key);
       }
     }
@@ -217,20 +210,22 @@ export function createEngine({ policy, state }: { policy: Policy; state?: Partia
   const restoreIdentity = (key: string, state: IdentityState) => {
     upgradeIdentityState(state);
     const previous = identities.get(key);
-    if (previous) counters.pending -= previous.pending.length;
+    if (previous && previous.pending.length > 0) {
+      counters.pending -= previous.pending.length;
+      arrivalsOf(previous.cluster).removeState(previous);
+    }
     identities.set(key, state);
     counters.pending += state.pending.length;
+    const queue = arrivalsOf(state.cluster);
+    for (const observation of state.pending) queue.addUnsorted({ observation, key, state });
     clusters.get(state.cluster) ??
       clusters.set(state.cluster, {
         firstEvent: state.firstSeen,
         maxEvent: state.lastSeen,
         watermark: state.lastSeen,
       });
-    const dueAt = [
-      state.pending[0]?.t,
-      ...Object.values(state.groups).map((group) => group.windowEnd),
-    ].filter((t): t is number => t !== undefined);
-    if (dueAt.length > 0) due.schedule(state.cluster, key, Math.min(...dueAt));
+    const windowEnds = openGroups(state).map((group) => group.windowEnd);
+    if (windowEnds.length > 0) windows.schedule(state.cluster, key, Math.min(...windowEnds));
   };
 
   /**
@@ -277,7 +272,7 @@ export function createEngine({ policy, state }: { policy: Policy; state?: Partia
       insertSorted(state.pending, observation);
       counters.pending += 1;
       dirtyIdentities.add(key);
-      due.schedule(clusterName, key, observation.t);
+      arrivalsOf(clusterName).add({ observation, key, state } satisfies Arrival);
       const out = drain(clusterName, cluster.watermark);
       if (++sinceSweep >= SWEEP_EVERY_EVENTS) sweep();
       return sortFindings(out);
@@ -335,14 +330,14 @@ export function createEngine({ policy, state }: { policy: Policy; state?: Partia
     },
 
     stats() {
-      let openGroups = 0;
-      for (const state of identities.values()) openGroups += Object.keys(state.groups).length;
+      let open = 0;
+      for (const state of identities.values()) open += openGroups(state).length;
       return {
         ...counters,
         findingsByRule: { ...findingsByRule },
         identities: identities.size,
         clusters: clusters.size,
-        openGroups,
+        openGroups: open,
       };
     },
   };

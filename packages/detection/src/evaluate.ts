@@ -122,7 +122,9 @@ export function createEvaluator(deps: {
   };
 
   const emit = (state: IdentityState, group: Group, out: Finding[]) => {
-    if (state.groups[group.rule] === group) delete state.groups[group.rule];
+    // Set to undefined, not deleted: a delete turns the groups object into a slow dictionary, and the
+    // engine walks it after every request (engine.ts settle).
+    if (state.groups[group.rule] === group) state.groups[group.rule] = undefined;
     (state.emitted ??= dictionary())[group.id] = group.windowEnd;
     if (unreported(group)) publish(state, group, group.lastSeen, out);
   };

@@ -1,4 +1,5 @@
 import type { Finding } from '@kaudit/audit-schema';
+import type { IdentityState } from './baseline';
 import { createDueQueue, type DueQueue } from './due-queue';
 import type { Observation } from './scope';
 
@@ -53,13 +54,106 @@ export function advanceClock(
   return { cluster, late, tooLate };
 }
 
+/** One buffered request, with the identity (partition key and state) it belongs to. */
+export interface Arrival {
+  observation: Observation;
+  key: string;
+  state: IdentityState;
+}
+
+/**
+ * One cluster's buffered requests, in the one order the engine applies them: event time, ties by
+ * auditID, request key and stage, then partition key (compareArrivals). Every identity's `pending` is
+ * the same order restricted to that identity, so the head of the queue is always the head of its
+ * identity's `pending`. Requests arrive nearly in time order: an arrival is appended and the next due
+ * is the head, O(1) each; one behind the tail (late, or out of order within the lateness) is placed by
+ * binary search. Restored requests are added unsorted and sorted once, before the queue is next used.
+ */
+export interface ArrivalQueue {
+  readonly size: number;
+  add(arrival: Arrival): void;
+  /** For restore: appended as is; the queue sorts itself before it is next read or added to. */
+  addUnsorted(arrival: Arrival): void;
+  /** The next arrival in order, if it is due at or before `upTo` (removed from the queue). */
+  takeDue(upTo: number): Arrival | undefined;
+  /** Drops the arrivals of a state being replaced (restore of a key already held). */
+  removeState(state: IdentityState): void;
+}
+
+export function compareArrivals(a: Arrival, b: Arrival): number {
+  return compareObservations(a.observation, b.observation) || compareText(a.key, b.key);
+}
+
+/** Compaction threshold: the consumed head of the array is cut off once it is this long and half of it. */
+const COMPACT_AFTER = 4096;
+
+export function createArrivalQueue(): ArrivalQueue {
+  let items: Arrival[] = [];
+  let head = 0;
+  let sorted = true;
+  const ensureSorted = () => {
+    if (sorted) return;
+    items = items.slice(head).sort(compareArrivals);
+    head = 0;
+    sorted = true;
+  };
+  return {
+    get size() {
+      return items.length - head;
+    },
+    add(arrival) {
+      ensureSorted();
+      const n = items.length;
+      if (n === head || compareArrivals(items[n - 1]!, arrival) <= 0) {
+        items.push(arrival);
+        return;
+      }
+      // First position whose arrival sorts after this one: equal arrivals keep their arrival order.
+      let low = head;
+      let high = n - 1;
+      while (low < high) {
+        const middle = (low + high) >>> 1;
+        if (compareArrivals(items[middle]!, arrival) <= 0) low = middle + 1;
+        else high = middle;
+      }
+      items.splice(low, 0, arrival);
+    },
+    addUnsorted(arrival) {
+      items.push(arrival);
+      sorted = false;
+    },
+    takeDue(upTo) {
+      ensureSorted();
+      if (head === items.length) return undefined;
+      const next = items[head]!;
+      if (next.observation.t > upTo) return undefined;
+      items[head] = undefined as unknown as Arrival;
+      head += 1;
+      if (head === items.length) {
+        items.length = 0;
+        head = 0;
+      } else if (head >= COMPACT_AFTER && head * 2 >= items.length) {
+        items = items.slice(head);
+        head = 0;
+      }
+      return next;
+    },
+    removeState(state) {
+      items = items.slice(head).filter((arrival) => arrival.state !== state);
+      head = 0;
+    },
+  };
+}
+
 export interface DueSchedule {
-  /** Something of `key` (a buffered request, a window end) is due at event time `at` in `cluster`. */
+  /** Something of `key` (a window end) is due at event time `at` in `cluster`. */
   schedule(cluster: string, key: string, at: number): void;
-  /** Pops, in time order, the keys of `cluster` due at or before `upTo`. */
-  due(cluster: string, upTo: number): Generator<string>;
+  /** Pops, in time order, the keys of `cluster` due at or before `upTo` (an empty array: none). */
+  due(cluster: string, upTo: number): readonly string[];
   forget(key: string): void;
 }
+
+const NONE: readonly string[] = Object.freeze([]);
 
 /** One due-queue per cluster, and each key queued at most once for its earliest due time. */
 export function createDueSchedule(): DueSchedule {
@@ -78,14 +172,18 @@ export function createDueSchedule(): DueSchedule {
       }
       queue.push(at, key);
     },
-    *due(cluster, upTo) {
+    due(cluster, upTo) {
       const queue = queues.get(cluster);
-      if (!queue) return;
-      for (let time = queue.peekTime(); time !== undefined && time <= upTo; time = queue.peekTime()) {
-        const key = queue.pop()!;
+      const first = queue?.peekTime();
+      // The usual answer (asked once per event): nothing, without allocating.
+      if (first === undefined || first > upTo) return NONE;
+      const keys: string[] = [];
+      for (let time = queue!.peekTime(); time !== undefined && time <= upTo; time = queue!.peekTime()) {
+        const key = queue!.pop()!;
         if (scheduled.get(key) === time) scheduled.delete(key);
-        yield key;
+        keys.push(key);
       }
+      return keys;
     },
     forget(key) {
       scheduled.delete(key);
@@ -107,6 +205,7 @@ function compareText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/** Into one identity's `pending`, after the requests that sort before or equal to it. */
 export function insertSorted(pending: Observation[], observation: Observation): void {
   let i = pending.length;
   while (i > 0 && compareObservations(pending[i - 1]!, observation) > 0) i--;
