@@ -125,7 +125,8 @@ export function createEvaluator(deps: {
     // Set to undefined, not deleted: a delete turns the groups object into a slow dictionary, and the
     // engine walks it after every request (engine.ts settle).
     if (state.groups[group.rule] === group) state.groups[group.rule] = undefined;
-    (state.emitted ??= dictionary())[group.id] = group.windowEnd;
+    state.emitted ??= dictionary();
+    state.emitted[group.id] = group.windowEnd;
     if (unreported(group)) publish(state, group, group.lastSeen, out);
   };
 
