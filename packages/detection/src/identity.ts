@@ -17,9 +17,16 @@ const SERVICE_ACCOUNT_PREFIX = 'system:serviceaccount:';
 export function identityOf(event: Pick<AuditEvent, 'user' | 'impersonatedUser'>): Identity {
   const acting = event.impersonatedUser ?? event.user;
   const groups = acting.groups ?? [];
-  const identity: Identity = { ...classify(acting.username, groups), groups };
-  if (event.impersonatedUser) identity.impersonator = event.user.username;
-  return identity;
+  const { kind, namespace } = classify(acting.username, groups);
+  // Every field always present (undefined when absent): one hidden class for every identity, so the
+  // rules' and baselines' property reads stay monomorphic. JSON leaves the undefined ones out.
+  return {
+    username: acting.username,
+    kind,
+    groups,
+    impersonator: event.impersonatedUser ? event.user.username : undefined,
+    namespace,
+  };
 }
 
 export function classify(

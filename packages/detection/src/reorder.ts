@@ -209,7 +209,9 @@ function compareText(a: string, b: string): number {
 export function insertSorted(pending: Observation[], observation: Observation): void {
   let i = pending.length;
   while (i > 0 && compareObservations(pending[i - 1]!, observation) > 0) i--;
-  pending.splice(i, 0, observation);
+  // Nearly always the end: push, which is much cheaper than splice.
+  if (i === pending.length) pending.push(observation);
+  else pending.splice(i, 0, observation);
 }
 
 /** Findings in first-seen order (then id, then revision), whatever order their windows closed in. */

@@ -110,6 +110,16 @@ export function observe(event: AuditEvent, trustedProxies: AddressSet): Observat
   if (Number.isNaN(t)) return undefined;
   const code = event.responseStatus?.code;
   const secret = isSecretRead(event);
+  let read: SecretRead | undefined;
+  if (secret) {
+    const namespace = event.objectRef?.namespace;
+    const name = event.objectRef?.name;
+    read = { clusterWide: !namespace, outcome: outcomeOf(code) };
+    if (namespace) read.namespace = namespace;
+    if (name) read.name = name;
+  }
+  // Every field always present (undefined when absent): one hidden class for every observation, so
+  // the engine's reads of them stay monomorphic. JSON (the changelog) leaves the undefined ones out.
   const observation: Observation = {
     t,
     auditID: event.auditID,
@@ -118,21 +128,14 @@ export function observe(event: AuditEvent, trustedProxies: AddressSet): Observat
     stageRank,
     identity: identityOf(event),
     verb: event.verb,
+    sourceIP: sourceIPOf(event.sourceIPs, trustedProxies),
+    userAgent: event.userAgent,
+    secret: read,
+    code,
+    tooLate: undefined,
+    facts: undefined,
   };
-  const sourceIP = sourceIPOf(event.sourceIPs, trustedProxies);
-  if (sourceIP !== undefined) observation.sourceIP = sourceIP;
-  if (event.userAgent !== undefined) observation.userAgent = event.userAgent;
-  if (code !== undefined) observation.code = code;
-  if (secret) {
-    const namespace = event.objectRef?.namespace;
-    const name = event.objectRef?.name;
-    const read: SecretRead = { clusterWide: !namespace, outcome: outcomeOf(code) };
-    if (namespace) read.namespace = namespace;
-    if (name) read.name = name;
-    observation.secret = read;
-  }
-  const facts = requestFacts(event, observation);
-  if (facts) observation.facts = facts;
+  observation.facts = requestFacts(event, observation);
   return observation;
 }
 
