@@ -27,8 +27,17 @@ export interface ChainCopies {
 }
 
 const NONE: ChainCopies = { keys: [], everyPartition: false };
-const RBAC = new Set(['roles', 'clusterroles', 'rolebindings', 'clusterrolebindings']);
-const WRITES = new Set(['create', 'update', 'patch']);
+/**
+ * The RBAC writes that are privilege steps: what the sink copies to every partition, and what the
+ * detector's chain rule (detection chain.ts) records as a step — one definition, so the two agree.
+ */
+export const RBAC_RESOURCES: ReadonlySet<string> = new Set([
+  'roles',
+  'clusterroles',
+  'rolebindings',
+  'clusterrolebindings',
+]);
+export const RBAC_WRITE_VERBS: ReadonlySet<string> = new Set(['create', 'update', 'patch']);
 
 export function chainCopies(cluster: string, event: AuditEvent): ChainCopies {
   const ref = event.objectRef;
@@ -47,10 +56,10 @@ export function chainCopies(cluster: string, event: AuditEvent): ChainCopies {
     return { keys: [partitionKey(cluster, { user: { username: account } })], everyPartition: false };
   }
   if (
-    RBAC.has(ref.resource) &&
+    RBAC_RESOURCES.has(ref.resource) &&
     ref.apiGroup === 'rbac.authorization.k8s.io' &&
     !ref.subresource &&
-    WRITES.has(event.verb)
+    RBAC_WRITE_VERBS.has(event.verb)
   )
     return { keys: [], everyPartition: true };
   return NONE;

@@ -1,3 +1,4 @@
+import { RBAC_RESOURCES, RBAC_WRITE_VERBS } from '@kaudit/audit-schema';
 import { globMatcher } from '@kaudit/common';
 import type { Policy } from './policy';
 import type { ChainStep, ClusterState } from './reorder';
@@ -18,13 +19,13 @@ import { type Observation, succeeded } from './scope';
  * partition count.
  */
 
-const RBAC = new Set(['rolebindings', 'clusterrolebindings', 'roles', 'clusterroles']);
 const KIND: Record<string, string> = {
   rolebindings: 'RoleBinding',
   clusterrolebindings: 'ClusterRoleBinding',
   roles: 'Role',
   clusterroles: 'ClusterRole',
 };
+/** How a step's text says each of RBAC_WRITE_VERBS. */
 const VERB: Record<string, string> = { create: 'created', update: 'updated', patch: 'patched' };
 
 const ignored = new WeakMap<readonly string[], (name: string | undefined) => boolean>();
@@ -49,7 +50,7 @@ export function stepOf(observation: Observation, policy: Policy): ChainStep | un
     if (account === identity.username) return undefined;
     return { ...base, kind: 'mint', text: `minted a token for ${account}`, targets: [account] };
   }
-  if (!RBAC.has(facts.resource) || VERB[verb] === undefined || !facts.name) return undefined;
+  if (!RBAC_RESOURCES.has(facts.resource) || !RBAC_WRITE_VERBS.has(verb) || !facts.name) return undefined;
   const kind = KIND[facts.resource]!;
   const ref = facts.namespace ? `${kind}/${facts.namespace}/${facts.name}` : `${kind}/${facts.name}`;
   const { powerfulRoles } = policy.rules['privilege-escalation-then-secrets'];
