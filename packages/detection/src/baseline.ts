@@ -219,7 +219,9 @@ export function learn(
     if (evicted !== undefined) delete state.ipKnownFrom[evicted];
     // min(): requests of one identity may be learned out of order (late arrivals).
     const knownFrom = secret ? t : t + policy.network.knownAddressMinAge;
-    state.ipKnownFrom[ip] = Math.min(state.ipKnownFrom[ip] ?? knownFrom, knownFrom);
+    const known = state.ipKnownFrom[ip];
+    // Stored only when it moves: a time is a heap number, and every store would allocate one.
+    if (known === undefined || knownFrom < known) state.ipKnownFrom[ip] = knownFrom;
   }
   if (ok && observation.userAgent)
     remember(state.agents, agentProduct(observation.userAgent), t, userAgents.max);
