@@ -11,3 +11,4 @@ export * from './run-service';
 export * from './service';
 export * from './shutdown';
 export * from './startup';
+export * from './workers';

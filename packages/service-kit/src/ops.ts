@@ -7,6 +7,8 @@ import type { Liveness } from './liveness';
 
 export interface OpsOptions {
   registry: Registry;
+  /** The /metrics text, when it is not the registry's own (a pool's worker: workers.ts poolMetrics). */
+  metricsText?: () => Promise<string>;
   /** Ready = able to take work now (connected, not shutting down, spool not full...). */
   isReady: () => boolean | Promise<boolean>;
   /** Alive = not dead for good (liveness.ts); without it /healthz always answers ok. */
@@ -30,7 +32,15 @@ export function createOpsRouter(options: OpsOptions): Router {
     else res.status(503).set('Retry-After', '5').json({ status: 'not ready' });
   });
   router.get('/metrics', async (_req, res) => {
-    res.set('Content-Type', options.registry.contentType).send(await options.registry.metrics());
+    try {
+      const text = await (options.metricsText ?? (() => options.registry.metrics()))();
+      res.set('Content-Type', options.registry.contentType).send(text);
+    } catch (err) {
+      res
+        .status(503)
+        .type('text/plain')
+        .send(`metrics unavailable: ${(err as Error).message}\n`);
+    }
   });
   return router;
 }

@@ -5,6 +5,7 @@ import type { KafkaSecurity } from './kafka/security';
 import { createLiveness, type Liveness } from './liveness';
 import { createLogger, type Logger } from './logger';
 import type { ShutdownStep } from './shutdown';
+import { reportStarted } from './workers';
 
 /**
  * What every service's main.ts runs (loadConfig -> create<Name>Service -> registerShutdown -> start):
@@ -88,6 +89,9 @@ export function defineService(options: {
     liveness,
     steps,
     ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
-    start: () => options.start(context),
+    start: async () => {
+      await options.start(context);
+      reportStarted(); // to the primary, when this process is a worker of a pool (workers.ts)
+    },
   };
 }

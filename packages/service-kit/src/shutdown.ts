@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Liveness } from './liveness';
+import { workerSignals } from './workers';
 
 export interface ShutdownStep {
   name: string;
@@ -9,7 +10,7 @@ export interface ShutdownStep {
 /**
  * On SIGTERM/SIGINT: run the steps in order (stop taking work, finish in-flight work, flush, disconnect),
  * log each, then exit 0 — or 1 when a step fails or the whole sequence exceeds timeoutMs. A second
- * signal while shutting down exits at once. With `liveness`, a fatal error (liveness.ts) runs the same
+ * signal while shutting down exits at once (a worker of a pool: see workers.ts). With `liveness`, a fatal error (liveness.ts) runs the same
  * steps and exits 1. Returns the function so callers can trigger it themselves.
  */
 export function registerShutdown(options: {
@@ -52,7 +53,8 @@ export function registerShutdown(options: {
   };
 
   options.liveness?.onFatal((reason) => void shutdown(`fatal: ${reason}`, 1));
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  // A pool's worker (workers.ts) leaves SIGINT to its primary and also stops when the primary says so.
+  for (const signal of workerSignals((reason, code) => void shutdown(reason, code))) {
     process.on(signal, () => {
       if (running) {
         logger.warn({ signal }, 'second signal: exiting now');
