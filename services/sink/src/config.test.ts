@@ -1,5 +1,5 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '@kaudit/service-kit';
 import { insecureWarnings, loadSinkConfig } from './config';
@@ -29,6 +29,18 @@ function problems(env: Record<string, string>): string[] {
 }
 
 describe('sink > config', () => {
+  it('SINK_WORKERS: 1 by default, a whole number up to 64, or auto (one per core)', () => {
+    expect(loadSinkConfig(secure).workers).toBe(1);
+    expect(loadSinkConfig({ ...secure, SINK_WORKERS: '3' }).workers).toBe(3);
+    expect(loadSinkConfig({ ...secure, SINK_WORKERS: 'auto' }).workers).toBe(availableParallelism());
+    expect(problems({ ...secure, SINK_WORKERS: '0' })).toEqual([
+      expect.stringMatching(/^SINK_WORKERS: must be at least 1/),
+    ]);
+    expect(problems({ ...secure, SINK_WORKERS: 'many' })).toEqual([
+      expect.stringMatching(/^SINK_WORKERS: must be a whole number/),
+    ]);
+  });
+
   it('has the documented defaults', () => {
     const config = loadSinkConfig(secure);
     expect(config).toMatchObject({

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { DEFAULT_TOPICS } from '@kaudit/audit-schema';
 import { parseRedactionPolicyYaml, type RedactionPolicy } from '@kaudit/redaction';
 import {
@@ -55,6 +56,11 @@ export const SinkEnvSchema = z.object({
   ...kafkaBrokersEnv,
   ...startupTimeoutEnv,
   SINK_PORT: envInt(8443, { min: 0, max: 65535 }),
+  // Processes taking requests on the one port (workers.ts): `auto` is one per core the process may use.
+  SINK_WORKERS: z.preprocess(
+    (v) => (typeof v === 'string' && v.trim().toLowerCase() === 'auto' ? String(availableParallelism()) : v),
+    envInt(1, { min: 1, max: 64 }),
+  ),
   SINK_HOST: z.string().min(1).default('0.0.0.0'),
   SINK_TLS_CERT_FILE: envOptional(),
   SINK_TLS_KEY_FILE: envOptional(),
@@ -175,6 +181,8 @@ export interface SinkConfig {
   clusterName: string;
   eventsTopic: string;
   dlqTopic: string;
+  /** SINK_WORKERS: processes sharing the port, each with its own spool (1: this process alone). */
+  workers: number;
   spoolDir: string;
   spoolMaxBytes: number;
   maxBodyBytes: number;
@@ -239,6 +247,7 @@ export function loadSinkConfig(env: Record<string, string | undefined> = process
     clusterName: parsed.SINK_CLUSTER_NAME,
     eventsTopic: parsed.AUDIT_EVENTS_TOPIC,
     dlqTopic: parsed.AUDIT_DLQ_TOPIC,
+    workers: parsed.SINK_WORKERS,
     spoolDir: parsed.SINK_SPOOL_DIR,
     spoolMaxBytes: parsed.SINK_SPOOL_MAX_BYTES,
     maxBodyBytes: parsed.SINK_MAX_BODY_BYTES,

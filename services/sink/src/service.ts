@@ -1,11 +1,14 @@
 import { createRedactor } from '@kaudit/redaction';
 import {
+  createLogger,
   defineService,
   type Liveness,
   type Logger,
+  poolMetrics,
   type Service,
   type ServiceDeps,
   serviceKafka,
+  workerIndex,
 } from '@kaudit/service-kit';
 import { createApp } from './app';
 import { createAuthenticator, createTokenStore } from './auth';
@@ -17,6 +20,7 @@ import { createKafkaSender, type Sender } from './producer';
 import { type SinkServer, startSinkServer } from './server';
 import { loadSourceCredentials } from './source-auth';
 import { openSpool, type Spool } from './spool';
+import { startSinkPool, workerConfig } from './workers';
 
 /**
  * The whole sink from a config: spool, producer, drainer, app, server. main.ts (through createSinkService
@@ -105,6 +109,8 @@ export async function startSink(
     ingest,
     delivery,
     clusterName: config.clusterName,
+    // A worker of a pool answers /metrics with every worker's series (summed by the primary).
+    ...(workerIndex() !== undefined ? { metricsText: poolMetrics(metrics.registry) } : {}),
     maxBodyBytes: config.maxBodyBytes,
     maxEventBytes: config.maxEventBytes,
     requestTimeoutMs: config.requestTimeoutMs,
@@ -181,17 +187,38 @@ export async function startSink(
 
 /**
  * What main.ts runs: startSink (above) inside the service shell; its steps become the shutdown. Tests and
- * the benchmark call startSink themselves.
+ * the benchmark call startSink themselves. With SINK_WORKERS > 1 this process is the pool's primary
+ * (workers.ts): it forks the workers, each of which runs this same function as a single sink.
  */
 export function createSinkService(config: SinkConfig, deps: ServiceDeps = {}): Service {
+  const worker = workerIndex();
+  if (worker === undefined && config.workers > 1) {
+    return defineService({
+      name: 'sink',
+      logLevel: config.logLevel,
+      deps,
+      timeoutMs: 35_000,
+      async start({ logger, liveness, onStop }) {
+        const pool = await startSinkPool(config, logger, liveness);
+        onStop('stop the workers', () => pool.stop());
+      },
+    });
+  }
+  const own = worker === undefined ? config : workerConfig(config, worker, config.workers);
   return defineService({
     name: 'sink',
-    logLevel: config.logLevel,
+    logLevel: own.logLevel,
     deps,
+    ...(worker !== undefined
+      ? {
+          createLogger: () =>
+            createLogger({ service: 'sink', level: own.logLevel }).child({ worker, pid: process.pid }),
+        }
+      : {}),
     timeoutMs: 30_000,
     async start({ logger, liveness, onStop }) {
-      for (const warning of insecureWarnings(config)) logger.warn({ SINK_INSECURE_DEV: true }, warning);
-      const sink = await startSink(config, logger, { liveness });
+      for (const warning of insecureWarnings(own)) logger.warn({ SINK_INSECURE_DEV: true }, warning);
+      const sink = await startSink(own, logger, { liveness });
       for (const step of sink.steps) onStop(step.name, step.run);
     },
   });

@@ -1,4 +1,4 @@
-import { type FileHandle, open, readdir, readFile, unlink } from 'node:fs/promises';
+import { type FileHandle, open, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '@kaudit/service-kit';
 import { readRecord } from './spool-file';
@@ -119,4 +119,25 @@ async function scan(
     boundaries.push(offset);
   }
   return { size: offset, boundaries };
+}
+
+/**
+ * Whether a spool directory holds records not yet drained, from file sizes and head.json alone (no
+ * lock, no reading of records): how the sink's primary finds spools of workers it no longer runs.
+ */
+export async function holdsRecords(dir: string, logger: Logger): Promise<boolean> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return false;
+  }
+  const head = await readHead(dir, logger);
+  for (const name of names) {
+    const id = Number(SEGMENT.exec(name)?.[1] ?? Number.NaN);
+    if (Number.isNaN(id) || (head && id < head.segment)) continue;
+    const size = (await stat(join(dir, name))).size;
+    if (size > (head?.segment === id ? head.offset : 0)) return true;
+  }
+  return false;
 }
