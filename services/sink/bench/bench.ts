@@ -6,14 +6,14 @@ import { type AuditEvent, decodeAuditText } from '@kaudit/audit-schema';
 import { createRedactor, DEFAULT_REDACTION_POLICY } from '@kaudit/redaction';
 import { createKafka, createLogger, ensureTopics } from '@kaudit/service-kit';
 import { CompressionTypes } from 'kafkajs';
-import { DEFAULT_REDACTION_POLICY_FILE, loadSinkConfig } from '../src/config';
+import { DEFAULT_REDACTION_POLICY_FILE } from '../src/config';
 import { ingestItems } from '../src/ingest';
-import { startSink } from '../src/service';
 import { startPeerSink } from './peer';
+import { startSinkProcess } from './sink-process';
 
 /**
  * `pnpm bench:sink`: events/s and request latency for 400-event batches of Metadata-level events
- * through the sink (in-process, plain HTTP) into the real Kafka, beside the ceiling measured in the
+ * through the sink (dist/main.js in its own process, plain HTTP, with 1 and 2 SINK_WORKERS) into the real Kafka, beside the ceiling measured in the
  * same run: a bare kafkajs producer (same settings: idempotent, acks=-1, GZIP) sending the same
  * messages with the same number of batches in flight, and the peer (peer.ts: Benthos v4.27.0,
  * webhook -> Kafka) on the same request bodies. Not a test: nothing is asserted.
@@ -22,6 +22,8 @@ const BATCH = 400;
 const BATCHES = Number(process.env.BENCH_BATCHES ?? 250);
 const WARMUP = 10;
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 4);
+/** The sink's SINK_WORKERS values to measure, one run each (default 1 and 2). */
+const SINK_WORKERS = (process.env.BENCH_SINK_WORKERS ?? '1,2').split(',').map(Number);
 const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 const logger = createLogger({ service: 'sink-bench', level: process.env.LOG_LEVEL ?? 'warn' });
 
@@ -166,22 +168,9 @@ async function main(): Promise<void> {
   const ceiling = await measure(BATCHES, (i) => sendBare(WARMUP + i));
   await producer.disconnect();
 
-  // The sink, in-process, plain HTTP (TLS is not what is measured here).
-  const config = loadSinkConfig({
-    KAFKA_BROKERS: brokers.join(','),
-    SINK_INSECURE_DEV: 'true',
-    SINK_PORT: '0',
-    SINK_HOST: '127.0.0.1',
-    AUDIT_EVENTS_TOPIC: sinkTopic,
-    AUDIT_DLQ_TOPIC: dlqTopic,
-    SINK_CLUSTER_NAME: 'bench',
-    SINK_SPOOL_DIR: join(tmpdir(), `kaudit-sink-bench-${run}`),
-    SINK_REDACTION_POLICY_FILE: process.env.SINK_REDACTION_POLICY_FILE ?? DEFAULT_REDACTION_POLICY_FILE,
-    LOG_LEVEL: 'warn',
-  });
-  const sink = await startSink(config, logger);
-  while (!sink.sender.isConnected()) await new Promise((resolve) => setTimeout(resolve, 50));
-  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  // The sink as it ships (dist/main.js in its own process, like the peer), plain HTTP (TLS is not
+  // what is measured here), once per worker count of BENCH_SINK_WORKERS.
+  let agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
   const postTo = (port: number, i: number) =>
     new Promise<void>((resolve, reject) => {
       const req = request(
@@ -203,12 +192,28 @@ async function main(): Promise<void> {
       req.on('error', reject);
       req.end(bodies[i]);
     });
-  const post = (i: number) => postTo(sink.port, i);
-  await runConcurrently(WARMUP, CONCURRENCY, post);
-  const sinkResult = await measure(BATCHES, (i) => post(WARMUP + i));
-  const spooled =
-    (await sink.metrics.deliveries.get()).values.find((v) => v.labels.to === 'spool')?.value ?? 0;
-  await sink.stop();
+  const sinkResults: Array<{ workers: number; result: Result; spooled: number }> = [];
+  for (const workers of SINK_WORKERS) {
+    const sink = await startSinkProcess({
+      KAFKA_BROKERS: brokers.join(','),
+      SINK_INSECURE_DEV: 'true',
+      SINK_HOST: '127.0.0.1',
+      SINK_WORKERS: String(workers),
+      AUDIT_EVENTS_TOPIC: sinkTopic,
+      AUDIT_DLQ_TOPIC: dlqTopic,
+      SINK_CLUSTER_NAME: 'bench',
+      SINK_SPOOL_DIR: join(tmpdir(), `kaudit-sink-bench-${run}-${workers}`),
+      SINK_REDACTION_POLICY_FILE: process.env.SINK_REDACTION_POLICY_FILE ?? DEFAULT_REDACTION_POLICY_FILE,
+      LOG_LEVEL: 'warn',
+    });
+    await runConcurrently(WARMUP, CONCURRENCY, (i) => postTo(sink.port, i));
+    const result = await measure(BATCHES, (i) => postTo(sink.port, WARMUP + i));
+    const spooled = await sink.counter('kaudit_sink_deliveries_total{to="spool"');
+    await sink.stop();
+    agent.destroy();
+    agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+    sinkResults.push({ workers, result, spooled });
+  }
 
   const peer = await startPeerSink({ brokers, topic: peerTopic, inFlight: CONCURRENCY });
   let peerResult: Result | undefined;
@@ -229,14 +234,18 @@ async function main(): Promise<void> {
     '',
     '| path                             |   events/s | p50 (ms) | p99 (ms) |',
     '| -------------------------------- | ---------: | -------: | -------: |',
-    row('sink (HTTP -> validate -> Kafka)', sinkResult),
+    ...sinkResults.map(({ workers, result }) => row(`sink, SINK_WORKERS=${workers}`, result)),
     row('ceiling (bare kafkajs producer)', ceiling),
     ...(peerResult ? [row('peer (Benthos v4.27.0)', peerResult)] : []),
     '',
-    `sink / ceiling: ${(sinkResult.eventsPerSecond / ceiling.eventsPerSecond).toFixed(2)}${spooled > 0 ? `  (note: ${spooled} requests went to the spool)` : ''}`,
-    peerResult
-      ? `kaudit / peer: ${(sinkResult.eventsPerSecond / peerResult.eventsPerSecond).toFixed(2)} (p99 ${sinkResult.p99Ms.toFixed(1)} ms vs ${peerResult.p99Ms.toFixed(1)} ms)`
-      : `peer not measured: ${'unavailable' in peer ? peer.unavailable : ''}`,
+    ...sinkResults.flatMap(({ workers, result, spooled }) => [
+      `SINK_WORKERS=${workers}: sink / ceiling ${(result.eventsPerSecond / ceiling.eventsPerSecond).toFixed(2)}${
+        peerResult
+          ? `, kaudit / peer ${(result.eventsPerSecond / peerResult.eventsPerSecond).toFixed(2)} (p99 ${result.p99Ms.toFixed(1)} ms vs ${peerResult.p99Ms.toFixed(1)} ms)`
+          : ''
+      }${spooled > 0 ? `  (note: ${spooled} requests went to the spool)` : ''}`,
+    ]),
+    ...(peerResult ? [] : [`peer not measured: ${'unavailable' in peer ? peer.unavailable : ''}`]),
     `load average: ${loadavg()
       .map((l) => l.toFixed(1))
       .join(' ')}`,

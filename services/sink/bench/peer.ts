@@ -1,5 +1,5 @@
-import { createServer } from 'node:net';
 import { type BenthosProcess, benthosBinary, startBenthos } from '@kaudit/testkit';
+import { freePort } from './sink-process';
 
 /**
  * The peer in the same run on the same request bodies: Benthos v4.27.0 as webhook -> Kafka
@@ -53,15 +53,4 @@ output:
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   return { url, stop: () => peer.stop() };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
