@@ -11,6 +11,7 @@ import {
   envInt,
   envList,
   kafkaBrokersEnv,
+  kafkajsLogLevel,
   loadConfig,
   parseDurationMs,
   parseRetryAfterMs,
@@ -70,6 +71,14 @@ describe('service-kit > kafka brokers', () => {
     const readme = readFileSync(join(__dirname, '../../../README.md'), 'utf8');
     expect(readme).toMatch(new RegExp(`^\\| \`KAFKA_BROKERS\` +\\| \`${DEFAULT_KAFKA_BROKERS}\` +\\|`, 'm'));
     expect(loadConfig(z.object(kafkaBrokersEnv), {})).toEqual({ KAFKA_BROKERS: [DEFAULT_KAFKA_BROKERS] });
+  });
+});
+
+describe('service-kit > kafkajs logs', () => {
+  it('keeps kafkajs levels, but an answer to CreateTopics is for ensureTopics to judge (debug)', () => {
+    expect(kafkajsLogLevel('Connection', 1, 'Response CreateTopics(key: 19, version: 3)')).toBe('debug');
+    expect(kafkajsLogLevel('Connection', 1, 'Response Produce(key: 0, version: 7)')).toBe('error');
+    expect(kafkajsLogLevel('Producer', 2, 'Limiting retries')).toBe('warn');
   });
 });
 

@@ -40,6 +40,26 @@ const levelNames: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
 };
 
 /**
+ * The pino level of a kafkajs log entry: its own, except an answer to CreateTopics with errors, which
+ * ensureTopics judges (a topic another process created at the same instant is the outcome wanted, the
+ * rest is thrown there): services starting together on a fresh broker, or a sink's workers, would
+ * otherwise each log an error line for a start that went right.
+ */
+export function kafkajsLogLevel(
+  namespace: string,
+  level: number,
+  message: unknown,
+): 'error' | 'warn' | 'info' | 'debug' {
+  if (
+    namespace === 'Connection' &&
+    typeof message === 'string' &&
+    message.startsWith('Response CreateTopics')
+  )
+    return 'debug';
+  return levelNames[level] ?? 'info';
+}
+
+/**
  * A kafkajs client whose own logs go through pino, under component=kafkajs, and whose producers
  * partition keys as kafkajs' DefaultPartitioner does, at a fraction of its cost (partitioner.ts).
  */
@@ -64,7 +84,7 @@ export function createKafka(options: CreateKafkaOptions): Kafka {
           logger: _logger,
           ...extra
         } = log as typeof log & Record<string, unknown>;
-        kafkaLogger[levelNames[level] ?? 'info']({ namespace, ...extra }, message);
+        kafkaLogger[kafkajsLogLevel(namespace, level, message)]({ namespace, ...extra }, message);
       },
   });
   const producer = kafka.producer.bind(kafka);
