@@ -24,10 +24,21 @@ describe('detector > config', () => {
       DETECTOR_PORT: 9301,
       DETECTOR_IDLE_FLUSH: 30_000,
       DETECTOR_BATCH_WAIT_MS: 500,
+      DETECTOR_MAX_BATCH_BYTES: 8 * 1024 * 1024,
       LOG_LEVEL: 'info',
     });
     expect(DEFAULT_STATE_TOPIC).toBe('k8s-audit.detector-state');
     expect(policy.timezone).toBe('Europe/Berlin');
+  });
+
+  it('DETECTOR_MAX_BATCH_BYTES: 1 to 64 MiB', () => {
+    const files = read({ 'policies/detection.yaml': policyText });
+    expect(
+      loadDetectorConfig({ DETECTOR_MAX_BATCH_BYTES: '33554432' }, files).env.DETECTOR_MAX_BATCH_BYTES,
+    ).toBe(32 * 1024 * 1024);
+    expect(() => loadDetectorConfig({ DETECTOR_MAX_BATCH_BYTES: '1000' }, files)).toThrow(
+      /DETECTOR_MAX_BATCH_BYTES: must be at least 1048576/,
+    );
   });
 
   it('names every bad variable and the policy problem at once', () => {

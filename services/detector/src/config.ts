@@ -64,6 +64,11 @@ export const EnvSchema = z.object({
    * (each writes the state of every identity it touched once), at most this much later at low ones.
    */
   DETECTOR_BATCH_WAIT_MS: envDurationMs(500).refine((ms) => ms <= 10_000, 'must be at most 10s'),
+  /**
+   * Most bytes of one partition's batch (the consumer fetches up to 4 of them at once): catching up on
+   * a backlog, a larger batch writes each identity's state once for more of its events.
+   */
+  DETECTOR_MAX_BATCH_BYTES: envInt(8 * 1024 * 1024, { min: 1024 * 1024, max: 64 * 1024 * 1024 }),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 export type DetectorEnv = z.infer<typeof EnvSchema>;

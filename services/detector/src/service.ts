@@ -39,6 +39,7 @@ export function createDetectorService(config: DetectorConfig, deps: ServiceDeps 
           transactionTimeoutMs: env.DETECTOR_TRANSACTION_TIMEOUT,
           sessionTimeoutMs: env.DETECTOR_SESSION_TIMEOUT,
           batchWaitMs: env.DETECTOR_BATCH_WAIT_MS,
+          maxBatchBytes: env.DETECTOR_MAX_BATCH_BYTES,
         },
       });
       onStop('detector', () => detector.stop());
