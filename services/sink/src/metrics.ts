@@ -65,6 +65,8 @@ export function createSinkMetrics() {
     usualBatchBytes: metrics.gauge({
       name: 'kaudit_sink_usual_batch_bytes',
       help: 'Spool bytes of a batch of the usual size: readiness and admission need room for one more',
+      // SINK_WORKERS: the largest worker's, not the sum (the others are summed: the pool's totals).
+      aggregator: 'max',
     }),
     spooledMessages: metrics.counter({
       name: 'kaudit_sink_spooled_messages_total',
