@@ -141,6 +141,7 @@ function safeIssueMessage(issue: z.core.$ZodIssue): string {
  * `requestReceivedTimestamp`/`stageTimestamp` and the apiVersion becomes v1.
  */
 export function parseAuditEvent(raw: unknown): ParseResult {
+  if (isAuditEvent(raw)) return { ok: true, event: raw };
   const result = AuditEventSchema.safeParse(upgradeV1beta1(raw));
   return result.success
     ? { ok: true, event: result.data }
@@ -160,4 +161,82 @@ function upgradeV1beta1(raw: unknown): unknown {
     requestReceivedTimestamp: received,
     stageTimestamp: event.stageTimestamp ?? received,
   };
+}
+
+// The schema's own pattern for z.iso.datetime({ offset: true }), so the two cannot disagree on a timestamp.
+const DATETIME = z.regexes.datetime({ offset: true });
+const LEVELS: ReadonlySet<unknown> = new Set(auditLevels);
+const STAGES: ReadonlySet<unknown> = new Set(auditStages);
+
+type Json = Record<string, unknown>;
+
+export const isObject = (value: unknown): value is Json =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+const optionalString = (value: unknown) => value === undefined || typeof value === 'string';
+export const isTimestamp = (value: unknown) => typeof value === 'string' && DATETIME.test(value);
+
+function isStringArray(value: unknown): boolean {
+  if (!Array.isArray(value)) return false;
+  for (const item of value) if (typeof item !== 'string') return false;
+  return true;
+}
+
+function isUserInfo(value: unknown): boolean {
+  if (!isObject(value)) return false;
+  if (typeof value.username !== 'string' || !optionalString(value.uid)) return false;
+  if (value.groups !== undefined && !isStringArray(value.groups)) return false;
+  if (value.extra !== undefined) {
+    if (!isObject(value.extra)) return false;
+    for (const key in value.extra) if (!isStringArray(value.extra[key])) return false;
+  }
+  return true;
+}
+
+const OBJECT_REFERENCE_FIELDS = [
+  'resource',
+  'namespace',
+  'name',
+  'uid',
+  'apiGroup',
+  'apiVersion',
+  'resourceVersion',
+  'subresource',
+] as const;
+
+function isObjectReference(value: unknown): boolean {
+  if (!isObject(value)) return false;
+  for (const field of OBJECT_REFERENCE_FIELDS) if (!optionalString(value[field])) return false;
+  return true;
+}
+
+function isResponseStatus(value: unknown): boolean {
+  if (!isObject(value)) return false;
+  if (value.code !== undefined && !Number.isSafeInteger(value.code)) return false;
+  return optionalString(value.status) && optionalString(value.reason) && optionalString(value.message);
+}
+
+/**
+ * A value AuditEventSchema accepts as it is (false: let the schema decide): never more lenient than the
+ * schema, which returns such a value unchanged (the event is a loose object). The full schema costs
+ * more than the detection engine per event, so decodeEnvelope and parseAuditEvent run this first.
+ */
+export function isAuditEvent(event: unknown): event is AuditEvent {
+  if (!isObject(event)) return false;
+  if (event.kind !== undefined && event.kind !== 'Event') return false;
+  if (event.apiVersion !== undefined && event.apiVersion !== 'audit.k8s.io/v1') return false;
+  if (!LEVELS.has(event.level) || !STAGES.has(event.stage)) return false;
+  if (typeof event.auditID !== 'string' || event.auditID.length === 0) return false;
+  if (typeof event.verb !== 'string' || event.verb.length === 0) return false;
+  if (typeof event.requestURI !== 'string' || !optionalString(event.userAgent)) return false;
+  if (!isUserInfo(event.user)) return false;
+  if (event.impersonatedUser !== undefined && !isUserInfo(event.impersonatedUser)) return false;
+  if (event.sourceIPs !== undefined && !isStringArray(event.sourceIPs)) return false;
+  if (event.objectRef !== undefined && !isObjectReference(event.objectRef)) return false;
+  if (event.responseStatus !== undefined && !isResponseStatus(event.responseStatus)) return false;
+  if (!isTimestamp(event.requestReceivedTimestamp) || !isTimestamp(event.stageTimestamp)) return false;
+  if (event.annotations !== undefined) {
+    if (!isObject(event.annotations)) return false;
+    for (const key in event.annotations) if (typeof event.annotations[key] !== 'string') return false;
+  }
+  return true;
 }

@@ -1,4 +1,5 @@
 import { buildEvent, loadSampleEvents } from '@kaudit/testkit';
+import { AuditEventSchema, isAuditEvent, parseAuditEvent } from './audit-event';
 import { decodeEnvelope, isEnvelope } from './decode-envelope';
 import { EnvelopeSchema } from './envelope';
 
@@ -94,6 +95,20 @@ describe('audit-schema > decode-envelope', () => {
     const decoded = decodeEnvelope(encode(value));
     expect(decoded.ok).toBe(schema.success);
     if (!decoded.ok) expect(decoded.reason).not.toBe('');
+    // The sink's parseAuditEvent takes the same fast path for the event alone.
+    const event = AuditEventSchema.safeParse(value.event);
+    if (isAuditEvent(value.event)) {
+      expect(event.success).toBe(true);
+      expect(parseAuditEvent(value.event)).toEqual({ ok: true, event: event.data });
+    }
+  });
+
+  it('parseAuditEvent: real events on the fast path, as the schema returns them', () => {
+    for (const sample of samples) {
+      const raw = JSON.parse(JSON.stringify(sample));
+      expect(isAuditEvent(raw)).toBe(true);
+      expect(parseAuditEvent(raw)).toEqual({ ok: true, event: AuditEventSchema.parse(raw) });
+    }
   });
 
   it('knows every field of the schema (a field added to EnvelopeSchema must be added to the check)', () => {
