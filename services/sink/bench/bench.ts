@@ -206,6 +206,10 @@ async function main(): Promise<void> {
       SINK_REDACTION_POLICY_FILE: process.env.SINK_REDACTION_POLICY_FILE ?? DEFAULT_REDACTION_POLICY_FILE,
       LOG_LEVEL: 'warn',
     });
+    // Ready already takes requests into the spool; measured is the path to Kafka, so every worker's
+    // producer must be connected first.
+    while ((await sink.counter('kaudit_sink_kafka_connected')) < workers)
+      await new Promise((resolve) => setTimeout(resolve, 50));
     await runConcurrently(WARMUP, CONCURRENCY, (i) => postTo(sink.port, i));
     const result = await measure(BATCHES, (i) => postTo(sink.port, WARMUP + i));
     const spooled = await sink.counter('kaudit_sink_deliveries_total{to="spool"');

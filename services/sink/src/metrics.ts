@@ -62,6 +62,10 @@ export function createSinkMetrics() {
       name: 'kaudit_sink_spool_capacity_bytes',
       help: 'SINK_SPOOL_MAX_BYTES',
     }),
+    kafkaConnected: metrics.gauge({
+      name: 'kaudit_sink_kafka_connected',
+      help: 'Whether the producer is connected to Kafka (1) or events go to the spool meanwhile (0); with SINK_WORKERS, the workers connected',
+    }),
     usualBatchBytes: metrics.gauge({
       name: 'kaudit_sink_usual_batch_bytes',
       help: 'Spool bytes of a batch of the usual size: readiness and admission need room for one more',

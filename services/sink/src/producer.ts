@@ -110,6 +110,7 @@ export function createKafkaSender(options: SenderOptions): Sender {
   producer.on(producer.events.DISCONNECT, () => {
     if (!connected) return;
     connected = false;
+    metrics.kafkaConnected.set(0);
     if (!stopped) {
       logger.warn('producer disconnected: reconnecting');
       connectLoop();
@@ -122,6 +123,7 @@ export function createKafkaSender(options: SenderOptions): Sender {
         try {
           await producer.connect();
           connected = true;
+          metrics.kafkaConnected.set(1);
           logger.info('connected to Kafka');
         } catch (err) {
           metrics.errors.inc({ stage: 'connect', type: (err as Error).name ?? 'Error' });
