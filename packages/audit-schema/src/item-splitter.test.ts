@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { ItemSplitter, SplitError, type SplitItem, type SplitterOptions } from './item-splitter';
+import { BODY_KEYS } from './json-bytes';
 
 function split(
   body: string | Buffer,
@@ -107,6 +108,19 @@ describe('audit-schema > item-splitter', () => {
     expect(items[0]!.bytes).toBeGreaterThan(10_000);
     const alone = split(JSON.stringify(event), { maxItemBytes: 2000 });
     expect(parsed(alone.items)[0]).toMatchObject({ requestObject: null, responseObject: null });
+  });
+
+  it('knows a body key by its whole name, also split byte by byte, and no other key', () => {
+    const big = 'x'.repeat(5000);
+    const event = { responseObjects: 'kept', r: 1, items: 2, requestObject: { data: big }, rEquestObject: 3 };
+    const bytes = JSON.stringify(event).length;
+    for (const chunks of [[], Array.from({ length: bytes }, () => 1)]) {
+      const { items } = split(JSON.stringify(event), { maxItemBytes: 2000 }, chunks);
+      expect(items[0]!.dropped).toEqual(['requestObject']);
+      expect(parsed(items)[0]).toEqual({ ...event, requestObject: null });
+    }
+    // The keys the splitter compares all start with the letters appendKey looks for.
+    expect([...BODY_KEYS, 'items', 'records'].every((key) => key[0] === 'r' || key[0] === 'i')).toBe(true);
   });
 
   it('reports an item too large without its bodies', () => {

@@ -22,3 +22,24 @@ export function firstOf(chunk: Buffer, from: number, to: number, newlines: boole
   const first = backslash < 0 ? newline : newline < 0 ? backslash : Math.min(backslash, newline);
   return from + first;
 }
+
+/** Strings up to this long are scanned byte by byte: a native indexOf costs more than it saves there. */
+const SHORT_STRING = 48;
+
+/**
+ * Where the string content starting at `from` stops: the first quote or backslash (or, for JSON lines,
+ * newline) at or after it, else chunk.length. Most strings of an audit event are short (a verb, a name,
+ * a timestamp): those are scanned here; a long one (an annotation, a body) with indexOf.
+ */
+export function stringStop(chunk: Buffer, from: number, newlines: boolean): number {
+  const short = Math.min(chunk.length, from + SHORT_STRING);
+  for (let i = from; i < short; i++) {
+    const b = chunk[i]!;
+    if (b === QUOTE || b === BACKSLASH || (b === NEWLINE && newlines)) return i;
+  }
+  if (short === chunk.length) return short;
+  let end = chunk.indexOf(QUOTE, short);
+  if (end < 0) end = chunk.length;
+  const stop = firstOf(chunk, short, end, newlines);
+  return stop < 0 ? end : stop;
+}
