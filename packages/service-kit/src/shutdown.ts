@@ -10,8 +10,9 @@ export interface ShutdownStep {
 /**
  * On SIGTERM/SIGINT: run the steps in order (stop taking work, finish in-flight work, flush, disconnect),
  * log each, then exit 0 — or 1 when a step fails or the whole sequence exceeds timeoutMs. A second
- * signal while shutting down exits at once (a worker of a pool: see workers.ts). With `liveness`, a fatal error (liveness.ts) runs the same
- * steps and exits 1. Returns the function so callers can trigger it themselves.
+ * signal while shutting down exits at once (a worker of a pool has its own signals: workers.ts). With
+ * `liveness`, a fatal error (liveness.ts) runs the same steps and exits 1. Returns the function so
+ * callers can trigger it themselves.
  */
 export function registerShutdown(options: {
   logger: Logger;
