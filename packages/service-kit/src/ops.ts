@@ -4,11 +4,10 @@ import express, { type Router } from 'express';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Liveness } from './liveness';
+import { poolMetrics } from './workers';
 
 export interface OpsOptions {
   registry: Registry;
-  /** The /metrics text, when it is not the registry's own (a pool's worker: workers.ts poolMetrics). */
-  metricsText?: () => Promise<string>;
   /** Ready = able to take work now (connected, not shutting down, spool not full...). */
   isReady: () => boolean | Promise<boolean>;
   /** Alive = not dead for good (liveness.ts); without it /healthz always answers ok. */
@@ -22,6 +21,8 @@ export interface OpsOptions {
 export function createOpsRouter(options: OpsOptions): Router {
   const router = express.Router();
   const alive = () => options.liveness?.alive() ?? true;
+  // The registry's text; in a worker of a pool (workers.ts), every worker's series summed by the primary.
+  const metricsText = poolMetrics(options.registry);
   router.get('/healthz', (_req, res) => {
     if (alive()) res.json({ status: 'ok' });
     else res.status(503).json({ status: 'dead', reason: options.liveness?.reason() });
@@ -33,7 +34,7 @@ export function createOpsRouter(options: OpsOptions): Router {
   });
   router.get('/metrics', async (_req, res) => {
     try {
-      const text = await (options.metricsText ?? (() => options.registry.metrics()))();
+      const text = await metricsText();
       res.set('Content-Type', options.registry.contentType).send(text);
     } catch (err) {
       res

@@ -9,7 +9,7 @@ import type { Logger } from './logger';
  * work of its own. The protocol between them, over cluster's IPC channel:
  * - a worker sends STARTED once its start() is done (defineService does it); the primary's start
  *   resolves when every worker has, and fails when one exits before;
- * - a worker's /metrics asks the primary (METRICS), which collects every worker's registry through
+ * - a worker's /metrics (createOpsRouter, through poolMetrics) asks the primary (METRICS), which collects every worker's registry through
  *   prom-client's AggregatorRegistry (counters summed) and answers with the text;
  * - the primary's stop sends SHUTDOWN to every worker; each runs its own shutdown steps and exits.
  * A worker ignores SIGINT (Ctrl-C in a terminal reaches the whole process group: the primary decides)
@@ -87,7 +87,6 @@ export function poolMetrics(registry: Registry): () => Promise<string> {
 export interface WorkerPool {
   /** SHUTDOWN to every worker, then waits for all to exit; rejects when one exits non-zero. */
   stop(): Promise<void>;
-  count: number;
 }
 
 /**
@@ -163,5 +162,5 @@ export async function startWorkerPool(options: {
     throw err;
   }
   logger.info({ workers: options.count }, 'workers started');
-  return { stop, count: options.count };
+  return { stop };
 }

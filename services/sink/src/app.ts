@@ -36,8 +36,6 @@ export interface AppDeps {
   requestTimeoutMs: number;
   /** The managed-cluster sources' credentials (source-routes.ts); off when absent. */
   sources?: Pick<SourceRoutesDeps, 'firehoseKeys' | 'pubsub'>;
-  /** /metrics' text when not the registry's own (a worker of SINK_WORKERS: every worker's, summed). */
-  metricsText?: () => Promise<string>;
 }
 
 interface Locals extends AdmittedLocals {
@@ -58,13 +56,7 @@ export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.use(
-    createOpsRouter({
-      registry: metrics.registry,
-      isReady: () => deps.delivery.ready(),
-      ...(deps.metricsText ? { metricsText: deps.metricsText } : {}),
-    }),
-  );
+  app.use(createOpsRouter({ registry: metrics.registry, isReady: () => deps.delivery.ready() }));
 
   const admission = createAdmission({
     logger: deps.logger,

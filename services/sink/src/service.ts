@@ -4,7 +4,6 @@ import {
   defineService,
   type Liveness,
   type Logger,
-  poolMetrics,
   type Service,
   type ServiceDeps,
   serviceKafka,
@@ -109,8 +108,6 @@ export async function startSink(
     ingest,
     delivery,
     clusterName: config.clusterName,
-    // A worker of a pool answers /metrics with every worker's series (summed by the primary).
-    ...(workerIndex() !== undefined ? { metricsText: poolMetrics(metrics.registry) } : {}),
     maxBodyBytes: config.maxBodyBytes,
     maxEventBytes: config.maxEventBytes,
     requestTimeoutMs: config.requestTimeoutMs,
