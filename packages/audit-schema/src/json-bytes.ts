@@ -10,7 +10,6 @@ export const COMMA = 0x2c;
 export const COLON = 0x3a;
 export const NEWLINE = 0x0a;
 export const BODY_KEYS = new Set(['requestObject', 'responseObject']);
-export const MAX_KEY_CHARS = 32;
 
 /** The first backslash (or, for JSON lines, newline) in chunk[from, to), else -1. */
 export function firstOf(chunk: Buffer, from: number, to: number, newlines: boolean): number {
