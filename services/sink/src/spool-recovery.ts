@@ -38,11 +38,7 @@ export async function recoverSegments(options: {
   saved?: Position;
 }> {
   const { dir, logger } = options;
-  const ids = (await readdir(dir))
-    .map((name) => SEGMENT.exec(name)?.[1])
-    .filter((id): id is string => id !== undefined)
-    .map(Number)
-    .sort((a, b) => a - b);
+  const ids = await segmentIds(dir);
   const saved = await readHead(dir, logger);
   const segments: Segment[] = [];
   let head: Position | undefined;
@@ -126,18 +122,21 @@ async function scan(
  * lock, no reading of records): how the sink's primary finds spools of workers it no longer runs.
  */
 export async function holdsRecords(dir: string, logger: Logger): Promise<boolean> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    return false;
-  }
+  const ids = await segmentIds(dir).catch(() => []);
   const head = await readHead(dir, logger);
-  for (const name of names) {
-    const id = Number(SEGMENT.exec(name)?.[1] ?? Number.NaN);
-    if (Number.isNaN(id) || (head && id < head.segment)) continue;
-    const size = (await stat(join(dir, name))).size;
+  for (const id of ids) {
+    if (head && id < head.segment) continue;
+    const size = (await stat(join(dir, segmentName(id)))).size;
     if (size > (head?.segment === id ? head.offset : 0)) return true;
   }
   return false;
+}
+
+/** The numbers of the segment files in `dir`, in order. */
+async function segmentIds(dir: string): Promise<number[]> {
+  return (await readdir(dir))
+    .map((name) => SEGMENT.exec(name)?.[1])
+    .filter((id): id is string => id !== undefined)
+    .map(Number)
+    .sort((a, b) => a - b);
 }
