@@ -1,5 +1,5 @@
 import { type BenthosProcess, benthosBinary, startBenthos } from '@kaudit/testkit';
-import { freePort } from './sink-process';
+import { closedPort } from '../test/helpers';
 
 /**
  * The peer in the same run on the same request bodies: Benthos v4.27.0 as webhook -> Kafka
@@ -14,7 +14,7 @@ export async function startPeerSink(options: {
 }): Promise<{ url: string; stop(): Promise<void> } | { unavailable: string }> {
   const binary = benthosBinary();
   if ('unavailable' in binary) return binary;
-  const port = await freePort();
+  const port = await closedPort();
   const peer: BenthosProcess = startBenthos(
     binary.path,
     `input:

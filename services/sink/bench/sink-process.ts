@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { closedPort } from '../test/helpers';
 
 /**
  * The sink as it ships, for the benchmark: `node services/sink/dist/main.js` in a process of its own
@@ -13,7 +13,7 @@ export async function startSinkProcess(env: Record<string, string>): Promise<{
   counter(prefix: string): Promise<number>;
   stop(): Promise<void>;
 }> {
-  const port = await freePort();
+  const port = await closedPort(); // free a moment ago, nobody listening
   const main = join(__dirname, '..', '..', 'dist', 'main.js');
   const child: ChildProcess = spawn(process.execPath, [main], {
     env: { ...process.env, ...env, SINK_PORT: String(port) },
@@ -46,15 +46,4 @@ export async function startSinkProcess(env: Record<string, string>): Promise<{
       await exited;
     },
   };
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
