@@ -31,10 +31,16 @@ function compactValue(value: unknown): unknown {
     return items.length > 0 ? items : undefined;
   }
   if (value === null || typeof value !== 'object') return value;
+  // Per document on the indexer's hot path: no entry pairs, no second pass to count the keys kept.
+  const record = value as Record<string, unknown>;
   const out: Record<string, unknown> = {};
-  for (const [key, item] of Object.entries(value)) {
-    const compacted = compactValue(item);
-    if (compacted !== undefined) out[key] = compacted;
+  let kept = 0;
+  for (const key of Object.keys(record)) {
+    const compacted = compactValue(record[key]);
+    if (compacted !== undefined) {
+      out[key] = compacted;
+      kept++;
+    }
   }
-  return Object.keys(out).length > 0 ? out : undefined;
+  return kept > 0 ? out : undefined;
 }

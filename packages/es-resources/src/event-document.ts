@@ -91,11 +91,12 @@ export function toEventDocument(envelope: Envelope, options: DocumentOptions = {
     },
   }) as Record<string, unknown> & { kaudit: Record<string, unknown> };
   // Attached after compact(): evidence is stored exactly as received, empty objects included.
-  const unindexed = unindexedBodies(event);
-  if (unindexed) ecs.kaudit.unindexed = unindexed;
+  const unfit = bodyFields.filter((field) => !fitsObjectMapping(event[field]));
+  if (unfit.length > 0)
+    ecs.kaudit.unindexed = Object.fromEntries(unfit.map((field) => [field, event[field]]));
   return {
     _id: eventDocumentId(cluster, event),
-    doc: { ...ecs, kubernetes: { audit: auditFields(event) } },
+    doc: { ...ecs, kubernetes: { audit: auditFields(event, unfit) } },
   };
 }
 
@@ -130,21 +131,17 @@ function eventOutcome(event: AuditEvent): 'success' | 'failure' | 'unknown' {
 
 const bodyFields = ['requestObject', 'responseObject'] as const;
 
-function auditFields(event: AuditEvent): Record<string, unknown> {
+/**
+ * The event under kubernetes.audit, less the bodies that would conflict with the mapped sub-fields
+ * (`unfit`: kept whole but unindexed, under kaudit.unindexed).
+ */
+function auditFields(event: AuditEvent, unfit: readonly string[]): Record<string, unknown> {
   const audit: Record<string, unknown> = { ...event };
   if (event.annotations) {
     audit.annotations = Object.fromEntries(
       Object.entries(event.annotations).map(([key, value]) => [key.replaceAll('.', '_'), value]),
     );
   }
-  for (const field of bodyFields) {
-    if (!fitsObjectMapping(event[field])) delete audit[field];
-  }
+  for (const field of unfit) delete audit[field];
   return audit;
-}
-
-/** Request/response bodies that would conflict with the mapped sub-fields, kept whole but unindexed. */
-function unindexedBodies(event: AuditEvent): Record<string, unknown> | undefined {
-  const kept = bodyFields.filter((field) => !fitsObjectMapping(event[field]));
-  return kept.length > 0 ? Object.fromEntries(kept.map((field) => [field, event[field]])) : undefined;
 }

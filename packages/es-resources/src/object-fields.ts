@@ -33,21 +33,23 @@ export const OBJECT_FIELDS: Record<string, 'keyword' | 'boolean'> = {
   'spec.volumes.hostPath.path': 'keyword',
 };
 
+/** OBJECT_FIELDS split into their steps once, not per document. */
+const FIELD_PATHS = Object.entries(OBJECT_FIELDS).map(([path, type]) => ({ steps: path.split('.'), type }));
+
 /** True when indexing `body` under the mapped object cannot conflict with OBJECT_FIELDS. */
 export function fitsObjectMapping(body: unknown): boolean {
   if (body === undefined || body === null) return true;
   if (typeof body !== 'object' || Array.isArray(body)) return false;
-  return Object.entries(OBJECT_FIELDS).every(([path, type]) => fits(body, path.split('.'), type));
+  return FIELD_PATHS.every(({ steps, type }) => fits(body, steps, 0, type));
 }
 
-function fits(value: unknown, path: string[], type: 'keyword' | 'boolean'): boolean {
+function fits(value: unknown, steps: string[], depth: number, type: 'keyword' | 'boolean'): boolean {
   if (value === undefined || value === null) return true;
   // Elasticsearch indexes each element of an array as if it stood alone.
-  if (Array.isArray(value)) return value.every((item) => fits(item, path, type));
-  const [head, ...rest] = path;
-  if (head === undefined) return fitsLeaf(value, type);
+  if (Array.isArray(value)) return value.every((item) => fits(item, steps, depth, type));
+  if (depth === steps.length) return fitsLeaf(value, type);
   if (typeof value !== 'object') return false;
-  return fits((value as Record<string, unknown>)[head], rest, type);
+  return fits((value as Record<string, unknown>)[steps[depth]!], steps, depth + 1, type);
 }
 
 function fitsLeaf(value: unknown, type: 'keyword' | 'boolean'): boolean {
