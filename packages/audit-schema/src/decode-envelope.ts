@@ -37,10 +37,13 @@ export function decodeEnvelope(value: Buffer | null): DecodedEnvelope {
     : { ok: false, reason: formatInputIssues(parsed.error) };
 }
 
-/** A value EnvelopeSchema accepts as it is (false: let the schema decide). */
+/**
+ * A value EnvelopeSchema accepts as it is (false: let the schema decide). Top-level keys the schema
+ * would strip may still be on it: take the fields, not the object.
+ */
 export function isEnvelope(
   value: unknown,
-): value is { cluster: string; event: AuditEvent; copy?: typeof CHAIN_STEP_COPY } {
+): value is { cluster: string; receivedAt: string; event: AuditEvent; copy?: typeof CHAIN_STEP_COPY } {
   return (
     isObject(value) &&
     typeof value.cluster === 'string' &&

@@ -2,7 +2,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import type { AuditEvent, Envelope } from '@kaudit/audit-schema';
 import { applyResources, dataStreamNames, toEventDocument } from '@kaudit/es-resources';
 import { loadSampleEvents, stackEnv } from '@kaudit/testkit';
-import { bulkLines } from '../src/decode-message';
+import { bulkLines, decodeMessage } from '../src/decode-message';
 import {
   countDocs,
   createTopics,
@@ -93,6 +93,35 @@ async function ceiling(
   return { docsPerSecond: envelopes.length / seconds, bytes };
 }
 
+/**
+ * The indexer's own CPU per document, off the stack: decodeMessage (parse, check, ECS mapping, content
+ * hash, _bulk lines) on the messages as they lie on the topic, beside the floor of any Kafka ->
+ * Elasticsearch path that looks at its messages at all (JSON.parse, then JSON.stringify). Best of three
+ * interleaved rounds of each.
+ */
+function decodeCost(envelopes: Envelope[]): { decodeMicros: number; floorMicros: number } {
+  const values = envelopes.map((envelope) => Buffer.from(JSON.stringify(envelope)));
+  const streams = dataStreamNames('bench');
+  const time = (each: (value: Buffer) => unknown): number => {
+    const started = performance.now();
+    for (const value of values) each(value);
+    return ((performance.now() - started) * 1000) / values.length;
+  };
+  let decodeMicros = Number.POSITIVE_INFINITY;
+  let floorMicros = Number.POSITIVE_INFINITY;
+  for (let round = 0; round < 3; round++) {
+    decodeMicros = Math.min(
+      decodeMicros,
+      time((value) => decodeMessage('events', value, streams, 'bench')),
+    );
+    floorMicros = Math.min(
+      floorMicros,
+      time((value) => JSON.stringify(JSON.parse(value.toString('utf8')))),
+    );
+  }
+  return { decodeMicros, floorMicros };
+}
+
 async function indexer(envelopes: Envelope[]): Promise<{ docsPerSecond: number; topic: string }> {
   const kafka = stackKafka();
   const names = testNames('bench-indexer');
@@ -131,6 +160,7 @@ async function indexer(envelopes: Envelope[]): Promise<{ docsPerSecond: number; 
 
 async function main(): Promise<void> {
   const envelopes = workload();
+  const cost = decodeCost(envelopes);
   const es = esClient();
   const names = {
     warmUp: testNames('bench-warmup'),
@@ -165,6 +195,9 @@ async function main(): Promise<void> {
     ceilingRuns: [Math.round(before.docsPerSecond), Math.round(after.docsPerSecond)],
     indexerDocsPerSecond: Math.round(measured.docsPerSecond),
     ratio: Number((measured.docsPerSecond / ceilingDocsPerSecond).toFixed(2)),
+    decodeMicrosPerDoc: Number(cost.decodeMicros.toFixed(1)),
+    parseStringifyMicrosPerDoc: Number(cost.floorMicros.toFixed(1)),
+    decodeToParseStringify: Number((cost.decodeMicros / cost.floorMicros).toFixed(2)),
     peerDocsPerSecond: 'docsPerSecond' in peer ? Math.round(peer.docsPerSecond) : undefined,
     peerUnavailable: 'unavailable' in peer ? peer.unavailable : undefined,
     kauditToPeer:
@@ -173,6 +206,7 @@ async function main(): Promise<void> {
   process.stdout.write(`${JSON.stringify(result)}\n`);
   process.stdout.write(
     `indexer ${result.indexerDocsPerSecond} docs/s vs raw _bulk ceiling ${result.ceilingDocsPerSecond} docs/s: ratio ${result.ratio}\n` +
+      `decode ${result.decodeMicrosPerDoc} µs/doc of CPU, ${result.decodeToParseStringify}x JSON.parse + JSON.stringify (${result.parseStringifyMicrosPerDoc} µs/doc)\n` +
       (result.kauditToPeer !== undefined
         ? `peer (Benthos v4.27.0, Kafka -> Elasticsearch) ${result.peerDocsPerSecond} docs/s: kaudit/peer ${result.kauditToPeer}\n`
         : `peer not measured: ${result.peerUnavailable}\n`),

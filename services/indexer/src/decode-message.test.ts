@@ -1,5 +1,7 @@
-import { buildEvent } from '@kaudit/testkit';
-import { chunkByLimits, decodeMessage } from './decode-message';
+import { EnvelopeSchema } from '@kaudit/audit-schema';
+import { toEventDocument } from '@kaudit/es-resources';
+import { buildEvent, loadSampleEvents } from '@kaudit/testkit';
+import { bulkLines, chunkByLimits, decodeMessage } from './decode-message';
 
 const streams = { events: 'logs-kubernetes.audit_logs-kaudit_ns', findings: 'logs-kaudit.findings-ns' };
 const json = (value: unknown) => Buffer.from(JSON.stringify(value));
@@ -50,6 +52,34 @@ describe('indexer > decode message', () => {
       ok: false,
       reason: expect.stringMatching(/copy/),
     });
+  });
+
+  // The hand-written check in front of the schema must not change what is indexed: the same _id and
+  // the same document (the fast path keeps the producer's key order where the schema would reorder).
+  const envelopeOf = (event: unknown) => ({
+    cluster: 'prod',
+    receivedAt: '2026-01-05T10:00:00Z',
+    event,
+    extra: 1,
+  });
+  it('indexes the real samples as the schema-parsed envelope', () => {
+    const texts = ['openshift/ocp-4.12-audit.jsonl', 'aks/eventhub-batch.json', 'minikube/pod-exec.jsonl']
+      .flatMap((file) => loadSampleEvents(file))
+      .map((event) => JSON.stringify(envelopeOf(event)));
+    expect(texts.length).toBeGreaterThan(10);
+    for (const text of texts) {
+      const { _id, doc } = toEventDocument(EnvelopeSchema.parse(JSON.parse(text)), { namespace: 'ns' });
+      const decoded = decodeMessage('events', Buffer.from(text), streams, 'ns');
+      if (decoded.ok !== true) throw new Error(`not decoded: ${JSON.stringify(decoded)}`);
+      expect(decoded.item).toMatchObject({ kind: 'events', index: streams.events, id: _id, cluster: 'prod' });
+      const parse = (lines: string) =>
+        lines
+          .trimEnd()
+          .split('\n')
+          .map((line) => JSON.parse(line));
+      expect(parse(decoded.item.lines)).toEqual(parse(bulkLines(streams.events, _id, doc).lines));
+      expect(decoded.item.bytes).toBe(Buffer.byteLength(decoded.item.lines));
+    }
   });
 
   it('keeps the cluster of a bad envelope for the dead letter', () => {
