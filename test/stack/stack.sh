@@ -240,7 +240,9 @@ EOF
 
 ensure_es_user() {
   [ "$(id -u)" = 0 ] || { ES_USER="$(id -un)"; return; }
-  id "$ES_USER" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$ES_USER"
+  # useradd lives in /usr/sbin, which a PATH cut down to /usr/bin:/bin (env -i, some CI runners) lacks.
+  id "$ES_USER" >/dev/null 2>&1 ||
+    PATH="$PATH:/usr/sbin:/sbin" useradd --system --no-create-home --shell /usr/sbin/nologin "$ES_USER"
 }
 
 # The .security index (API keys, native users) cannot be created on the integ-test distribution: its
