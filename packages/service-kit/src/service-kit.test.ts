@@ -80,6 +80,26 @@ describe('service-kit > kafkajs logs', () => {
     expect(kafkajsLogLevel('Connection', 1, 'Response Produce(key: 0, version: 7)')).toBe('error');
     expect(kafkajsLogLevel('Producer', 2, 'Limiting retries')).toBe('warn');
   });
+
+  // Seen on a fresh broker when the services start together (pnpm start): each is retried by kafkajs.
+  it.each([
+    ['Response GroupCoordinator(key: 10, version: 2)', 'The group coordinator is not available'],
+    [
+      'Response InitProducerId(key: 22, version: 1)',
+      "The coordinator is loading and hence can't process requests for this group",
+    ],
+    ['Response FindCoordinator(key: 10, version: 2)', 'This is not the correct coordinator for this group'],
+  ])('an answer kafkajs retries is a warning: %s, %s', (message, error) => {
+    expect(kafkajsLogLevel('Connection', 1, message, error)).toBe('warn');
+  });
+
+  it('an answer with an error kafkajs does not retry stays an error', () => {
+    const message = 'Response SaslAuthenticate(key: 36, version: 1)';
+    expect(kafkajsLogLevel('Connection', 1, message, 'Authentication failed during authentication')).toBe(
+      'error',
+    );
+    expect(kafkajsLogLevel('Connection', 1, message, undefined)).toBe('error');
+  });
 });
 
 describe('service-kit > errors', () => {

@@ -40,22 +40,35 @@ const levelNames: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
 };
 
 /**
- * The pino level of a kafkajs log entry: its own, except an answer to CreateTopics with errors, which
- * ensureTopics judges (a topic another process created at the same instant is the outcome wanted, the
- * rest is thrown there): services starting together on a fresh broker, or a sink's workers, would
- * otherwise each log an error line for a start that went right.
+ * The messages of the broker errors kafkajs retries by itself (its own table, protocol/error.js, which
+ * its typings leave out): "The coordinator is loading…", "There is no leader for this topic-partition…",
+ * CONCURRENT_TRANSACTIONS and the like — what a broker that is still starting answers.
+ */
+const RETRIED_BROKER_ERRORS: ReadonlySet<string> = new Set(
+  (
+    require('kafkajs/src/protocol/error') as { errorCodes: Array<{ message: string; retriable: boolean }> }
+  ).errorCodes.flatMap((code) => (code.retriable ? [code.message] : [])),
+);
+
+/**
+ * The pino level of a kafkajs log entry: its own, except for answers kafkajs logs as errors before it
+ * deals with them. An answer to CreateTopics with errors is for ensureTopics to judge (debug: a topic
+ * another process created at the same instant is the outcome wanted, the rest is thrown there). An
+ * answer with a broker error kafkajs retries (`error`, the entry's field) is a warning: services
+ * starting together on a fresh broker, or a sink's workers, would otherwise each log error lines for a
+ * start that went right; what still fails after kafkajs' retries reaches the service, which says so.
  */
 export function kafkajsLogLevel(
   namespace: string,
   level: number,
   message: unknown,
+  error?: unknown,
 ): 'error' | 'warn' | 'info' | 'debug' {
-  if (
-    namespace === 'Connection' &&
-    typeof message === 'string' &&
-    message.startsWith('Response CreateTopics')
-  )
-    return 'debug';
+  if (namespace === 'Connection' && typeof message === 'string' && message.startsWith('Response ')) {
+    if (message.startsWith('Response CreateTopics')) return 'debug';
+    if (level === logLevel.ERROR && typeof error === 'string' && RETRIED_BROKER_ERRORS.has(error))
+      return 'warn';
+  }
   return levelNames[level] ?? 'info';
 }
 
@@ -84,7 +97,10 @@ export function createKafka(options: CreateKafkaOptions): Kafka {
           logger: _logger,
           ...extra
         } = log as typeof log & Record<string, unknown>;
-        kafkaLogger[kafkajsLogLevel(namespace, level, message)]({ namespace, ...extra }, message);
+        kafkaLogger[kafkajsLogLevel(namespace, level, message, extra.error)](
+          { namespace, ...extra },
+          message,
+        );
       },
   });
   const producer = kafka.producer.bind(kafka);
