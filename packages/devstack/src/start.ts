@@ -1,4 +1,4 @@
-import { relative } from 'node:path';
+import { isAbsolute, relative, sep } from 'node:path';
 import { FindingSchema } from '@kaudit/audit-schema';
 import { createKafka, createLogger, suppressKafkajsTimeoutWarning } from '@kaudit/service-kit';
 import type { Consumer } from 'kafkajs';
@@ -12,7 +12,11 @@ import { defaultRootDir, type Pipeline, type PipelineOptions, startPipeline } fr
 async function main(): Promise<void> {
   suppressKafkajsTimeoutWarning();
   const root = defaultRootDir;
-  const rel = (path: string) => relative(root, path) || '.';
+  // Paths as the user types them from the checkout; a KAUDIT_STATE_DIR outside it stays absolute.
+  const rel = (path: string) => {
+    const shown = relative(root, path) || '.';
+    return shown === '..' || shown.startsWith(`..${sep}`) || isAbsolute(shown) ? path : shown;
+  };
   let pipeline: Pipeline | undefined;
   let consumer: Consumer | undefined;
   let stopping: string | undefined;
