@@ -93,6 +93,13 @@ describe('service-kit > kafkajs logs', () => {
     expect(kafkajsLogLevel('Connection', 1, message, error)).toBe('warn');
   });
 
+  it('a consumer restarting itself after such an error warns; another crash is an error', () => {
+    const loading = "The coordinator is loading and hence can't process requests for this group";
+    expect(kafkajsLogLevel('Consumer', 1, `Crash: KafkaJSProtocolError: ${loading}`)).toBe('warn');
+    expect(kafkajsLogLevel('Consumer', 1, 'Restarting the consumer in 300ms')).toBe('warn');
+    expect(kafkajsLogLevel('Consumer', 1, 'Crash: TypeError: x is not a function')).toBe('error');
+  });
+
   it('an answer with an error kafkajs does not retry stays an error', () => {
     const message = 'Response SaslAuthenticate(key: 36, version: 1)';
     expect(kafkajsLogLevel('Connection', 1, message, 'Authentication failed during authentication')).toBe(

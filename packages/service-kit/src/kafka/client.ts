@@ -50,6 +50,8 @@ const RETRIED_BROKER_ERRORS: ReadonlySet<string> = new Set(
   ).errorCodes.flatMap((code) => (code.retriable ? [code.message] : [])),
 );
 
+const CRASH_PREFIX = 'Crash: KafkaJSProtocolError: ';
+
 /**
  * The pino level of a kafkajs log entry: its own, except for answers kafkajs logs as errors before it
  * deals with them. An answer to CreateTopics with errors is for ensureTopics to judge (debug: a topic
@@ -67,6 +69,13 @@ export function kafkajsLogLevel(
   if (namespace === 'Connection' && typeof message === 'string' && message.startsWith('Response ')) {
     if (message.startsWith('Response CreateTopics')) return 'debug';
     if (level === logLevel.ERROR && typeof error === 'string' && RETRIED_BROKER_ERRORS.has(error))
+      return 'warn';
+  }
+  // A consumer that met such an error while joining its group restarts itself (kafkajs restarts only on
+  // retriable errors): the crash and the restart it announces are warnings, other crashes errors.
+  if (namespace === 'Consumer' && level === logLevel.ERROR && typeof message === 'string') {
+    if (message.startsWith('Restarting the consumer in ')) return 'warn';
+    if (message.startsWith(CRASH_PREFIX) && RETRIED_BROKER_ERRORS.has(message.slice(CRASH_PREFIX.length)))
       return 'warn';
   }
   return levelNames[level] ?? 'info';
