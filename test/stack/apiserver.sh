@@ -103,10 +103,15 @@ build() { build_etcd; build_kubernetes; }
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-wait_until() { # description, log file, command...
-  local what="$1" logfile="$2"; shift 2
+wait_until() { # description, log file, pid file, command...
+  local what="$1" logfile="$2" pidfile="$3"; shift 3
   local deadline=$((SECONDS + TIMEOUT))
   until "$@" >/dev/null 2>&1; do
+    # A process that exited (a port taken between its choice and its bind, say) is not waited for.
+    if ! pid_alive "$pidfile"; then
+      log "last lines of $logfile:"; tail -n 30 "$logfile" >&2 || true
+      die "$what exited before it was ready; full log: $logfile"
+    fi
     if [ $SECONDS -ge $deadline ]; then
       log "last lines of $logfile:"; tail -n 30 "$logfile" >&2 || true
       die "$what was not ready within ${TIMEOUT}s (STACK_TIMEOUT_SECONDS); full log: $logfile"
@@ -268,9 +273,9 @@ cmd_up() {
   make_pki
   make_identities
   start_etcd
-  wait_until "etcd on 127.0.0.1:$ETCD_PORT" "$RUN/logs/etcd.log" etcd_ready
+  wait_until "etcd on 127.0.0.1:$ETCD_PORT" "$RUN/logs/etcd.log" "$DIR/etcd.pid" etcd_ready
   start_apiserver
-  wait_until "kube-apiserver on 127.0.0.1:$APISERVER_PORT" "$RUN/logs/kube-apiserver.log" apiserver_ready
+  wait_until "kube-apiserver on 127.0.0.1:$APISERVER_PORT" "$RUN/logs/kube-apiserver.log" "$DIR/kube-apiserver.pid" apiserver_ready
   "$KUBECTL" --kubeconfig "$DIR/kubeconfig" apply -f "$HERE/apiserver-rbac.yaml" >"$RUN/logs/apiserver-rbac.log" 2>&1 ||
     die "applying $HERE/apiserver-rbac.yaml failed; see $RUN/logs/apiserver-rbac.log"
   print_env >"$DIR/env"
