@@ -2,9 +2,9 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freeLoopbackPort } from '@kaudit/testkit';
 import { Kafka, logLevel } from 'kafkajs';
 import { parseAllDocuments } from 'yaml';
 import {
@@ -29,16 +29,6 @@ const run = randomBytes(4).toString('hex');
 const objects = parseAllDocuments(readFileSync(join(root, 'deploy/kubernetes/kaudit.yaml'), 'utf8'))
   .map((doc) => doc.toJS() as RenderedObject | null)
   .filter((o): o is RenderedObject => o !== null);
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 
 const PORT_VARIABLE: Record<string, string> = {
   sink: 'SINK_PORT',
@@ -144,7 +134,7 @@ beforeAll(async () => {
     return file ? readFileSync(join(certs, file), 'utf8') : undefined;
   };
   for (const pod of materializeContainers(objects, secretFile)) {
-    const port = await freePort();
+    const port = await freeLoopbackPort();
     const env = { ...pod.env, ...overrides(pod.container, port) };
     const child = spawn(process.execPath, [join(root, `services/${pod.container}/dist/main.js`)], {
       env: { PATH: process.env.PATH, HOME: pod.root, ...env },

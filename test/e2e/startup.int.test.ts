@@ -1,11 +1,10 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { defaultRootDir, SERVICE_NAMES, startPipeline } from '@kaudit/devstack';
-import { deferred, stackEnv } from '@kaudit/testkit';
+import { deferred, freeLoopbackPort, stackEnv } from '@kaudit/testkit';
 
 /**
  * Start-up that cannot race (issue 11: `pnpm start` failed 3 times out of 3 on a freshly formatted
@@ -38,14 +37,6 @@ const missing = [
   'packages/cli/dist/bin.js',
   ...SERVICE_NAMES.map((name) => `services/${name}/dist/main.js`),
 ].filter((file) => !existsSync(join(root, file)));
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as import('node:net').AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** A freshly formatted private broker: stopped if running, then started with new data. */
 async function freshKafka(): Promise<void> {
@@ -104,7 +95,7 @@ const findingRules = (text: string) =>
 
 beforeAll(async () => {
   if (missing.length > 0) throw new Error(`run pnpm build first (missing ${missing.join(', ')})`);
-  const [kafkaPort, controllerPort] = [await freePort(), await freePort()];
+  const [kafkaPort, controllerPort] = [await freeLoopbackPort(), await freeLoopbackPort()];
   stackVars = {
     ...process.env,
     KAUDIT_STACK_ONLY: 'kafka',

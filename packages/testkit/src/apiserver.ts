@@ -1,9 +1,9 @@
 import { execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { freeLoopbackPorts } from './ports';
 
 const run = promisify(execFile);
 
@@ -52,43 +52,6 @@ export interface ApiServer {
   stop(): Promise<void>;
 }
 
-const listens = (port: number): Promise<number | undefined> =>
-  new Promise((resolvePort) => {
-    const server = createServer();
-    server.once('error', () => resolvePort(undefined));
-    server.listen(port, '127.0.0.1', () => {
-      const address = server.address();
-      const bound = typeof address === 'object' && address ? address.port : undefined;
-      server.close(() => resolvePort(bound));
-    });
-  });
-
-/** The low end of the kernel's ephemeral port range (where outgoing connections get their ports). */
-function ephemeralLow(): number {
-  try {
-    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
-    return Number.isInteger(low) && low > 11_000 ? low : 32_768;
-  } catch {
-    return 32_768;
-  }
-}
-
-/**
- * Loopback ports nothing listens on, below the ephemeral range: etcd and kube-apiserver bind them
- * seconds later, and a port listen(0) hands out is from that range, where any outgoing connection on
- * the machine may take it meanwhile (seen in CI: etcd "bind: address already in use").
- */
-async function freePorts(count: number): Promise<number[]> {
-  const low = ephemeralLow();
-  const ports = new Set<number>();
-  for (let attempt = 0; ports.size < count && attempt < 200; attempt++) {
-    const port = 10_000 + Math.floor(Math.random() * (low - 10_000));
-    if (!ports.has(port) && (await listens(port)) === port) ports.add(port);
-  }
-  while (ports.size < count) ports.add((await listens(0))!);
-  return [...ports];
-}
-
 /** The sum of a counter over all its label sets (0 when the API server never reported it). */
 export function metricSum(text: string, name: string): number {
   let sum = 0;
@@ -104,7 +67,7 @@ export function metricSum(text: string, name: string): number {
  */
 export async function startApiServer(options: ApiServerOptions): Promise<ApiServer> {
   await mkdir(options.dir, { recursive: true });
-  const [apiPort, etcdPort, peerPort] = (await freePorts(3)) as [number, number, number];
+  const [apiPort, etcdPort, peerPort] = (await freeLoopbackPorts(3)) as [number, number, number];
   const env: Record<string, string> = {
     ...(process.env as Record<string, string>),
     KAUDIT_STACK_DIR: options.dir,
@@ -137,7 +100,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     } catch (error) {
       if (attempt === 3 || !/address already in use/.test(String(error))) throw error;
       await script('down');
-      const [api, etcd, peer] = (await freePorts(3)) as [number, number, number];
+      const [api, etcd, peer] = (await freeLoopbackPorts(3)) as [number, number, number];
       Object.assign(env, {
         KAUDIT_APISERVER_PORT: String(api),
         KAUDIT_ETCD_PORT: String(etcd),

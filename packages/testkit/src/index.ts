@@ -134,3 +134,4 @@ export const sourceFixturesDir = join(__dirname, '../fixtures/sources');
 export function sourceFixture(name: string): Buffer {
   return readFileSync(join(sourceFixturesDir, name));
 }
+export { freeLoopbackPort, freeLoopbackPorts } from './ports';

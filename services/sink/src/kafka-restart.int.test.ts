@@ -1,12 +1,11 @@
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { type AuditEvent, EnvelopeSchema } from '@kaudit/audit-schema';
 import { createKafka, createLogger, ensureTopics } from '@kaudit/service-kit';
-import { buildEvent, uniqueName, waitFor } from '@kaudit/testkit';
+import { buildEvent, freeLoopbackPort, uniqueName, waitFor } from '@kaudit/testkit';
 import { insecureSinkEnv, postAudit, readTopic } from '../test/helpers';
 import { loadSinkConfig } from './config';
 import { type RunningSink, startSink } from './service';
@@ -24,14 +23,6 @@ const logger = createLogger({
   service: 'sink-kafka-restart-test',
   level: (process.env.TEST_LOG_LEVEL as 'silent' | undefined) ?? 'silent',
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as import('node:net').AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 describe('sink > Kafka broker restart (private real Kafka)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'sink-kafka-restart-'));
@@ -70,7 +61,7 @@ describe('sink > Kafka broker restart (private real Kafka)', () => {
   };
 
   beforeAll(async () => {
-    const [kafkaPort, controllerPort] = [await freePort(), await freePort()];
+    const [kafkaPort, controllerPort] = [await freeLoopbackPort(), await freeLoopbackPort()];
     stackEnvVars = {
       ...process.env,
       KAUDIT_STACK_ONLY: 'kafka',

@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { readToEnd } from '@kaudit/service-kit';
+import { freeLoopbackPort } from '@kaudit/testkit';
 import type { Kafka } from 'kafkajs';
 import pino from 'pino';
 
@@ -102,14 +103,11 @@ export async function readTopic(kafka: Kafka, topic: string, timeoutMs = 60_000)
   return messages;
 }
 
-/** A TCP port that was free a moment ago and has no listener: connections to it are refused. */
-export async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as import('node:net').AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+/**
+ * A loopback port with no listener: connections to it are refused; a sink started on it later binds it
+ * (testkit's freeLoopbackPort: below the ephemeral range, so no outgoing connection takes it meanwhile).
+ */
+export const closedPort = freeLoopbackPort;
 
 /**
  * The environment of a plain-HTTP sink on a free loopback port for the outage tests: the shipped redaction
