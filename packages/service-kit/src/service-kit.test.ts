@@ -78,7 +78,12 @@ describe('service-kit > kafkajs logs', () => {
   it('keeps kafkajs levels, but an answer to CreateTopics is for ensureTopics to judge (debug)', () => {
     expect(kafkajsLogLevel('Connection', 1, 'Response CreateTopics(key: 19, version: 3)')).toBe('debug');
     expect(kafkajsLogLevel('Connection', 1, 'Response Produce(key: 0, version: 7)')).toBe('error');
-    expect(kafkajsLogLevel('Producer', 2, 'Limiting retries')).toBe('warn');
+    expect(kafkajsLogLevel('Producer', 2, 'Failed to send messages')).toBe('warn');
+  });
+
+  it("kafkajs' warning about the sink's deliberately bounded idempotent retries is information", () => {
+    const message = 'Limiting retries for the idempotent producer may invalidate EoS guarantees';
+    expect(kafkajsLogLevel('Producer', 2, message)).toBe('info');
   });
 
   // Seen on a fresh broker when the services start together (pnpm start): each is retried by kafkajs.

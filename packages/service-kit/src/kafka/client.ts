@@ -51,6 +51,7 @@ const RETRIED_BROKER_ERRORS: ReadonlySet<string> = new Set(
 );
 
 const CRASH_PREFIX = 'Crash: KafkaJSProtocolError: ';
+const LIMITED_RETRIES = 'Limiting retries for the idempotent producer';
 
 /**
  * The pino level of a kafkajs log entry: its own, except for answers kafkajs logs as errors before it
@@ -71,6 +72,10 @@ export function kafkajsLogLevel(
     if (level === logLevel.ERROR && typeof error === 'string' && RETRIED_BROKER_ERRORS.has(error))
       return 'warn';
   }
+  // The sink bounds its idempotent producer's retries on purpose (a send that keeps failing goes to its
+  // spool; consumers de-duplicate, services/sink/README.md): kafkajs' warning about it is information.
+  if (namespace === 'Producer' && typeof message === 'string' && message.startsWith(LIMITED_RETRIES))
+    return 'info';
   // A consumer that met such an error while joining its group restarts itself (kafkajs restarts only on
   // retriable errors): the crash and the restart it announces are warnings, other crashes errors.
   if (namespace === 'Consumer' && level === logLevel.ERROR && typeof message === 'string') {
