@@ -105,6 +105,13 @@ describe('service-kit > kafkajs logs', () => {
     expect(kafkajsLogLevel('Consumer', 1, 'Crash: TypeError: x is not a function')).toBe('error');
   });
 
+  it('a send kafkajs retries after such an error warns; another failed send is an error', () => {
+    const concurrent =
+      'The producer attempted to update a transaction while another concurrent operation on the same transaction was ongoing';
+    expect(kafkajsLogLevel('Producer', 1, `Failed to send messages: ${concurrent}`)).toBe('warn');
+    expect(kafkajsLogLevel('Producer', 1, 'Failed to send messages: Message was too large')).toBe('error');
+  });
+
   it('an answer with an error kafkajs does not retry stays an error', () => {
     const message = 'Response SaslAuthenticate(key: 36, version: 1)';
     expect(kafkajsLogLevel('Connection', 1, message, 'Authentication failed during authentication')).toBe(

@@ -269,7 +269,12 @@ export function createAlerter(deps: AlerterDeps) {
         logger.info({ partitions: [...assigned] }, 'partitions assigned');
       });
       consumer.on(consumer.events.CRASH, ({ payload }) => {
-        logger.error({ err: payload.error, restart: payload.restart }, 'consumer crashed');
+        // A crash kafkajs restarts from (a retriable error: a coordinator still loading on a fresh broker)
+        // is a warning; one it does not is an error, and liveness.ts makes the process dead.
+        logger[payload.restart ? 'warn' : 'error'](
+          { err: payload.error, restart: payload.restart },
+          'consumer crashed',
+        );
         if (!payload.restart) crashed = true;
       });
       await startup.step('connect the consumer', () => findings.connect());

@@ -277,7 +277,12 @@ export function createDetector(deps: {
       });
       consumer.on(consumer.events.CRASH, ({ payload }) => {
         joined = false;
-        logger.error({ err: payload.error, restart: payload.restart }, 'consumer crashed');
+        // A crash kafkajs restarts from (a retriable error: a coordinator still loading on a fresh broker)
+        // is a warning; one it does not is an error, and liveness.ts makes the process dead.
+        logger[payload.restart ? 'warn' : 'error'](
+          { err: payload.error, restart: payload.restart },
+          'consumer crashed',
+        );
       });
       await startup.step('connect the consumer', () => events.connect());
       await startup.step('subscribe to the events topic', () =>

@@ -108,7 +108,12 @@ export function createIndexer(deps: IndexerDeps) {
   });
   consumer.on(consumer.events.CRASH, ({ payload }) => {
     metrics.errors.inc({ stage: 'consumer', type: payload.error.name });
-    logger.error({ err: payload.error, restart: payload.restart }, 'consumer crashed');
+    // A crash kafkajs restarts from (a retriable error: a coordinator still loading on a fresh broker)
+    // is a warning; one it does not is an error, and liveness.ts makes the process dead.
+    logger[payload.restart ? 'warn' : 'error'](
+      { err: payload.error, restart: payload.restart },
+      'consumer crashed',
+    );
     joined = false;
   });
   deps.liveness?.watchConsumer(consumer, 'events and findings consumer');

@@ -52,6 +52,7 @@ const RETRIED_BROKER_ERRORS: ReadonlySet<string> = new Set(
 
 const CRASH_PREFIX = 'Crash: KafkaJSProtocolError: ';
 const LIMITED_RETRIES = 'Limiting retries for the idempotent producer';
+const FAILED_SEND = 'Failed to send messages: ';
 
 /**
  * The pino level of a kafkajs log entry: its own, except for answers kafkajs logs as errors before it
@@ -72,6 +73,16 @@ export function kafkajsLogLevel(
     if (level === logLevel.ERROR && typeof error === 'string' && RETRIED_BROKER_ERRORS.has(error))
       return 'warn';
   }
+  // A send kafkajs retries after such an error ("Failed to send messages: <the broker's error>", e.g.
+  // CONCURRENT_TRANSACTIONS right after a transaction's commit) is a warning too.
+  if (
+    namespace === 'Producer' &&
+    level === logLevel.ERROR &&
+    typeof message === 'string' &&
+    message.startsWith(FAILED_SEND) &&
+    RETRIED_BROKER_ERRORS.has(message.slice(FAILED_SEND.length))
+  )
+    return 'warn';
   // The sink bounds its idempotent producer's retries on purpose (a send that keeps failing goes to its
   // spool; consumers de-duplicate, services/sink/README.md): kafkajs' warning about it is information.
   if (namespace === 'Producer' && typeof message === 'string' && message.startsWith(LIMITED_RETRIES))
