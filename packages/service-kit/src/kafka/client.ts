@@ -50,17 +50,27 @@ const RETRIED_BROKER_ERRORS: ReadonlySet<string> = new Set(
   ).errorCodes.flatMap((code) => (code.retriable ? [code.message] : [])),
 );
 
-const CRASH_PREFIX = 'Crash: KafkaJSProtocolError: ';
-const LIMITED_RETRIES = 'Limiting retries for the idempotent producer';
-const FAILED_SEND = 'Failed to send messages: ';
+/**
+ * kafkajs' error lines that announce a retry of a broker error it retries, by namespace: the prefix
+ * before the broker's message. A consumer that met one while joining its group restarts itself (kafkajs
+ * restarts only on retriable errors); a send that met one is sent again (CONCURRENT_TRANSACTIONS right
+ * after a transaction's commit, say).
+ */
+const RETRY_PREFIXES: Record<string, string> = {
+  Consumer: 'Crash: KafkaJSProtocolError: ',
+  Producer: 'Failed to send messages: ',
+};
 
 /**
- * The pino level of a kafkajs log entry: its own, except for answers kafkajs logs as errors before it
- * deals with them. An answer to CreateTopics with errors is for ensureTopics to judge (debug: a topic
+ * The pino level of a kafkajs log entry: its own, except for what kafkajs logs as an error before it
+ * deals with it. An answer to CreateTopics with errors is for ensureTopics to judge (debug: a topic
  * another process created at the same instant is the outcome wanted, the rest is thrown there). An
- * answer with a broker error kafkajs retries (`error`, the entry's field) is a warning: services
- * starting together on a fresh broker, or a sink's workers, would otherwise each log error lines for a
- * start that went right; what still fails after kafkajs' retries reaches the service, which says so.
+ * answer with a broker error kafkajs retries (`error`, the entry's field), the crash or failed send it
+ * retries after one, and the consumer restart it announces are warnings: services starting together on
+ * a fresh broker, or a sink's workers, would otherwise each log error lines for a start that went
+ * right; what still fails after kafkajs' retries reaches the service, which says so. The sink bounds
+ * its idempotent producer's retries on purpose (a send that keeps failing goes to its spool; consumers
+ * de-duplicate, services/sink/README.md): kafkajs' warning about that is information.
  */
 export function kafkajsLogLevel(
   namespace: string,
@@ -68,33 +78,23 @@ export function kafkajsLogLevel(
   message: unknown,
   error?: unknown,
 ): 'error' | 'warn' | 'info' | 'debug' {
-  if (namespace === 'Connection' && typeof message === 'string' && message.startsWith('Response ')) {
-    if (message.startsWith('Response CreateTopics')) return 'debug';
-    if (level === logLevel.ERROR && typeof error === 'string' && RETRIED_BROKER_ERRORS.has(error))
-      return 'warn';
-  }
-  // A send kafkajs retries after such an error ("Failed to send messages: <the broker's error>", e.g.
-  // CONCURRENT_TRANSACTIONS right after a transaction's commit) is a warning too.
-  if (
-    namespace === 'Producer' &&
-    level === logLevel.ERROR &&
-    typeof message === 'string' &&
-    message.startsWith(FAILED_SEND) &&
-    RETRIED_BROKER_ERRORS.has(message.slice(FAILED_SEND.length))
-  )
-    return 'warn';
-  // The sink bounds its idempotent producer's retries on purpose (a send that keeps failing goes to its
-  // spool; consumers de-duplicate, services/sink/README.md): kafkajs' warning about it is information.
-  if (namespace === 'Producer' && typeof message === 'string' && message.startsWith(LIMITED_RETRIES))
+  const own = levelNames[level] ?? 'info';
+  if (typeof message !== 'string') return own;
+  if (namespace === 'Connection' && message.startsWith('Response CreateTopics')) return 'debug';
+  if (namespace === 'Producer' && message.startsWith('Limiting retries for the idempotent producer'))
     return 'info';
-  // A consumer that met such an error while joining its group restarts itself (kafkajs restarts only on
-  // retriable errors): the crash and the restart it announces are warnings, other crashes errors.
-  if (namespace === 'Consumer' && level === logLevel.ERROR && typeof message === 'string') {
-    if (message.startsWith('Restarting the consumer in ')) return 'warn';
-    if (message.startsWith(CRASH_PREFIX) && RETRIED_BROKER_ERRORS.has(message.slice(CRASH_PREFIX.length)))
-      return 'warn';
-  }
-  return levelNames[level] ?? 'info';
+  if (own !== 'error') return own;
+  if (namespace === 'Connection')
+    return message.startsWith('Response ') && typeof error === 'string' && RETRIED_BROKER_ERRORS.has(error)
+      ? 'warn'
+      : own;
+  if (namespace === 'Consumer' && message.startsWith('Restarting the consumer in ')) return 'warn';
+  const prefix = RETRY_PREFIXES[namespace];
+  return prefix !== undefined &&
+    message.startsWith(prefix) &&
+    RETRIED_BROKER_ERRORS.has(message.slice(prefix.length))
+    ? 'warn'
+    : own;
 }
 
 /**
