@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { createLiveness } from './liveness';
+import { createLiveness, logConsumerCrash } from './liveness';
 import { createLogger } from './logger';
 import { createMetrics } from './metrics';
 import { startOpsServer } from './ops';
@@ -86,5 +86,22 @@ describe('service-kit > liveness', () => {
     liveness.fatal('gone');
     expect(await exited).toBe(1);
     expect(ran).toEqual(['consumer']);
+  });
+});
+
+describe('service-kit > consumer crash line', () => {
+  it('warns when kafkajs restarts the consumer, errs when it does not', () => {
+    const lines: Array<[string, unknown]> = [];
+    const record = (level: string) => (fields: unknown) => lines.push([level, fields]);
+    const fake = { warn: record('warn'), error: record('error') } as unknown as Parameters<
+      typeof logConsumerCrash
+    >[0];
+    const error = new Error('The coordinator is loading');
+    logConsumerCrash(fake, { error, restart: true });
+    logConsumerCrash(fake, { error, restart: false });
+    expect(lines).toEqual([
+      ['warn', { err: error, restart: true }],
+      ['error', { err: error, restart: false }],
+    ]);
   });
 });

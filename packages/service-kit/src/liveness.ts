@@ -33,6 +33,18 @@ export interface CrashEmitter {
   ): unknown;
 }
 
+/**
+ * A service's own line for a consumer crash: a warning when kafkajs restarts the consumer (a retriable
+ * error, e.g. a coordinator still loading on a fresh broker), an error when it does not (watchConsumer
+ * then makes the process dead).
+ */
+export function logConsumerCrash(logger: Logger, payload: { error: Error; restart: boolean }): void {
+  logger[payload.restart ? 'warn' : 'error'](
+    { err: payload.error, restart: payload.restart },
+    'consumer crashed',
+  );
+}
+
 export function createLiveness(options: { logger: Logger }): Liveness {
   const logger = options.logger.child({ component: 'liveness' });
   let deadReason: string | undefined;

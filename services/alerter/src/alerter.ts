@@ -6,6 +6,7 @@ import {
   ensureTopics,
   type Liveness,
   type Logger,
+  logConsumerCrash,
   type Startup,
   sleep,
 } from '@kaudit/service-kit';
@@ -269,12 +270,7 @@ export function createAlerter(deps: AlerterDeps) {
         logger.info({ partitions: [...assigned] }, 'partitions assigned');
       });
       consumer.on(consumer.events.CRASH, ({ payload }) => {
-        // A crash kafkajs restarts from (a retriable error: a coordinator still loading on a fresh broker)
-        // is a warning; one it does not is an error, and liveness.ts makes the process dead.
-        logger[payload.restart ? 'warn' : 'error'](
-          { err: payload.error, restart: payload.restart },
-          'consumer crashed',
-        );
+        logConsumerCrash(logger, payload);
         if (!payload.restart) crashed = true;
       });
       await startup.step('connect the consumer', () => findings.connect());

@@ -7,6 +7,7 @@ import {
   createStartup,
   DEFAULT_STARTUP_TIMEOUT_MS,
   deadLetterMessage,
+  logConsumerCrash,
 } from '@kaudit/service-kit';
 import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
 import { changedStateMessages } from './changelog';
@@ -277,12 +278,7 @@ export function createDetector(deps: {
       });
       consumer.on(consumer.events.CRASH, ({ payload }) => {
         joined = false;
-        // A crash kafkajs restarts from (a retriable error: a coordinator still loading on a fresh broker)
-        // is a warning; one it does not is an error, and liveness.ts makes the process dead.
-        logger[payload.restart ? 'warn' : 'error'](
-          { err: payload.error, restart: payload.restart },
-          'consumer crashed',
-        );
+        logConsumerCrash(logger, payload);
       });
       await startup.step('connect the consumer', () => events.connect());
       await startup.step('subscribe to the events topic', () =>

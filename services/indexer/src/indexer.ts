@@ -2,7 +2,7 @@ import type { Client } from '@elastic/elasticsearch';
 import { errors } from '@elastic/elasticsearch';
 import type { DeadLetter } from '@kaudit/audit-schema';
 import { type DatasetKind, dataStreamNames } from '@kaudit/es-resources';
-import { type Liveness, type Logger, retry, sleep } from '@kaudit/service-kit';
+import { type Liveness, type Logger, logConsumerCrash, retry, sleep } from '@kaudit/service-kit';
 import type { EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import { createBulkWriter, type ItemResult } from './bulk-writer';
 import type { IndexerConfig } from './config';
@@ -108,12 +108,7 @@ export function createIndexer(deps: IndexerDeps) {
   });
   consumer.on(consumer.events.CRASH, ({ payload }) => {
     metrics.errors.inc({ stage: 'consumer', type: payload.error.name });
-    // A crash kafkajs restarts from (a retriable error: a coordinator still loading on a fresh broker)
-    // is a warning; one it does not is an error, and liveness.ts makes the process dead.
-    logger[payload.restart ? 'warn' : 'error'](
-      { err: payload.error, restart: payload.restart },
-      'consumer crashed',
-    );
+    logConsumerCrash(logger, payload);
     joined = false;
   });
   deps.liveness?.watchConsumer(consumer, 'events and findings consumer');
