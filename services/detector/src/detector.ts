@@ -15,7 +15,7 @@ import { createCommitQueue, type Work } from './commit-queue';
 import type { DetectorMetrics } from './metrics';
 import { createPartitions } from './partitions';
 import { ensureDetectorTopics } from './topics';
-import { createTransactionCommit, errorType } from './transaction';
+import { createTransactionCommit, errorType, stateChunkBytes } from './transaction';
 
 export interface DetectorOptions {
   eventsTopic: string;
@@ -78,6 +78,8 @@ export function createDetector(deps: {
   let stopping = false;
   let flushTimer: NodeJS.Timeout | undefined;
   let lastMetricsRefresh = 0;
+  /** Set by start() from the state topic's max.message.bytes. */
+  let chunkBytes = stateChunkBytes(1024 * 1024);
   const totals = { events: 0, findings: 0 };
   const topics = {
     eventsTopic: options.eventsTopic,
@@ -123,6 +125,7 @@ export function createDetector(deps: {
       metrics,
       topics,
       groupId: options.groupId,
+      stateChunkBytes: () => chunkBytes,
       onCommitted: (findings) => {
         totals.findings += findings.length;
       },
@@ -263,7 +266,10 @@ export function createDetector(deps: {
     async start() {
       const startup =
         deps.startup ?? createStartup({ logger: deps.logger, timeoutMs: DEFAULT_STARTUP_TIMEOUT_MS });
-      await startup.step('ensure topics', () => ensureDetectorTopics(kafka, topics));
+      const { stateMaxMessageBytes } = await startup.step('ensure topics', () =>
+        ensureDetectorTopics(kafka, topics),
+      );
+      chunkBytes = stateChunkBytes(stateMaxMessageBytes);
       const transactional = transactionalProducer();
       producer = transactional;
       // InitProducerId fences an earlier incarnation with the same instance id and aborts its open transaction.

@@ -1,7 +1,7 @@
 import { createLogger } from '@kaudit/service-kit';
 import type { Producer } from 'kafkajs';
 import { createDetectorMetrics } from './metrics';
-import { createTransactionCommit } from './transaction';
+import { chunkBySize, createTransactionCommit, stateChunkBytes } from './transaction';
 
 const topics = { eventsTopic: 'e', alertsTopic: 'a', dlqTopic: 'd', stateTopic: 's' };
 const work = { findings: [], deadLetters: [], state: [{ key: 'i:x', value: '{}' }], offsets: [] };
@@ -43,6 +43,7 @@ describe('detector > transaction', () => {
       metrics: createDetectorMetrics(),
       topics,
       groupId: 'g',
+      stateChunkBytes: () => 512 * 1024,
       onCommitted: () => undefined,
     });
     return { calls, commit };
@@ -68,5 +69,21 @@ describe('detector > transaction', () => {
     await expect(commit(work)).rejects.toThrow('connection refused');
     await expect(commit(work)).rejects.toThrow('connection refused');
     expect(calls).not.toContain('replace');
+  });
+});
+
+describe('detector > transaction > state chunks', () => {
+  it('stays at half the state topic max.message.bytes, at most 2 MiB', () => {
+    expect(stateChunkBytes(8 * 1024 * 1024)).toBe(2 * 1024 * 1024);
+    // A topic made beforehand with the broker's default.
+    expect(stateChunkBytes(1024 * 1024)).toBe(512 * 1024);
+    expect(stateChunkBytes(0)).toBe(64 * 1024);
+  });
+
+  it('splits state records into sends of at most that many bytes, in order', () => {
+    const records = Array.from({ length: 10 }, (_, i) => ({ key: `i:${i}`, value: 'x'.repeat(100) }));
+    const chunks = [...chunkBySize(records, 400)];
+    expect(chunks.map((chunk) => chunk.length)).toEqual([2, 2, 2, 2, 2]);
+    expect(chunks.flat()).toEqual(records);
   });
 });

@@ -3,8 +3,18 @@ import type { Message, Producer } from 'kafkajs';
 import type { Work } from './commit-queue';
 import type { DetectorMetrics } from './metrics';
 
-/** State records are chunked so no record batch approaches the broker's message.max.bytes. */
-const MAX_SEND_BYTES = 512 * 1024;
+/** The most bytes of state records per send (a few sends per transaction: each is a round trip). */
+const MAX_SEND_BYTES = 2 * 1024 * 1024;
+
+/**
+ * State records are sent in chunks of at most this many bytes, so no record batch comes near the state
+ * topic's max.message.bytes (ours is 8 MiB; a topic made beforehand may have the broker's 1 MiB).
+ * Larger chunks mean fewer round trips in each transaction: 2 MiB rather than 512 KiB made bench:detector
+ * 10-25 % faster (2026-12-06).
+ */
+export function stateChunkBytes(stateMaxMessageBytes: number): number {
+  return Math.max(64 * 1024, Math.min(MAX_SEND_BYTES, Math.floor(stateMaxMessageBytes / 2)));
+}
 
 /**
  * One Kafka transaction for one unit of work (commit-queue.ts groups them): the findings (alerts topic,
@@ -24,6 +34,8 @@ export function createTransactionCommit(deps: {
   metrics: DetectorMetrics;
   topics: { eventsTopic: string; alertsTopic: string; dlqTopic: string; stateTopic: string };
   groupId: string;
+  /** Bytes of state records per send (stateChunkBytes of the state topic's max.message.bytes). */
+  stateChunkBytes: () => number;
   /** After a commit: the findings it carried. */
   onCommitted(findings: Work['findings']): void;
 }): (work: Work) => Promise<void> {
@@ -54,7 +66,7 @@ export function createTransactionCommit(deps: {
         });
       }
       if (work.deadLetters.length > 0) batches.push({ topic: topics.dlqTopic, messages: work.deadLetters });
-      for (const chunk of chunkBySize(work.state, MAX_SEND_BYTES))
+      for (const chunk of chunkBySize(work.state, deps.stateChunkBytes()))
         batches.push({ topic: topics.stateTopic, messages: chunk });
       // Uncompressed: gzip in kafkajs costs more CPU per batch than the transaction itself (see README).
       for (const batch of batches) await tx.send(batch);
@@ -81,7 +93,7 @@ export function createTransactionCommit(deps: {
   };
 }
 
-function* chunkBySize(messages: Message[], maxBytes: number): Generator<Message[]> {
+export function* chunkBySize(messages: Message[], maxBytes: number): Generator<Message[]> {
   let chunk: Message[] = [];
   let bytes = 0;
   for (const message of messages) {
