@@ -16,11 +16,14 @@ import { startSinkProcess } from './sink-process';
  * through the sink (dist/main.js in its own process, plain HTTP, with 1 and 2 SINK_WORKERS) into the real Kafka, beside the ceiling measured in the
  * same run: a bare kafkajs producer (same settings: idempotent, acks=-1, GZIP) sending the same
  * messages with the same number of batches in flight, and the peer (peer.ts: Benthos v4.27.0,
- * webhook -> Kafka) on the same request bodies. Not a test: nothing is asserted.
+ * webhook -> Kafka) on the same request bodies, in BENCH_ROUNDS rounds (default 3), each path once per
+ * round in a rotated order; figures are the rounds' medians. Not a test: nothing is asserted.
  */
 const BATCH = 400;
 const BATCHES = Number(process.env.BENCH_BATCHES ?? 250);
 const WARMUP = 10;
+/** Rounds of every path (BENCH_ROUNDS): each figure is the median of its rounds. */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 4);
 /** The sink's SINK_WORKERS values to measure, one run each (default 1 and 2). */
 const SINK_WORKERS = (process.env.BENCH_SINK_WORKERS ?? '1,2').split(',').map(Number);
@@ -105,6 +108,22 @@ interface Result {
   p99Ms: number;
 }
 
+interface Path {
+  name: string;
+  send: (i: number) => Promise<void>;
+  results: Result[];
+}
+
+/** Per measure, the median over the rounds (each figure on its own). */
+function median(results: Result[]): Result {
+  const mid = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
+  return {
+    eventsPerSecond: mid(results.map((r) => r.eventsPerSecond)),
+    p50Ms: mid(results.map((r) => r.p50Ms)),
+    p99Ms: mid(results.map((r) => r.p99Ms)),
+  };
+}
+
 async function measure(batches: number, send: (i: number) => Promise<void>): Promise<Result> {
   const latencies: number[] = [];
   const started = performance.now();
@@ -130,7 +149,7 @@ async function main(): Promise<void> {
   const peerTopic = `bench-sink-peer-${run}`;
   const kafka = createKafka({ clientId: 'sink-bench', brokers, logger });
   await ensureTopics(kafka, [
-    { topic: sinkTopic, numPartitions: 3 },
+    ...SINK_WORKERS.map((workers) => ({ topic: `${sinkTopic}-${workers}`, numPartitions: 3 })),
     { topic: ceilingTopic, numPartitions: 3 },
     { topic: dlqTopic, numPartitions: 1 },
     { topic: peerTopic, numPartitions: 3 },
@@ -164,83 +183,109 @@ async function main(): Promise<void> {
     producer
       .send({ topic: ceilingTopic, acks: -1, compression: CompressionTypes.GZIP, messages: messages[i]! })
       .then(() => undefined);
-  await runConcurrently(WARMUP, CONCURRENCY, sendBare);
-  const ceiling = await measure(BATCHES, (i) => sendBare(WARMUP + i));
-  await producer.disconnect();
 
   // The sink as it ships (dist/main.js in its own process, like the peer), plain HTTP (TLS is not
   // what is measured here), once per worker count of BENCH_SINK_WORKERS.
-  let agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
-  const postTo = (port: number, i: number) =>
-    new Promise<void>((resolve, reject) => {
-      const req = request(
-        {
-          host: '127.0.0.1',
-          port,
-          path: '/audit',
-          method: 'POST',
-          agent,
-          headers: { 'Content-Type': 'application/json' },
-        },
-        (res) => {
-          res.resume();
-          res.on('end', () =>
-            res.statusCode === 200 ? resolve() : reject(new Error(`sink answered ${res.statusCode}`)),
-          );
-        },
-      );
-      req.on('error', reject);
-      req.end(bodies[i]);
-    });
-  const sinkResults: Array<{ workers: number; result: Result; spooled: number }> = [];
+  const agents: Agent[] = [];
+  const poster = (port: number) => {
+    const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+    agents.push(agent);
+    return (i: number) =>
+      new Promise<void>((resolve, reject) => {
+        const req = request(
+          {
+            host: '127.0.0.1',
+            port,
+            path: '/audit',
+            method: 'POST',
+            agent,
+            headers: { 'Content-Type': 'application/json' },
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () =>
+              res.statusCode === 200 ? resolve() : reject(new Error(`sink answered ${res.statusCode}`)),
+            );
+          },
+        );
+        req.on('error', reject);
+        req.end(bodies[i]);
+      });
+  };
+  const paths: Path[] = [{ name: 'ceiling (bare kafkajs producer)', send: sendBare, results: [] }];
+  const stops: Array<() => Promise<void>> = [];
+  const sinks: Array<{ workers: number; path: Path; counter: (name: string) => Promise<number> }> = [];
   for (const workers of SINK_WORKERS) {
     const sink = await startSinkProcess({
       KAFKA_BROKERS: brokers.join(','),
       SINK_INSECURE_DEV: 'true',
       SINK_HOST: '127.0.0.1',
       SINK_WORKERS: String(workers),
-      AUDIT_EVENTS_TOPIC: sinkTopic,
+      AUDIT_EVENTS_TOPIC: `${sinkTopic}-${workers}`,
       AUDIT_DLQ_TOPIC: dlqTopic,
       SINK_CLUSTER_NAME: 'bench',
       SINK_SPOOL_DIR: join(tmpdir(), `kaudit-sink-bench-${run}-${workers}`),
       SINK_REDACTION_POLICY_FILE: process.env.SINK_REDACTION_POLICY_FILE ?? DEFAULT_REDACTION_POLICY_FILE,
       LOG_LEVEL: 'warn',
     });
+    stops.push(() => sink.stop());
     // Ready already takes requests into the spool; measured is the path to Kafka, so every worker's
     // producer must be connected first.
     while ((await sink.counter('kaudit_sink_kafka_connected')) < workers)
       await new Promise((resolve) => setTimeout(resolve, 50));
-    await runConcurrently(WARMUP, CONCURRENCY, (i) => postTo(sink.port, i));
-    const result = await measure(BATCHES, (i) => postTo(sink.port, WARMUP + i));
-    const spooled = await sink.counter('kaudit_sink_deliveries_total{to="spool"');
-    await sink.stop();
-    agent.destroy();
-    agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
-    sinkResults.push({ workers, result, spooled });
+    const path: Path = { name: `sink, SINK_WORKERS=${workers}`, send: poster(sink.port), results: [] };
+    paths.push(path);
+    sinks.push({ workers, path, counter: (name) => sink.counter(name) });
   }
-
   const peer = await startPeerSink({ brokers, topic: peerTopic, inFlight: CONCURRENCY });
-  let peerResult: Result | undefined;
+  let peerPath: Path | undefined;
   if ('url' in peer) {
-    const port = Number(new URL(peer.url).port);
-    await runConcurrently(WARMUP, CONCURRENCY, (i) => postTo(port, i));
-    peerResult = await measure(BATCHES, (i) => postTo(port, WARMUP + i));
-    await peer.stop();
+    stops.push(() => peer.stop());
+    peerPath = { name: 'peer (Benthos v4.27.0)', send: poster(Number(new URL(peer.url).port)), results: [] };
+    paths.push(peerPath);
   }
-  agent.destroy();
+  for (const path of paths) await runConcurrently(WARMUP, CONCURRENCY, path.send);
+  // Rounds, each path once per round, the order rotated: a path measured always last (after the others
+  // warmed the broker and filled its page cache) was favoured. Figures are the medians of the rounds.
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let k = 0; k < paths.length; k++) {
+      const path = paths[(round + k) % paths.length]!;
+      path.results.push(await measure(BATCHES, (i) => path.send(WARMUP + i)));
+    }
+  }
+  const spooled = new Map<number, number>();
+  for (const sink of sinks)
+    spooled.set(sink.workers, await sink.counter('kaudit_sink_deliveries_total{to="spool"'));
+  for (const stop of stops) await stop();
+  for (const agent of agents) agent.destroy();
+  await producer.disconnect();
+  const ceiling = median(paths[0]!.results);
+  const peerResult = peerPath ? median(peerPath.results) : undefined;
+  const sinkResults = sinks.map((sink) => ({
+    workers: sink.workers,
+    result: median(sink.path.results),
+    spooled: spooled.get(sink.workers) ?? 0,
+  }));
 
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
-  const row = (name: string, r: Result) =>
-    `| ${name.padEnd(32)} | ${Math.round(r.eventsPerSecond).toLocaleString('en-US').padStart(10)} | ${r.p50Ms.toFixed(1).padStart(8)} | ${r.p99Ms.toFixed(1).padStart(8)} |`;
+  const spread = (path: Path) => {
+    const rates = path.results.map((r) => Math.round(r.eventsPerSecond / 1000)).sort((a, b) => a - b);
+    const p99s = path.results.map((r) => r.p99Ms).sort((a, b) => a - b);
+    return `${rates[0]}k-${rates[rates.length - 1]}k; ${p99s[0]!.toFixed(0)}-${p99s[p99s.length - 1]!.toFixed(0)} ms`;
+  };
+  const row = (path: Path) => {
+    const r = median(path.results);
+    return `| ${path.name.padEnd(32)} | ${Math.round(r.eventsPerSecond).toLocaleString('en-US').padStart(10)} | ${r.p50Ms.toFixed(1).padStart(8)} | ${r.p99Ms.toFixed(1).padStart(8)} | ${spread(path).padEnd(24)} |`;
+  };
   const lines = [
-    `sink benchmark: ${BATCHES} batches of ${BATCH} Metadata-level events (~${avgEventBytes} B each), ${CONCURRENCY} in flight, Kafka ${brokers.join(',')}`,
+    `sink benchmark: ${BATCHES} batches of ${BATCH} Metadata-level events (~${avgEventBytes} B each), ${CONCURRENCY} in flight, Kafka ${brokers.join(',')}; median of ${ROUNDS} rounds`,
     `machine: ${cpus().length} cores (${cpu}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
     '',
-    '| path                             |   events/s | p50 (ms) | p99 (ms) |',
-    '| -------------------------------- | ---------: | -------: | -------: |',
-    ...sinkResults.map(({ workers, result }) => row(`sink, SINK_WORKERS=${workers}`, result)),
-    row('ceiling (bare kafkajs producer)', ceiling),
-    ...(peerResult ? [row('peer (Benthos v4.27.0)', peerResult)] : []),
+    '| path                             |   events/s | p50 (ms) | p99 (ms) | rounds: events/s; p99    |',
+    '| -------------------------------- | ---------: | -------: | -------: | ------------------------ |',
+    ...sinks.map(({ path }) => row(path)),
+    row(paths[0]!),
+    ...(peerPath ? [row(peerPath)] : []),
     '',
     ...sinkResults.flatMap(({ workers, result, spooled }) => [
       `SINK_WORKERS=${workers}: sink / ceiling ${(result.eventsPerSecond / ceiling.eventsPerSecond).toFixed(2)}${
