@@ -1,4 +1,5 @@
 import { decodeEnvelope, type Finding } from '@kaudit/audit-schema';
+import { serially } from '@kaudit/common';
 import type { Policy } from '@kaudit/detection';
 import type { Liveness, Logger, Startup } from '@kaudit/service-kit';
 import {
@@ -152,13 +153,8 @@ export function createDetector(deps: {
     return done;
   };
 
-  /** Runs CPU-bound work one task at a time, in the order it was asked for (a FIFO lock). */
-  let cpuTurn: Promise<void> = Promise.resolve();
-  const oneAtATime = (task: () => Promise<void>): Promise<void> => {
-    const done = cpuTurn.then(task);
-    cpuTurn = done.catch(() => undefined);
-    return done;
-  };
+  /** Batches are processed one at a time, in the order they came (handleBatch). */
+  const oneAtATime = serially();
 
   const handleBatch = async ({ batch, resolveOffset, heartbeat }: EachBatchPayload) => {
     if (batch.messages.length === 0) return;
