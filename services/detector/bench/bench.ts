@@ -3,7 +3,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import type { AuditEvent, Envelope } from '@kaudit/audit-schema';
 import { partitionKey } from '@kaudit/audit-schema';
 import { createEngine, defaultPolicy, encodeIdentity, type Policy } from '@kaudit/detection';
-import { createLogger } from '@kaudit/service-kit';
+import { createLogger, suppressKafkajsTimeoutWarning } from '@kaudit/service-kit';
 import { Kafka, logLevel } from 'kafkajs';
 import { createDetector } from '../src/detector';
 import { createDetectorMetrics } from '../src/metrics';
@@ -273,6 +273,8 @@ async function bareLoop(kafka: Kafka, topic: string, groupId: string): Promise<n
 }
 
 async function main(): Promise<void> {
+  // kafkajs' negative client-side throttle timer (service-kit kafkajs-warnings.ts), as in the services.
+  suppressKafkajsTimeoutWarning();
   if (!(globalThis as { gc?: () => void }).gc) {
     // Heap figures need a full GC before and after: run again with --expose-gc.
     const result = spawnSync(process.execPath, ['--expose-gc', __filename], { stdio: 'inherit' });

@@ -4,7 +4,7 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { type AuditEvent, decodeAuditText } from '@kaudit/audit-schema';
 import { createRedactor, DEFAULT_REDACTION_POLICY } from '@kaudit/redaction';
-import { createKafka, createLogger, ensureTopics } from '@kaudit/service-kit';
+import { createKafka, createLogger, ensureTopics, suppressKafkajsTimeoutWarning } from '@kaudit/service-kit';
 import { CompressionTypes } from 'kafkajs';
 import { DEFAULT_REDACTION_POLICY_FILE } from '../src/config';
 import { ingestItems } from '../src/ingest';
@@ -142,6 +142,8 @@ async function measure(batches: number, send: (i: number) => Promise<void>): Pro
 }
 
 async function main(): Promise<void> {
+  // kafkajs' negative client-side throttle timer (service-kit kafkajs-warnings.ts), as in the services.
+  suppressKafkajsTimeoutWarning();
   const run = `${Date.now().toString(36)}`;
   const sinkTopic = `bench-sink-events-${run}`;
   const ceilingTopic = `bench-sink-ceiling-${run}`;
