@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -27,11 +27,12 @@ export function startBenthos(binary: string, config: string): BenthosProcess {
   const child = spawn(binary, ['-c', file], { stdio: ['ignore', 'inherit', 'inherit'] });
   return {
     child,
+    // The config file goes with the process (every bench run used to leave one in the temp dir).
     stop: () =>
       new Promise<void>((done) => {
         if (child.exitCode !== null) return done();
         child.once('exit', () => done());
         child.kill('SIGTERM');
-      }),
+      }).finally(() => rmSync(file, { force: true })),
   };
 }
