@@ -345,6 +345,8 @@ EOF
 
 # Secrets are passed as file paths, never printed: `eval "$(stack.sh env)"` may end up in a CI log.
 print_env() {
+  # The stack's own directory too: tools that read its pid files (bench:e2e's per-process cores) find it.
+  echo "export KAUDIT_STACK_DIR=$RUN"
   echo "export KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT"
   echo "export KAUDIT_STACK_CA_FILE=$CERTS/ca.pem"
   if [ "${KAUDIT_STACK_ONLY:-}" != elasticsearch ]; then
