@@ -1,3 +1,4 @@
+import { ensureTopics } from '@kaudit/service-kit';
 import { stackEnv, uniqueName } from '@kaudit/testkit';
 import { Kafka, logLevel } from 'kafkajs';
 import { ensureDetectorTopics, STATE_MAX_MESSAGE_BYTES } from './topics';
@@ -20,26 +21,17 @@ describe('detector > topics (real Kafka)', () => {
 
   it("reports a state topic's own max.message.bytes when an operator made it beforehand", async () => {
     const topics = topicsNamed(uniqueName('topics-made'));
-    const admin = kafka.admin();
-    await admin.connect();
-    try {
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: [
-          { topic: topics.eventsTopic, numPartitions: 2 },
-          {
-            topic: topics.stateTopic,
-            numPartitions: 2,
-            configEntries: [
-              { name: 'cleanup.policy', value: 'compact' },
-              { name: 'max.message.bytes', value: '1048588' },
-            ],
-          },
+    await ensureTopics(kafka, [
+      { topic: topics.eventsTopic, numPartitions: 2 },
+      {
+        topic: topics.stateTopic,
+        numPartitions: 2,
+        configEntries: [
+          { name: 'cleanup.policy', value: 'compact' },
+          { name: 'max.message.bytes', value: '1048588' },
         ],
-      });
-    } finally {
-      await admin.disconnect();
-    }
+      },
+    ]);
     await expect(ensureDetectorTopics(kafka, topics)).resolves.toEqual({ stateMaxMessageBytes: 1048588 });
   });
 });
